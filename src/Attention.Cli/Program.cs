@@ -1,0 +1,2 @@
+Console.WriteLine("attn: not yet wired");
+return 0;
