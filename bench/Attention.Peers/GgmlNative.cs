@@ -50,6 +50,9 @@ internal static unsafe partial class GgmlNative
     [LibraryImport(CpuLib, EntryPoint = "ggml_graph_compute_with_ctx")]
     public static partial int GraphComputeWithCtx(nint ctx, nint graph, int nThreads);
 
+    [LibraryImport("libc.so.6", EntryPoint = "setenv", StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int SetEnv(string name, string value, int overwrite);
+
     /// <summary>The folder the libraries were loaded from (null before the first call).</summary>
     public static string? LoadedFrom { get; private set; }
 
@@ -64,6 +67,11 @@ internal static unsafe partial class GgmlNative
             if (_ready) return;
             var folder = FindFolder() ?? throw new DllNotFoundException(
                 "ggml libraries not found; looked in: " + string.Join(", ", CandidateFolders()));
+            // ggml's CPU backend threads through OpenMP (libgomp, loaded with libggml-cpu, reads its settings
+            // once at load). Its default keeps idle workers spinning after each call, which steals the core
+            // from whatever runs next — in an interleaved benchmark, the next implementation. Passive
+            // waiting is asked for unless the user chose a policy.
+            if (Environment.GetEnvironmentVariable("OMP_WAIT_POLICY") is null) SetEnv("OMP_WAIT_POLICY", "PASSIVE", 0);
             // libggml-base first, then libggml-cpu (which links to it by soname)
             var handles = new Dictionary<string, nint>
             {
