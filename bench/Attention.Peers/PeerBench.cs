@@ -75,6 +75,7 @@ public static class PeerBench
         var clock = Stopwatch.StartNew();
 
         var machine = DescribeMachine();
+        var loadAtStart = LoadAverage();
         log.WriteLine($"peer benchmark ({options.Mode}) on {machine.Cpu}, {machine.Cores} cores, {machine.Runtime}");
         log.WriteLine("measuring the FMA peak ...");
         var peak = options.Threads.Distinct().ToDictionary(t => t, t => FmaPeak.MeasureGflops(t));
@@ -107,7 +108,7 @@ public static class PeerBench
         var memory = MeasureMemory(options);
 
         var report = new BenchReport(options.Mode, started.ToString("yyyy-MM-dd HH:mm 'UTC'", CultureInfo.InvariantCulture),
-            machine, peak.OrderBy(p => p.Key).Select(p => new PeakResult(p.Key, p.Value)).ToList(), results, memory,
+            machine with { LoadAverage = $"{loadAtStart} at start, {LoadAverage()} at end" }, peak.OrderBy(p => p.Key).Select(p => new PeakResult(p.Key, p.Value)).ToList(), results, memory,
             clock.Elapsed.TotalSeconds);
         var markdown = ToMarkdown(report);
         var mdPath = Path.Combine(resultsDirectory, $"peers-{options.Mode}.md");
@@ -340,7 +341,14 @@ public static class PeerBench
         try { ort = "ONNX Runtime " + OrtEnv.Instance().GetVersionString(); } catch (Exception e) { ort = "ONNX Runtime n/a (" + Reason(e) + ")"; }
         try { ggml = GgmlFlashAttention.Describe(); } catch (Exception e) { ggml = "ggml n/a (" + Reason(e) + ")"; }
         string isa = System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated ? "AVX-512" : System.Runtime.Intrinsics.Vector256.IsHardwareAccelerated ? "AVX2" : "128-bit SIMD";
-        return new MachineInfo(cpu, Environment.ProcessorCount, RuntimeInformation.OSDescription, RuntimeInformation.FrameworkDescription, isa, ort, ggml);
+        return new MachineInfo(cpu, Environment.ProcessorCount, RuntimeInformation.OSDescription, RuntimeInformation.FrameworkDescription, isa, ort, ggml, "");
+    }
+
+    /// <summary>The 1-minute load average (Linux): a number above the core count means other work shared the cores and timings, above all the multi-threaded ones, are noisy.</summary>
+    private static string LoadAverage()
+    {
+        try { return File.ReadAllText("/proc/loadavg").Split(' ')[0]; }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return "unknown"; }
     }
 
     private static string ToMarkdown(BenchReport r)
@@ -351,6 +359,7 @@ public static class PeerBench
         sb.AppendLine();
         sb.AppendLine($"- date: {r.Date}; wall time {r.Seconds:F0} s");
         sb.AppendLine($"- machine: {r.Machine.Cpu}, {r.Machine.Cores} logical cores visible, {r.Machine.Os}; {r.Machine.Runtime}, vectors: {r.Machine.Simd}");
+        sb.AppendLine($"- 1-minute load average: {r.Machine.LoadAverage} (above the core count, other processes shared the cores: multi-threaded rows are the noisiest)");
         sb.AppendLine($"- peers: {r.Machine.OnnxRuntime} (CPU provider, intra_op_num_threads = threads, inter_op 1); {r.Machine.Ggml}");
         sb.AppendLine($"- FMA peak measured in this run: " + string.Join(", ", r.Peak.Select(p => $"{p.Threads} thread(s) {p.Gflops:F1} GFLOP/s")));
         sb.AppendLine("- fp32, B=1, H=8, D=64; FLOPs = 4·B·H·L·S·D, half when causal with L = S. Median of interleaved repetitions " +
@@ -370,7 +379,9 @@ public static class PeerBench
             foreach (var p in peers)
             {
                 var row = c.Rows.FirstOrDefault(x => x.Name == p);
-                string cell = row is null ? "" : row.Failure is not null ? "n/a" : ours.Milliseconds is null ? "n/a (ours missing)" : Cell(row.VersusOurs, "F2", null) + "×";
+                string cell = row is null ? "" : row.Failure is not null ? "n/a"
+                    : ours.Milliseconds is null ? $"n/a (ours missing; peer {Cell(row.Milliseconds, "F2", null)} ms)"
+                    : Cell(row.VersusOurs, "F2", null) + "×";
                 sb.Append($" {cell} |");
             }
             sb.AppendLine();
@@ -421,7 +432,7 @@ public static class PeerBench
     };
 }
 
-public sealed record MachineInfo(string Cpu, int Cores, string Os, string Runtime, string Simd, string OnnxRuntime, string Ggml);
+public sealed record MachineInfo(string Cpu, int Cores, string Os, string Runtime, string Simd, string OnnxRuntime, string Ggml, string LoadAverage);
 public sealed record PeakResult(int Threads, double Gflops);
 public sealed record ImplResult(string Name, bool IsOurs, double? Milliseconds, double? Gflops, double? PercentOfPeak,
                                 double? VersusOurs, int Repetitions, long? ManagedBytes, string? Failure);
