@@ -1,3 +1,4 @@
+using System.Numerics;
 using Attention.Kernels;
 
 namespace Attention.Book.Experiments;
@@ -22,15 +23,20 @@ public static class ReferenceAttention
         return true;
     }
 
-    /// <summary>Computes O and the row log-sum-exp; fully masked rows give O = 0 and lse = −∞.</summary>
+    /// <summary>Computes O and the row log-sum-exp in float64; fully masked rows give O = 0 and lse = −∞.</summary>
     public static (double[] Output, double[] LogSumExp) Forward(ReadOnlySpan<float> q, ReadOnlySpan<float> k,
-        ReadOnlySpan<float> v, AttentionShape shape, AttentionOptions options)
+        ReadOnlySpan<float> v, AttentionShape shape, AttentionOptions options) => Forward<double>(q, k, v, shape, options);
+
+    /// <summary>The same loops in precision <typeparamref name="T"/>: with float it is the "plain float32
+    /// implementation" whose error the fast kernels are held to (at most twice of it).</summary>
+    public static (T[] Output, T[] LogSumExp) Forward<T>(ReadOnlySpan<float> q, ReadOnlySpan<float> k,
+        ReadOnlySpan<float> v, AttentionShape shape, AttentionOptions options) where T : IFloatingPointIeee754<T>
     {
         var (B, H, Hkv, L, S, D) = (shape.Batch, shape.Heads, shape.KvHeads, shape.QueryLength, shape.KeyLength, shape.HeadDim);
-        double scale = options.Scale ?? 1.0 / Math.Sqrt(D);
-        var output = new double[B * H * L * D];
-        var lse = new double[B * H * L];
-        var scores = new double[S];
+        T scale = options.Scale is float sc ? T.CreateChecked(sc) : T.One / T.Sqrt(T.CreateChecked(D));
+        var output = new T[B * H * L * D];
+        var lse = new T[B * H * L];
+        var scores = new T[S];
         for (int b = 0; b < B; b++)
         for (int h = 0; h < H; h++)
         {
@@ -38,25 +44,25 @@ public static class ReferenceAttention
             int qBase = (b * H + h) * L * D, kBase = (b * Hkv + hk) * S * D;
             for (int i = 0; i < L; i++)
             {
-                double max = double.NegativeInfinity;
+                T max = T.NegativeInfinity;
                 for (int j = 0; j < S; j++)
                 {
-                    if (!Visible(shape, options, b, i, j)) { scores[j] = double.NegativeInfinity; continue; }
-                    double s = 0;
-                    for (int x = 0; x < D; x++) s += (double)q[qBase + i * D + x] * k[kBase + j * D + x];
+                    if (!Visible(shape, options, b, i, j)) { scores[j] = T.NegativeInfinity; continue; }
+                    T s = T.Zero;
+                    for (int x = 0; x < D; x++) s += T.CreateChecked(q[qBase + i * D + x]) * T.CreateChecked(k[kBase + j * D + x]);
                     scores[j] = s * scale;
-                    max = Math.Max(max, scores[j]);
+                    max = T.Max(max, scores[j]);
                 }
                 int row = (b * H + h) * L + i;
-                if (double.IsNegativeInfinity(max)) { lse[row] = double.NegativeInfinity; continue; }
-                double sum = 0;
-                for (int j = 0; j < S; j++) sum += scores[j] == double.NegativeInfinity ? 0 : Math.Exp(scores[j] - max);
-                lse[row] = max + Math.Log(sum);
+                if (T.IsNegativeInfinity(max)) { lse[row] = T.NegativeInfinity; continue; }
+                T sum = T.Zero;
+                for (int j = 0; j < S; j++) if (!T.IsNegativeInfinity(scores[j])) sum += T.Exp(scores[j] - max);
+                lse[row] = max + T.Log(sum);
                 for (int j = 0; j < S; j++)
                 {
-                    if (double.IsNegativeInfinity(scores[j])) continue;
-                    double p = Math.Exp(scores[j] - max) / sum;
-                    for (int x = 0; x < D; x++) output[qBase + i * D + x] += p * v[kBase + j * D + x];
+                    if (T.IsNegativeInfinity(scores[j])) continue;
+                    T p = T.Exp(scores[j] - max) / sum;
+                    for (int x = 0; x < D; x++) output[qBase + i * D + x] += p * T.CreateChecked(v[kBase + j * D + x]);
                 }
             }
         }
@@ -71,4 +77,7 @@ public static class ReferenceAttention
         for (int i = 0; i < a.Length; i++) m = Math.Max(m, Math.Abs(a[i] - b[i]));
         return m;
     }
+
+    /// <summary>max |a − b| where a is in float32 precision stored as float.</summary>
+    public static double MaxAbsDiff(float[] a, double[] b) => MaxAbsDiff(a.AsSpan(), b);
 }
