@@ -1,4 +1,4 @@
-using System.Diagnostics;
+using Attention.Tensors;
 using System.Numerics.Tensors;
 using Attention.Kernels;
 using Attention.Mechanisms;
@@ -22,7 +22,7 @@ public sealed class Q07_AlignmentScores : Experiment
 
     public override ExperimentResult Run(ExperimentContext context)
     {
-        var rng = new Random(context.Seed);
+        var rng = new Rng((ulong)context.Seed);
         var result = new ExperimentResult { Question = Question };
         Zoo(result, rng, context.Full);
         context.Report(0.5, "distance vs dot");
@@ -30,7 +30,7 @@ public sealed class Q07_AlignmentScores : Experiment
         return result;
     }
 
-    private static void Zoo(ExperimentResult result, Random rng, bool full)
+    private static void Zoo(ExperimentResult result, Rng rng, bool full)
     {
         int n = full ? 512 : 128; const int d = 64, da = 64; // L = S = n queries and keys, head size d, additive hidden size Da
         int repeats = full ? 5 : 3;
@@ -56,16 +56,7 @@ public sealed class Q07_AlignmentScores : Experiment
         double dotMs = 0;
         foreach (var r in runs)
         {
-            r.Run(); // warm-up (JIT)
-            var times = new double[repeats];
-            for (int t = 0; t < repeats; t++)
-            {
-                var sw = Stopwatch.StartNew();
-                r.Run();
-                times[t] = sw.Elapsed.TotalMilliseconds;
-            }
-            Array.Sort(times);
-            double ms = times[repeats / 2];
+            double ms = Measure.MedianMilliseconds(r.Run, repeats);
             if (r.Name == "dot") dotMs = ms;
             double std = Math.Sqrt(scores.Select(x => (double)x * x).Average() - Math.Pow(scores.Average(x => (double)x), 2));
             var p = new float[n * n];
@@ -91,6 +82,8 @@ public sealed class Q07_AlignmentScores : Experiment
         result.Check("additive scores are bounded by ‖v‖₁ and their softmax stays flatter than the unscaled dot's",
             scoresBounded(wq, uk, v, q, k, n, d, da) && result.Metrics["entropy_additive"] > result.Metrics["entropy_dot"],
             $"entropy additive {result.Metrics["entropy_additive"]:F3} vs dot {result.Metrics["entropy_dot"]:F3} (ln S = {lnS:F3})");
+        result.Check("measured: additive scores take longer than dot-product scores on the same inputs",
+            result.Metrics["time_ratio_additive"] > 1, $"ratio {result.Metrics["time_ratio_additive"]:F1}", timing: true);
         result.Check("additive costs more FLOPs per score than dot product (3·Da + Da tanh vs 2d at Da = d)",
             result.Metrics["flops_per_score_additive"] > result.Metrics["flops_per_score_dot"]);
 
@@ -103,7 +96,7 @@ public sealed class Q07_AlignmentScores : Experiment
         }
     }
 
-    private static void DistanceVersusDot(ExperimentResult result, ExperimentContext context, Random rng, int queries)
+    private static void DistanceVersusDot(ExperimentResult result, ExperimentContext context, Rng rng, int queries)
     {
         const int s = 64, d = 64;
         float scale = 1f / MathF.Sqrt(d);
@@ -191,10 +184,10 @@ public sealed class Q07_AlignmentScores : Experiment
         result.Figures.Add(new Figure(path, "Equal norms: identical attention. Unequal norms: dot favours long keys, distance penalises them."));
     }
 
-    private static float[] Normal(Random rng, int n, double scale)
+    private static float[] Normal(Rng rng, int n, double scale)
     {
         var x = new float[n];
-        Q14_WhyScale.FillNormal(rng, x);
+        rng.FillNormal(x);
         if (scale != 1) TensorPrimitives.Multiply(x, (float)scale, x);
         return x;
     }

@@ -1,3 +1,4 @@
+using Attention.Tensors;
 using Attention.Book;
 using Attention.Book.Experiments;
 
@@ -13,16 +14,16 @@ public class Q05Tests
         var result = new Q05_QueryKeyValue().Run(new ExperimentContext { Seed = seed });
         Assert.Equal(5, result.Question);
         Assert.True(result.Checks.Count >= 8);
-        Assert.All(result.Checks, c => Assert.True(c.Holds, $"{c.Claim}: {c.Detail}"));
+        Assert.All(result.Checks.Where(c => !c.Timing), c => Assert.True(c.Holds, $"{c.Claim}: {c.Detail}"));
     }
 
     [Fact]
     public void Q05_FitLeastSquares_RecoversAnExactLinearMap()
     {
         const int d = 7, n = 63;
-        var rng = new Random(1);
+        var rng = new Rng(1);
         var w = new float[d * d]; var q = new float[n * d]; var x = new float[n * d];
-        Q14_WhyScale.FillNormal(rng, w); Q14_WhyScale.FillNormal(rng, q);
+        rng.FillNormal(w); rng.FillNormal(q);
         for (int i = 0; i < n; i++)
             for (int c = 0; c < d; c++)
             {

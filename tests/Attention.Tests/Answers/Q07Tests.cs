@@ -11,7 +11,7 @@ public class Q07Tests
         var result = new Q07_AlignmentScores().Run(new ExperimentContext { Seed = 1234 });
         Assert.Equal(7, result.Question);
         Assert.True(result.Checks.Count >= 8);
-        Assert.All(result.Checks, c => Assert.True(c.Holds, $"{c.Claim}: {c.Detail}"));
+        Assert.All(result.Checks.Where(c => !c.Timing), c => Assert.True(c.Holds, $"{c.Claim}: {c.Detail}"));
         // every score function was timed; the numbers are reported, never asserted (shared machine)
         foreach (var name in new[] { "dot", "scaled_dot", "general", "additive", "neg_sq_distance" })
             Assert.True(result.Metrics[$"time_ratio_{name}"] > 0, name);
