@@ -234,7 +234,7 @@ public sealed class Q08_Softmax : Experiment
         for (int i = 0; i < n; i++) for (int j = 0; j < n; j++) { heat[i, j] = leaky[i * n + j]; heat[n + i, j] = safe[i * n + j]; }
         var rows = Enumerable.Range(0, n).Select(i => $"−1e9 q{i}").Concat(Enumerable.Range(0, n).Select(i => $"safe q{i}")).ToArray();
         var cols = Enumerable.Range(0, n).Select(j => $"k{j}").ToArray();
-        Charts.Heatmap(path, heat, "Padding rows: −1e9 leaks uniform weight, safe softmax gives zeros", rows, cols, "key", "query");
+        Charts.Heatmap(path, heat, "Padding rows: −1e9 leaks, safe gives zeros", rows, cols, "key", "query");
         result.Figures.Add(new Figure(path, "Top: −1e9 masking (padding queries q4, q5 spread weight evenly over every key, masked ones included). Bottom: Softmax.Rows with −∞.")
             { Heatmap = heat, RowLabels = rows, ColumnLabels = cols });
     }

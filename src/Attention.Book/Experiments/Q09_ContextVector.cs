@@ -162,7 +162,7 @@ public sealed class Q09_ContextVector : Experiment
         hull.Add(hull[0]);
         var path = context.FigurePath("q09-context-path.png");
         Charts.Lines(path, "Context vector as the inverse temperature β grows from 0", "value dimension 1", "value dimension 2",
-            [new Series("convex hull of the 6 values", hull.Select(h => h.X).ToArray(), hull.Select(h => h.Y).ToArray()),
+            [new Series("convex hull of the values", hull.Select(h => h.X).ToArray(), hull.Select(h => h.Y).ToArray()),
              new Series("c(β), β = 0 → 10²", px, py)]);
         result.Figures.Add(new Figure(path, "c starts at the mean of the values (β = 0) and walks to the value of the best-matching key; it never leaves the hull."));
         result.Metrics["path_start_distance_to_mean"] = Math.Sqrt(Math.Pow(px[0] - Enumerable.Range(0, s).Average(j => v[2 * j]), 2)
