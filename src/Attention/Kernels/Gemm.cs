@@ -306,14 +306,28 @@ public static unsafe class Gemm
             }
             else
             {
-                for (int j = 0; j < cols; j++)
+                // op(B) = Bᵀ: column j of op(B) is row j of B. Eight rows are read side by side so each
+                // p writes 32 contiguous bytes (one row at a time wrote one float per cache line).
+                int j = 0;
+                for (; j + 8 <= cols; j += 8)
+                {
+                    float* s0 = b + (long)(jc + jr + j) * ldb + pc, s1 = s0 + ldb, s2 = s1 + ldb, s3 = s2 + ldb,
+                           s4 = s3 + ldb, s5 = s4 + ldb, s6 = s5 + ldb, s7 = s6 + ldb;
+                    float* dj = d + j;
+                    for (int p = 0; p < kc; p++, dj += nr)
+                    {
+                        dj[0] = s0[p]; dj[1] = s1[p]; dj[2] = s2[p]; dj[3] = s3[p];
+                        dj[4] = s4[p]; dj[5] = s5[p]; dj[6] = s6[p]; dj[7] = s7[p];
+                    }
+                }
+                for (; j < cols; j++)
                 {
                     float* src = b + (long)(jc + jr + j) * ldb + pc;
                     for (int p = 0; p < kc; p++) d[p * nr + j] = src[p];
                 }
                 if (cols < nr)
                     for (int p = 0; p < kc; p++)
-                        for (int j = cols; j < nr; j++) d[p * nr + j] = 0f;
+                        new Span<float>(d + p * nr + cols, nr - cols).Clear();
             }
         }
     }
