@@ -254,7 +254,10 @@ public static unsafe class Gemm
                 // The common case: read six row streams side by side and write the sliver sequentially
                 // (the prefetchers follow six streams; scattered writes with stride mr were 5× slower).
                 float* r0 = a + (long)(ic + ir) * lda + pc, r1 = r0 + lda, r2 = r1 + lda, r3 = r2 + lda, r4 = r3 + lda, r5 = r4 + lda;
-                for (int p = 0; p < kc; p++, d += 6)
+                int p = 0;
+                if (Avx512F.IsSupported)
+                    for (; p + 16 <= kc; p += 16, d += 96) Transpose6x16(r0 + p, r1 + p, r2 + p, r3 + p, r4 + p, r5 + p, d);
+                for (; p < kc; p++, d += 6)
                 {
                     d[0] = r0[p]; d[1] = r1[p]; d[2] = r2[p]; d[3] = r3[p]; d[4] = r4[p]; d[5] = r5[p];
                 }
@@ -282,6 +285,58 @@ public static unsafe class Gemm
                 for (int p = 0; p < kc; p++)
                     for (int i = rows; i < mr; i++) d[p * mr + i] = 0f;
         }
+    }
+
+    // Transpose6x16 tables: output vector o, lane l holds flat index f = 16·o + l = 6·p + i, i.e. row
+    // i = f mod 6 at column p = f div 6. Pair (r0, r1) supplies lanes with i ∈ {0, 1} through one two-source
+    // permute (index p for the first source, 16 + p for the second); pairs (r2, r3) and (r4, r5) likewise,
+    // and two blends keyed on i merge the three.
+    private static readonly int[] TransposeIndex = BuildTransposeIndex();
+    private static readonly int[] TransposeMask = BuildTransposeMask();
+
+    private static int[] BuildTransposeIndex()
+    {
+        var t = new int[6 * 16];
+        for (int o = 0; o < 6; o++)
+            for (int l = 0; l < 16; l++)
+            {
+                int f = 16 * o + l, p = f / 6, i = f % 6;
+                t[o * 16 + l] = (i % 2 == 0 ? 0 : 16) + p;
+            }
+        return t;
+    }
+
+    private static int[] BuildTransposeMask()
+    {
+        // Per output vector: lane is −1 where i ∈ {2, 3} (first blend), then where i ∈ {4, 5} (second).
+        var t = new int[6 * 32];
+        for (int o = 0; o < 6; o++)
+            for (int l = 0; l < 16; l++)
+            {
+                int i = (16 * o + l) % 6;
+                t[o * 32 + l] = i is 2 or 3 ? -1 : 0;
+                t[o * 32 + 16 + l] = i is 4 or 5 ? -1 : 0;
+            }
+        return t;
+    }
+
+    /// <summary>Writes d[6·p + i] = r_i[p] for p in [0, 16): six rows of 16 into one 96-float sliver piece.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Transpose6x16(float* r0, float* r1, float* r2, float* r3, float* r4, float* r5, float* d)
+    {
+        var x0 = Vector512.Load(r0); var x1 = Vector512.Load(r1); var x2 = Vector512.Load(r2);
+        var x3 = Vector512.Load(r3); var x4 = Vector512.Load(r4); var x5 = Vector512.Load(r5);
+        fixed (int* index = TransposeIndex, mask = TransposeMask)
+            for (int o = 0; o < 6; o++)
+            {
+                var idx = Vector512.Load(index + o * 16);
+                var p01 = Avx512F.PermuteVar16x32x2(x0, idx, x1);
+                var p23 = Avx512F.PermuteVar16x32x2(x2, idx, x3);
+                var p45 = Avx512F.PermuteVar16x32x2(x4, idx, x5);
+                var m23 = Vector512.Load(mask + o * 32).AsSingle();
+                var m45 = Vector512.Load(mask + o * 32 + 16).AsSingle();
+                Vector512.Store(Vector512.ConditionalSelect(m45, p45, Vector512.ConditionalSelect(m23, p23, p01)), d + o * 16);
+            }
     }
 
     /// <summary>
