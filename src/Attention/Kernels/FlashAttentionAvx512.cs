@@ -51,7 +51,7 @@ internal sealed unsafe class FlashAttentionAvx512 : AttentionJob
     public override void Execute(int item, float* scratch)
     {
         var (batch, heads, kvHeads, L, S, D) = _shape;
-        int bh = item % (batch * heads), block = _blocks - 1 - item / (batch * heads);
+        int bh = item / _blocks, block = _blocks - 1 - item % _blocks;
         int b = bh / heads, h = bh % heads, kvh = h / (heads / kvHeads);
         int i0 = block * BlockRows, rows = Math.Min(BlockRows, L - i0);
         float* qt = scratch, ot = qt + BlockRows * D, st = ot + BlockRows * D;
