@@ -1,0 +1,50 @@
+namespace Attention.Book;
+
+/// <summary>Where things live in the repository: its root (the folder holding Attention.slnx) and the answer pages.</summary>
+public static class RepoPaths
+{
+    public const string SolutionFile = "Attention.slnx";
+
+    /// <summary>
+    /// The repository root: <paramref name="explicitRoot"/> when given (it must hold Attention.slnx), else the first
+    /// folder holding Attention.slnx walking up from the current directory, then from the application's base directory.
+    /// </summary>
+    public static string FindRoot(string? explicitRoot = null)
+    {
+        if (explicitRoot is not null)
+        {
+            var full = Path.GetFullPath(explicitRoot);
+            if (!File.Exists(Path.Combine(full, SolutionFile)))
+                throw new DirectoryNotFoundException($"Expected a repository root holding {SolutionFile}; '{full}' has none.");
+            return full;
+        }
+        foreach (var start in new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory })
+        {
+            var found = WalkUp(start);
+            if (found is not null) return found;
+        }
+        throw new DirectoryNotFoundException(
+            $"Could not find the repository root ({SolutionFile}) above '{Directory.GetCurrentDirectory()}' or '{AppContext.BaseDirectory}'.");
+    }
+
+    /// <summary>The first folder at or above <paramref name="start"/> holding Attention.slnx, or null.</summary>
+    public static string? WalkUp(string start)
+    {
+        for (var dir = new DirectoryInfo(Path.GetFullPath(start)); dir is not null; dir = dir.Parent)
+            if (File.Exists(Path.Combine(dir.FullName, SolutionFile))) return dir.FullName;
+        return null;
+    }
+
+    /// <summary>docs/ under the root.</summary>
+    public static string Docs(string root) => Path.Combine(root, "docs");
+
+    /// <summary>docs/answers/ under the root.</summary>
+    public static string Answers(string root) => Path.Combine(root, "docs", "answers");
+
+    /// <summary>Where <c>attn book</c> writes the site by default.</summary>
+    public static string DefaultSite(string root) => Path.Combine(root, "site");
+
+    /// <summary>The source file of an experiment class, by the naming convention (it may not exist).</summary>
+    public static string ExperimentSource(string root, string className)
+        => Path.Combine(root, "src", "Attention.Book", "Experiments", className + ".cs");
+}

@@ -1,0 +1,345 @@
+using System.CommandLine;
+using System.Globalization;
+using Attention.Book;
+using Attention.Plots;
+using Spectre.Console;
+using Spectre.Console.Rendering;
+
+namespace Attention.Cli;
+
+/// <summary>
+/// The <c>attn</c> command: <c>list</c>, <c>show N [--json] [--full] [--seed S]</c>,
+/// <c>book [--out DIR] [--full] [--write-pages]</c> and <c>bench [--full] [--out DIR]</c> (DESIGN.md §2).
+/// Exit codes: 0 success, 1 a runtime failure (one line on stderr), 2 a usage error (one line on stderr).
+/// </summary>
+public sealed class AttnApp
+{
+    public const int Ok = 0, Failure = 1, Usage = 2;
+
+    private readonly ExperimentRegistry? _registry;
+    private readonly string? _root;
+
+    /// <summary>Uses <paramref name="registry"/> (default: the book's experiments) and <paramref name="root"/>
+    /// (default: found from the current directory; <c>--root</c> overrides).</summary>
+    public AttnApp(ExperimentRegistry? registry = null, string? root = null)
+    {
+        _registry = registry;
+        _root = root;
+    }
+
+    private ExperimentRegistry Registry => _registry ?? ExperimentRegistry.Default;
+
+    /// <summary>Runs the command line <paramref name="args"/>; returns the exit code.</summary>
+    public int Run(string[] args, TextWriter stdout, TextWriter stderr)
+    {
+        ArgumentNullException.ThrowIfNull(args);
+        var rootOption = new Option<string?>("--root") { Description = "Repository root (the folder holding Attention.slnx); found from the current folder by default", Recursive = true };
+        var fullOption = new Option<bool>("--full") { Description = "Run the long setting the published pages use (default: quick)" };
+        var seedOption = new Option<int>("--seed") { Description = "Seed for every random draw", DefaultValueFactory = _ => 1234 };
+
+        var list = new Command("list", "List the 50 questions and whether each is answered");
+        list.SetAction(parse => List(stdout, parse.GetValue(rootOption)));
+
+        var number = new Argument<string>("N") { Description = "Question number, 1..50" };
+        var json = new Option<bool>("--json") { Description = "Print the experiment's result as one JSON object on stdout, nothing else" };
+        var show = new Command("show", "Show answer N and run its experiment live") { number, json, fullOption, seedOption };
+        show.SetAction(parse => Show(parse.GetValue(number)!, parse.GetValue(json), parse.GetValue(fullOption), parse.GetValue(seedOption),
+                                     parse.GetValue(rootOption), stdout, stderr));
+
+        var outOption = new Option<string?>("--out") { Description = "Output folder (book: site/ under the repository; bench: bench/results)" };
+        var writePages = new Option<bool>("--write-pages") { Description = "Rewrite the experiment blocks of docs/answers/*.md in place" };
+        var book = new Command("book", "Run every experiment and write the static site") { outOption, fullOption, seedOption, writePages };
+        book.SetAction(parse => Book(parse.GetValue(outOption), parse.GetValue(fullOption), parse.GetValue(seedOption), parse.GetValue(writePages),
+                                     parse.GetValue(rootOption), stdout, stderr));
+
+        var bench = new Command("bench", "Benchmark the attention kernels side by side with ONNX Runtime and ggml") { fullOption, outOption };
+        bench.SetAction(parse => Bench(parse.GetValue(fullOption), parse.GetValue(outOption), parse.GetValue(rootOption), stdout, stderr));
+
+        var root = new RootCommand("attn: attention, answered and implemented in C#") { rootOption, list, show, book, bench };
+
+        ParseResult parsed;
+        try { parsed = root.Parse(args); }
+        catch (Exception e) { return Fail(stderr, Usage, e.Message); }
+
+        bool help = args.Any(a => a is "--help" or "-h" or "-?");
+        if (parsed.Errors.Count > 0 && !help)
+        {
+            if (parsed.CommandResult.Command == root)
+            {
+                var verb = args.FirstOrDefault(a => !a.StartsWith('-'));
+                return Fail(stderr, Usage, verb is null
+                    ? "expected a verb: list, show N, book or bench (attn --help for more)"
+                    : $"unknown verb '{verb}'; expected list, show N, book or bench");
+            }
+            // an unrecognised token says more than the errors it causes downstream
+            var error = parsed.Errors.FirstOrDefault(e => e.Message.StartsWith("Unrecognized", StringComparison.Ordinal)) ?? parsed.Errors[0];
+            return Fail(stderr, Usage, error.Message);
+        }
+        try
+        {
+            return parsed.Invoke(new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false });
+        }
+        catch (UsageException e) { return Fail(stderr, Usage, e.Message); }
+        catch (Exception e) { return Fail(stderr, Failure, e.Message); }
+    }
+
+    private static int Fail(TextWriter stderr, int code, string message)
+    {
+        stderr.WriteLine("attn: " + message.ReplaceLineEndings(" ").Trim());
+        return code;
+    }
+
+    // ---------- list ----------
+
+    private int List(TextWriter stdout, string? rootOverride)
+    {
+        var pages = FindPages(rootOverride);
+        var console = Consoles.For(stdout);
+        foreach (var (q, status, _, _) in Pages.Status(pages, Registry))
+        {
+            string colour = status switch
+            {
+                AnswerStatus.Answered => "green", AnswerStatus.PageOnly => "yellow", AnswerStatus.ExperimentOnly => "blue", _ => "grey",
+            };
+            console.MarkupLine($"{q.Number,2}  [{colour}]{Pages.Describe(status),-25}[/] {Markup.Escape(q.Title)}");
+        }
+        return Ok;
+    }
+
+    // ---------- show ----------
+
+    private int Show(string numberText, bool json, bool full, int seed, string? rootOverride, TextWriter stdout, TextWriter stderr)
+    {
+        if (!int.TryParse(numberText, NumberStyles.None, CultureInfo.InvariantCulture, out int n))
+            throw new UsageException($"show expects a question number 1..{Questions.Count}; got '{numberText}'");
+        if (n is < 1 or > Questions.Count)
+            throw new UsageException($"show expects a question number 1..{Questions.Count}; got {n}");
+
+        var question = Questions.Get(n);
+        var experiment = Registry.Find(n);
+        string? root = TryRoot(rootOverride);
+        string figureDir = root is null
+            ? Path.Combine(Path.GetTempPath(), "attn-figures", $"q{n:00}")
+            : Path.Combine(root, "out", "figures", $"q{n:00}");
+
+        if (json)
+        {
+            if (experiment is null)
+                return Fail(stderr, Failure, $"question {n} has no experiment yet");
+            var progress = Consoles.IsTerminal(stderr) ? Consoles.For(stderr) : null;
+            var run = progress is null
+                ? ExperimentRunner.Run(experiment, full, seed, figureDir)
+                : RunWithProgress(progress, experiment, full, seed, figureDir);
+            if (!run.Succeeded)
+                return Fail(stderr, Failure, $"{experiment.GetType().Name} failed: {run.Error!.Message}");
+            stdout.WriteLine(ResultJson.Write(run));
+            return Ok;
+        }
+
+        var console = Consoles.For(stdout);
+        AnswerPage? page = root is null ? null : Pages.Find(RepoPaths.Answers(root)).GetValueOrDefault(n);
+        if (page is not null)
+        {
+            var text = File.ReadAllText(page.Path);
+            if (PageBlock.Has(text, n)) text = PageBlock.Replace(text, n, "*(the experiment's results follow below, from a live run)*");
+            TerminalMarkdown.Write(console, text);
+        }
+        else
+        {
+            console.MarkupLine($"[bold underline]{n} · {Markup.Escape(question.Title)}[/]");
+            console.MarkupLine("[grey]No answer page yet.[/]");
+        }
+        console.WriteLine();
+        if (experiment is null)
+        {
+            console.MarkupLine("[grey]No experiment for this question yet.[/]");
+            return Ok;
+        }
+
+        console.Write(new Rule($"[bold]{Markup.Escape(experiment.GetType().Name)}[/] · {(full ? "full" : "quick")} · seed {seed}").LeftJustified());
+        var result = RunWithProgress(console, experiment, full, seed, figureDir);
+        if (!result.Succeeded)
+            return Fail(stderr, Failure, $"{experiment.GetType().Name} failed: {result.Error!.Message}");
+        WriteResult(console, result);
+        return Ok;
+    }
+
+    private static ExperimentRun RunWithProgress(IAnsiConsole console, Experiment experiment, bool full, int seed, string figureDir)
+    {
+        ExperimentRun? run = null;
+        console.Progress()
+            .AutoClear(true)
+            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
+            .Start(ctx =>
+            {
+                var task = ctx.AddTask(Markup.Escape(experiment.GetType().Name), maxValue: 1.0);
+                run = ExperimentRunner.Run(experiment, full, seed, figureDir, new TaskProgress(task, experiment.GetType().Name));
+                task.Value = 1.0;
+            });
+        return run!;
+    }
+
+    private static void WriteResult(IAnsiConsole console, ExperimentRun run)
+    {
+        var r = run.Result!;
+        if (r.Metrics.Count > 0)
+        {
+            var metrics = new Spectre.Console.Table().Border(TableBorder.Rounded).Title("[bold]metrics[/]");
+            metrics.AddColumn("metric");
+            metrics.AddColumn(new TableColumn("value").RightAligned());
+            foreach (var (name, value) in r.Metrics) metrics.AddRow(Markup.Escape(name), Markup.Escape(Attention.Book.Table.FormatNumber(value)));
+            console.Write(metrics);
+        }
+        foreach (var t in r.Tables)
+        {
+            var table = new Spectre.Console.Table().Border(TableBorder.Rounded).Title($"[bold]{Markup.Escape(t.Title)}[/]");
+            foreach (var c in t.Columns) table.AddColumn(Markup.Escape(c));
+            foreach (var row in t.Rows) table.AddRow(row.Select(cell => (IRenderable)new Text(cell)).ToArray());
+            console.Write(table);
+        }
+        foreach (var figure in r.Figures)
+        {
+            console.WriteLine();
+            if (figure.Heatmap is { } values)
+                console.Write(new TerminalHeatmap(values, figure.RowLabels, figure.ColumnLabels, figure.Caption));
+            else
+                console.MarkupLine($"[bold]{Markup.Escape(figure.Caption)}[/]");
+            console.MarkupLine($"[grey]figure: {Markup.Escape(Path.GetFullPath(figure.Path))}[/]");
+        }
+        if (r.Checks.Count > 0) console.WriteLine();
+        foreach (var check in r.Checks)
+        {
+            var mark = check.Holds ? "[green]✓[/]" : "[red]✗[/]";
+            var detail = string.IsNullOrWhiteSpace(check.Detail) ? "" : $" [grey]— {Markup.Escape(check.Detail)}[/]";
+            console.MarkupLine($"{mark} {Markup.Escape(check.Claim)}{detail}");
+        }
+        foreach (var note in r.Notes) console.MarkupLine($"[grey]{Markup.Escape(note)}[/]");
+        console.WriteLine();
+        console.MarkupLine($"[grey]setting {run.Setting} · seed {run.Seed} · {Markup.Escape(MachineInfo.Describe())} · {ResultMarkdown.FormatSeconds(run.Elapsed)}[/]");
+    }
+
+    // ---------- book ----------
+
+    private int Book(string? outDir, bool full, int seed, bool writePages, string? rootOverride, TextWriter stdout, TextWriter stderr)
+    {
+        var root = RepoPaths.FindRoot(rootOverride ?? _root);
+        var site = Path.GetFullPath(outDir ?? RepoPaths.DefaultSite(root));
+        var pages = Pages.Find(RepoPaths.Answers(root));
+        var experiments = Registry.All.ToList();
+        var console = Consoles.For(stdout);
+        var runs = new List<ExperimentRun>();
+        var figureRoot = Path.Combine(Path.GetTempPath(), $"attn-book-{Environment.ProcessId}");
+
+        console.MarkupLine($"Running {experiments.Count} experiment{(experiments.Count == 1 ? "" : "s")} ({(full ? "full" : "quick")}, seed {seed})");
+        console.Progress()
+            .AutoClear(false)
+            .HideCompleted(true)
+            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
+            .Start(ctx =>
+            {
+                var overall = ctx.AddTask("all experiments", maxValue: Math.Max(1, experiments.Count));
+                foreach (var experiment in experiments)
+                {
+                    var name = experiment.GetType().Name;
+                    var task = ctx.AddTask(Markup.Escape(name), maxValue: 1.0);
+                    var run = ExperimentRunner.Run(experiment, full, seed, Path.Combine(figureRoot, $"q{experiment.Question:00}"), new TaskProgress(task, name));
+                    task.Value = 1.0;
+                    task.StopTask();
+                    overall.Increment(1);
+                    runs.Add(run);
+                }
+            });
+
+        foreach (var run in runs)
+        {
+            var name = Markup.Escape(run.Experiment.GetType().Name);
+            var time = ResultMarkdown.FormatSeconds(run.Elapsed);
+            if (!run.Succeeded)
+            {
+                console.MarkupLine($"[red]✗[/] {name,-32} {time,9}  [red]failed: {Markup.Escape(run.Error!.Message.ReplaceLineEndings(" "))}[/]");
+                continue;
+            }
+            int holds = run.Result!.Checks.Count(c => c.Holds), checks = run.Result.Checks.Count;
+            var mark = holds == checks ? "[green]✓[/]" : "[yellow]![/]";
+            console.MarkupLine($"{mark} {name,-32} {time,9}  {holds}/{checks} checks hold");
+        }
+
+        var blocks = new Dictionary<int, RenderedBlock>();
+        foreach (var run in runs.Where(r => r.Succeeded)) blocks[run.Experiment.Question] = RenderedBlock.From(run);
+
+        if (writePages)
+        {
+            foreach (var block in blocks.Values)
+            {
+                if (!pages.TryGetValue(block.Question, out var page))
+                {
+                    console.MarkupLine($"[yellow]no page docs/answers/{block.Question:00}-*.md for Q{block.Question:00}; block not written[/]");
+                    continue;
+                }
+                try
+                {
+                    block.WriteInto(page.Path);
+                    console.MarkupLine($"wrote block of {Markup.Escape(page.FileName)}");
+                }
+                catch (FormatException e)
+                {
+                    console.MarkupLine($"[red]{Markup.Escape(page.FileName)}: {Markup.Escape(e.Message)}[/]");
+                    runs.Add(new ExperimentRun(Registry.Find(block.Question)!, null, e, full, seed, TimeSpan.Zero, ""));
+                }
+            }
+        }
+
+        var report = SiteBuilder.Build(new SiteOptions { Root = root, OutputDirectory = site, Registry = Registry, FreshBlocks = blocks });
+        console.MarkupLine($"Site: {report.PagesWritten} pages, {report.FilesCopied} files copied → {Markup.Escape(report.IndexPath)}");
+        try { Directory.Delete(figureRoot, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+
+        var failed = runs.Where(r => !r.Succeeded).Select(r => r.Experiment.GetType().Name).Distinct().ToList();
+        if (failed.Count > 0)
+            return Fail(stderr, Failure, $"{failed.Count} of {experiments.Count} experiments failed: {string.Join(", ", failed)}");
+        return Ok;
+    }
+
+    // ---------- bench ----------
+
+    private int Bench(bool full, string? outDir, string? rootOverride, TextWriter stdout, TextWriter stderr)
+    {
+        string dir = outDir ?? Path.Combine(TryRoot(rootOverride) ?? Directory.GetCurrentDirectory(), "bench", "results");
+        try
+        {
+            var markdown = Attention.Peers.PeerBench.Run(full, Path.GetFullPath(dir), stdout);
+            stdout.WriteLine($"results: {markdown}");
+            return Ok;
+        }
+        catch (Exception e)
+        {
+            return Fail(stderr, Failure, $"bench failed: {e.Message}");
+        }
+    }
+
+    // ---------- helpers ----------
+
+    private string? TryRoot(string? rootOverride)
+    {
+        try { return RepoPaths.FindRoot(rootOverride ?? _root); }
+        catch (DirectoryNotFoundException) when (rootOverride is null && _root is null) { return null; }
+    }
+
+    private IReadOnlyDictionary<int, AnswerPage> FindPages(string? rootOverride)
+    {
+        var root = TryRoot(rootOverride);
+        return root is null ? new Dictionary<int, AnswerPage>() : Pages.Find(RepoPaths.Answers(root));
+    }
+
+    /// <summary>A usage error found after parsing (a bad question number): exit code 2.</summary>
+    private sealed class UsageException(string message) : Exception(message);
+
+    /// <summary>Experiment progress → a Spectre task; thread-safe as Spectre's tasks are.</summary>
+    private sealed class TaskProgress(ProgressTask task, string name) : IProgress<(double Fraction, string Status)>
+    {
+        public void Report((double Fraction, string Status) value)
+        {
+            task.Value = value.Fraction;
+            task.Description = Markup.Escape(string.IsNullOrWhiteSpace(value.Status) ? name : $"{name}: {value.Status}");
+        }
+    }
+}
