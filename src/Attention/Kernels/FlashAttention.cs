@@ -6,9 +6,23 @@ public readonly record struct AttentionShape(int Batch, int Heads, int KvHeads,
                                              int QueryLength, int KeyLength, int HeadDim);
 
 /// <summary>Masking and scaling options shared by every attention kernel.</summary>
+/// <remarks>
+/// Every mask is expressed relative to the aligned position p = i + S − L of query i, which puts the last
+/// query on the last key (bottom-right alignment, as in FlashAttention 2.1+ and PyTorch's causal_lower_right).
+/// The options combine by intersection; each query row ends up seeing one contiguous interval of keys.
+/// </remarks>
 public sealed record AttentionOptions
 {
-    /// <summary>Bottom-right aligned causal mask: query i sees keys j ≤ i + (S − L).</summary>
+    /// <summary>Bottom-right aligned causal mask: query i sees keys j ≤ i + (S − L).
+    /// <code>
+    /// L=3, S=5 (p = i + 2)        L=5, S=3 (p = i − 2)
+    ///        j: 0 1 2 3 4                j: 0 1 2
+    ///   i=0     x x x . .           i=0     . . .   fully masked: output 0, logSumExp −∞
+    ///   i=1     x x x x .           i=1     . . .   fully masked
+    ///   i=2     x x x x x           i=2     x . .
+    ///                               i=3     x x .
+    ///                               i=4     x x x
+    /// </code></summary>
     public bool Causal { get; init; }
 
     /// <summary>Logit scale; default 1/√HeadDim.</summary>
@@ -18,7 +32,7 @@ public sealed record AttentionOptions
     public int MaxThreads { get; init; }
 
     /// <summary>Sliding window: query i (at aligned position p = i + S − L) sees keys p − WindowLeft ≤ j ≤ p + WindowRight.
-    /// Null means unbounded on that side.</summary>
+    /// Null means unbounded on that side. With <see cref="Causal"/> the right edge is min(p, p + WindowRight).</summary>
     public int? WindowLeft { get; init; }
 
     /// <summary>See <see cref="WindowLeft"/>.</summary>
@@ -30,15 +44,52 @@ public sealed record AttentionOptions
     public static AttentionOptions Default { get; } = new();
 }
 
-/// <summary>FlashAttention (Dao et al., 2022): tiled attention with an online softmax. Contract in DESIGN.md.</summary>
+/// <summary>
+/// FlashAttention forward (Dao et al., 2022, "FlashAttention: Fast and Memory-Efficient Exact Attention with
+/// IO-Awareness"; the loop order of FlashAttention-2): O = softmax(Q·Kᵀ·scale + M)·V computed block by block
+/// with an online softmax, so the L×S score matrix never exists; extra memory is a few tiles per worker.
+/// Shapes: query (B, H, L, D), key and value (B, KvHeads, S, D), output (B, H, L, D), logSumExp (B, H, L).
+/// Query head h reads key/value head h / (H / KvHeads) (grouped-query attention; KvHeads = 1 is multi-query).
+/// Equivalent to, per (b, h, i):
+/// <code>
+///   s[j] = scale · q[i]·k[j]  for visible j (mask in AttentionOptions), −∞ otherwise
+///   m = max s;  ℓ = Σⱼ exp(s[j] − m);  o[i] = Σⱼ exp(s[j] − m) · v[j] / ℓ;  logSumExp[i] = m + ln ℓ
+/// </code>
+/// A row with no visible key (including S = 0) gives o = 0 and logSumExp = −∞, never NaN.
+/// NaN or ±∞ in the inputs propagates: a row that sees such a query, key or value element comes out NaN;
+/// because masking happens per tile, a NaN/∞ in the value of a masked key that shares a tile with visible keys
+/// can reach rows that do not see it (0·NaN = NaN), as in a plain P·V product.
+/// Implementation and speed: see <see cref="FlashAttentionAvx512"/> (the fast path, used when the CPU has
+/// AVX-512) and <see cref="FlashAttentionPortable"/> (any CPU).
+/// </summary>
 public static class FlashAttention
 {
     /// <summary>query (B, H, L, D), key and value (B, KvHeads, S, D), output (B, H, L, D); logSumExp (B, H, L) when not empty.</summary>
+    /// <exception cref="ArgumentException">A span length does not match the shape, a size is negative, H is not a
+    /// multiple of KvHeads, KeyLengths has the wrong length or a value outside [0, S], a window or MaxThreads is negative.</exception>
     public static void Forward(ReadOnlySpan<float> query, ReadOnlySpan<float> key,
                                ReadOnlySpan<float> value, Span<float> output,
                                AttentionShape shape, AttentionOptions options,
                                Span<float> logSumExp = default)
-        => throw new NotImplementedException("filled by the flash work");
+        => Forward(query, key, value, output, shape, options, logSumExp, allowFast: true);
+
+    /// <summary>Same as the public overload; <paramref name="allowFast"/> = false forces the portable kernel (tests).</summary>
+    internal static unsafe void Forward(ReadOnlySpan<float> query, ReadOnlySpan<float> key,
+                                        ReadOnlySpan<float> value, Span<float> output,
+                                        AttentionShape shape, AttentionOptions options,
+                                        Span<float> logSumExp, bool allowFast)
+    {
+        float scale = AttentionArguments.Validate(query.Length, key.Length, value.Length, output.Length, shape, options,
+                                                  logSumExp.Length, nameof(logSumExp), (long)shape.Batch * shape.Heads * shape.QueryLength);
+        if (query.Length == 0) return;   // B = 0 or L = 0: nothing to write
+        fixed (float* q = query, k = key, v = value, o = output, lse = logSumExp)
+        {
+            AttentionJob job = allowFast && FlashAttentionAvx512.IsSupported
+                ? new FlashAttentionAvx512(q, k, v, o, logSumExp.IsEmpty ? null : lse, shape, options, scale)
+                : new FlashAttentionPortable(q, k, v, o, logSumExp.IsEmpty ? null : lse, shape, options, scale);
+            job.Run(AttentionArguments.Threads(options, job.Items));
+        }
+    }
 
     /// <summary>Backward pass (issue 3): overwrites dQuery, dKey, dValue.</summary>
     public static void Backward(ReadOnlySpan<float> query, ReadOnlySpan<float> key,
@@ -49,24 +100,37 @@ public static class FlashAttention
         => throw new NotImplementedException("the training-core issue");
 }
 
-/// <summary>Decode attention: few queries (L small) against a long KV cache, key range split across threads.</summary>
+/// <summary>
+/// Decode attention (FlashDecoding, Dao et al., 2023 "Flash-Decoding for long-context inference"): few queries
+/// (L small, typically 1) against a long key/value cache. The key range is split into chunks processed in
+/// parallel, each producing a partial (max, sum, unnormalised output) per query row; the partials are merged
+/// exactly: m = maxₖ mₖ, ℓ = Σₖ ℓₖ·e^(mₖ−m), o = Σₖ oₖ·e^(mₖ−m) / ℓ. Key and value are streamed once, shared
+/// by all query heads of a key/value group. Layouts, options, masks and results as <see cref="FlashAttention.Forward(ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, Span{float}, AttentionShape, AttentionOptions, Span{float})"/>;
+/// correct for any L, fast when L is small. Implementation: <see cref="DecodeAttentionKernel"/>.
+/// </summary>
 public static class DecodeAttention
 {
-    /// <summary>Same layout and options as <see cref="FlashAttention.Forward"/>.</summary>
+    /// <summary>Same layout and options as <see cref="FlashAttention.Forward(ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, Span{float}, AttentionShape, AttentionOptions, Span{float})"/>.</summary>
     public static void Forward(ReadOnlySpan<float> query, ReadOnlySpan<float> key,
                                ReadOnlySpan<float> value, Span<float> output,
                                AttentionShape shape, AttentionOptions options,
                                Span<float> logSumExp = default)
-        => throw new NotImplementedException("filled by the flash work");
+        => DecodeAttentionKernel.Forward(query, key, value, output, shape, options, logSumExp);
 }
 
-/// <summary>The "math" path: materialises P = softmax(Q·Kᵀ·scale + M) per head and returns it on request.</summary>
+/// <summary>
+/// The "math" path (what PyTorch calls the math backend): per (b, h) it materialises
+/// S = Q·Kᵀ·scale (L×S, through <see cref="Gemm.Multiply"/>), sets masked entries to −∞, P = softmax rows
+/// (<see cref="Softmax.Rows"/>), and O = P·V. O(L·S) memory per head; use it to look at P (heatmaps).
+/// Masked entries of P are exactly 0; a fully masked row gives P = 0 and O = 0.
+/// Implementation: <see cref="AttentionMathPath"/>.
+/// </summary>
 public static class MathAttention
 {
-    /// <summary>Layouts as <see cref="FlashAttention.Forward"/>; probabilities (B, H, L, S) when not empty.</summary>
+    /// <summary>Layouts as <see cref="FlashAttention.Forward(ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, Span{float}, AttentionShape, AttentionOptions, Span{float})"/>; probabilities (B, H, L, S) when not empty.</summary>
     public static void Forward(ReadOnlySpan<float> query, ReadOnlySpan<float> key,
                                ReadOnlySpan<float> value, Span<float> output,
                                AttentionShape shape, AttentionOptions options,
                                Span<float> probabilities = default)
-        => throw new NotImplementedException("filled by the flash work");
+        => AttentionMathPath.Forward(query, key, value, output, shape, options, probabilities);
 }

@@ -1,22 +1,426 @@
+using System.Buffers;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+
 namespace Attention.Kernels;
 
-/// <summary>Single-precision GEMM: C = α·op(A)·op(B) + β·C, row-major.</summary>
-public static class Gemm
+/// <summary>
+/// Single-precision GEMM, C = α·op(A)·op(B) + β·C, row-major, in the BLIS layout (Van Zee and
+/// van de Geijn, 2015, "BLIS: A Framework for Rapidly Instantiating BLAS Functionality"):
+///
+///   for jc over N in steps of NC:              B panel KC×NC packed once, reused by every A block (L3)
+///     for pc over K in steps of KC:
+///       pack op(B)[pc.., jc..] into NR-wide slivers, zero-padded to a multiple of NR
+///       for ic over M in steps of MC:          A block MC×KC packed into MR-tall slivers (stays in L2)
+///         for jr, ir: micro-kernel            MR×NR tile of C held in registers for all KC steps
+///
+/// The micro-kernel keeps a 6×64 tile in 24 Vector512 accumulators (of 32 zmm registers), so each k
+/// step is 4 vector loads of B, 6 broadcasts of A and 24 FMAs: bound by FMA throughput, not loads.
+/// Zen 4 executes a 512-bit FMA as two 256-bit halves, so this buys fewer instructions, not more
+/// FLOPs per cycle. Without AVX-512 a 6×16 Vector256 kernel runs, and a scalar one without AVX.
+/// Edge tiles compute on zero-padded packs and write back only the valid part; with β = 0 C is
+/// never read, so NaN garbage in it is ignored. Threads split C into row (or column) bands aligned
+/// to MR (NR); every element sees the same sequence of operations whatever the thread count, so
+/// results are bitwise identical for any maxThreads.
+///
+/// Measured (bench/results/gemm.md, AMD EPYC Zen 4, 2 cores, best of 5, same run as the FMA peak):
+/// see the table there; summary kept current in the commit that updates it.
+/// </summary>
+public static unsafe class Gemm
 {
-    /// <summary>op(A) is m×k, op(B) is k×n, C is m×n; lda/ldb/ldc are row strides of the stored matrices.
-    /// Placeholder: a naive loop until the blocked kernel lands.</summary>
+    // Micro-tile and cache blocks. KC·NR·4 B = 64 KiB B sliver streams from L2; MC·KC·4 B = 144 KiB A block sits in L2;
+    // KC·NC·4 B = 2 MiB B panel lives in L3.
+    internal const int MR = 6, NR = 64;
+    internal static int KC = 256, MC = 144, NC = 2048;
+
+    /// <summary>Which micro-kernel runs; tests force each one so every path is checked on this machine.</summary>
+    internal enum Kernel { Auto, Vector512, Vector256, Scalar }
+
+    /// <summary>
+    /// C = α·op(A)·op(B) + β·C. op(A) is m×k, op(B) is k×n, C is m×n, all row-major; op(X) = Xᵀ when
+    /// the transpose flag is set, so A is stored m×k (k×m when transposed) with row stride lda, and so on.
+    /// β = 0 overwrites C without reading it. maxThreads = 0 uses every core.
+    /// </summary>
+    /// <exception cref="ArgumentException">Negative sizes, a leading dimension smaller than the stored
+    /// width, a span shorter than the stored matrix, or C overlapping A or B.</exception>
     public static void Multiply(bool transposeA, bool transposeB, int m, int n, int k,
                                 float alpha, ReadOnlySpan<float> a, int lda,
                                 ReadOnlySpan<float> b, int ldb,
                                 float beta, Span<float> c, int ldc, int maxThreads = 0)
+        => Multiply(transposeA, transposeB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, maxThreads, Kernel.Auto);
+
+    /// <summary>
+    /// C[i] = α·op(A[i])·op(B[i]) + β·C[i] for i in [0, batch), the matrices of batch i starting at
+    /// i·strideA, i·strideB, i·strideC (a stride of 0 reuses one matrix, e.g. shared weights).
+    /// Threads go over the batch when it has at least as many items as threads.
+    /// </summary>
+    public static void MultiplyBatched(bool transposeA, bool transposeB, int m, int n, int k,
+                                       float alpha, ReadOnlySpan<float> a, int lda, long strideA,
+                                       ReadOnlySpan<float> b, int ldb, long strideB,
+                                       float beta, Span<float> c, int ldc, long strideC,
+                                       int batch, int maxThreads = 0)
+    {
+        if (batch < 0) throw new ArgumentOutOfRangeException(nameof(batch), batch, "expected batch ≥ 0");
+        if (strideA < 0 || strideB < 0 || strideC < 0) throw new ArgumentException($"expected non-negative batch strides, got A {strideA}, B {strideB}, C {strideC}");
+        if (batch == 0) return;
+        long lastA = (batch - 1) * strideA, lastB = (batch - 1) * strideB, lastC = (batch - 1) * strideC;
+        long needA = lastA + Required(transposeA ? k : m, transposeA ? m : k, lda);
+        long needB = lastB + Required(transposeB ? n : k, transposeB ? k : n, ldb);
+        long needC = lastC + Required(m, n, ldc);
+        if (a.Length < needA) throw new ArgumentException($"expected a of at least {needA} elements for {batch} batches of stride {strideA}, got {a.Length}", nameof(a));
+        if (b.Length < needB) throw new ArgumentException($"expected b of at least {needB} elements for {batch} batches of stride {strideB}, got {b.Length}", nameof(b));
+        if (c.Length < needC) throw new ArgumentException($"expected c of at least {needC} elements for {batch} batches of stride {strideC}, got {c.Length}", nameof(c));
+        if (strideC < Required(m, n, ldc) && batch > 1 && m > 0 && n > 0) throw new ArgumentException($"expected strideC ≥ {Required(m, n, ldc)} so the C matrices do not overlap, got {strideC}", nameof(strideC));
+        int threads = ThreadCount(maxThreads);
+        if (threads <= 1 || batch < threads)
+        {
+            for (int i = 0; i < batch; i++)
+                Multiply(transposeA, transposeB, m, n, k, alpha, a[(int)(i * strideA)..], lda, b[(int)(i * strideB)..], ldb, beta, c[(int)(i * strideC)..], ldc, maxThreads);
+            return;
+        }
+        Validate(transposeA, transposeB, m, n, k, a[(int)lastA..], lda, b[(int)lastB..], ldb, c[(int)lastC..], ldc);
+        fixed (float* pa = a, pb = b, pc = c)
+        {
+            nint ia = (nint)pa, ib = (nint)pb, ic = (nint)pc;
+            Parallel.For(0, batch, new ParallelOptions { MaxDegreeOfParallelism = threads }, i =>
+                Serial(transposeA, transposeB, m, n, k, alpha, (float*)ia + i * strideA, lda, (float*)ib + i * strideB, ldb,
+                       beta, (float*)ic + i * strideC, ldc, Kernel.Auto));
+        }
+    }
+
+    internal static void Multiply(bool transposeA, bool transposeB, int m, int n, int k,
+                                  float alpha, ReadOnlySpan<float> a, int lda,
+                                  ReadOnlySpan<float> b, int ldb,
+                                  float beta, Span<float> c, int ldc, int maxThreads, Kernel kernel)
+    {
+        Validate(transposeA, transposeB, m, n, k, a, lda, b, ldb, c, ldc);
+        if (maxThreads < 0) throw new ArgumentOutOfRangeException(nameof(maxThreads), maxThreads, "expected maxThreads ≥ 0 (0 = all cores)");
+        if (m == 0 || n == 0) return;
+        fixed (float* pa = a, pb = b, pc = c)
+        {
+            if (k == 0 || alpha == 0) { ScaleC(m, n, beta, pc, ldc); return; }
+            int threads = ThreadCount(maxThreads);
+            // Below ~2 MFLOP a thread costs more to start than it saves.
+            if ((long)m * n * k < 1 << 20) threads = 1;
+            bool splitRows = m >= n;
+            int units = splitRows ? (m + MR - 1) / MR : (n + NR - 1) / NR;
+            threads = Math.Min(threads, units);
+            if (threads <= 1)
+            {
+                Serial(transposeA, transposeB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc, kernel);
+                return;
+            }
+            nint ia = (nint)pa, ib = (nint)pb, ic = (nint)pc;
+            Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, t =>
+            {
+                int u0 = (int)((long)units * t / threads), u1 = (int)((long)units * (t + 1) / threads);
+                float* A = (float*)ia, B = (float*)ib, C = (float*)ic;
+                if (splitRows)
+                {
+                    int r0 = u0 * MR, r1 = Math.Min(m, u1 * MR);
+                    if (r1 <= r0) return;
+                    float* aPart = transposeA ? A + r0 : A + (long)r0 * lda;
+                    Serial(transposeA, transposeB, r1 - r0, n, k, alpha, aPart, lda, B, ldb, beta, C + (long)r0 * ldc, ldc, kernel);
+                }
+                else
+                {
+                    int c0 = u0 * NR, c1 = Math.Min(n, u1 * NR);
+                    if (c1 <= c0) return;
+                    float* bPart = transposeB ? B + (long)c0 * ldb : B + c0;
+                    Serial(transposeA, transposeB, m, c1 - c0, k, alpha, A, lda, bPart, ldb, beta, C + c0, ldc, kernel);
+                }
+            });
+        }
+    }
+
+    private static int ThreadCount(int maxThreads) => maxThreads == 0 ? Environment.ProcessorCount : Math.Min(maxThreads, Environment.ProcessorCount);
+
+    private static long Required(int rows, int cols, int ld) => rows == 0 || cols == 0 ? 0 : (long)(rows - 1) * ld + cols;
+
+    private static void Validate(bool transposeA, bool transposeB, int m, int n, int k,
+                                 ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, Span<float> c, int ldc)
+    {
+        if (m < 0) throw new ArgumentOutOfRangeException(nameof(m), m, "expected m ≥ 0");
+        if (n < 0) throw new ArgumentOutOfRangeException(nameof(n), n, "expected n ≥ 0");
+        if (k < 0) throw new ArgumentOutOfRangeException(nameof(k), k, "expected k ≥ 0");
+        int aRows = transposeA ? k : m, aCols = transposeA ? m : k;
+        int bRows = transposeB ? n : k, bCols = transposeB ? k : n;
+        CheckMatrix("a", transposeA ? "k×m (A transposed)" : "m×k", a.Length, aRows, aCols, lda, "lda");
+        CheckMatrix("b", transposeB ? "n×k (B transposed)" : "k×n", b.Length, bRows, bCols, ldb, "ldb");
+        CheckMatrix("c", "m×n", c.Length, m, n, ldc, "ldc");
+        if (m > 0 && n > 0 && k > 0 && (c.Overlaps(a) || c.Overlaps(b)))
+            throw new ArgumentException("expected c not to overlap a or b: the kernel reads A and B after writing parts of C", nameof(c));
+    }
+
+    private static void CheckMatrix(string name, string layout, int length, int rows, int cols, int ld, string ldName)
+    {
+        if (ld < Math.Max(1, cols))
+            throw new ArgumentOutOfRangeException(ldName, ld, $"expected {ldName} ≥ {Math.Max(1, cols)} (the width of {name}, stored {layout} = {rows}×{cols}), got {ld}");
+        long need = Required(rows, cols, ld);
+        if (length < need)
+            throw new ArgumentException($"expected {name} ({layout} = {rows}×{cols}, {ldName} {ld}) of at least {need} elements, got {length}", name);
+    }
+
+    private static void ScaleC(int m, int n, float beta, float* c, int ldc)
     {
         for (int i = 0; i < m; i++)
-            for (int j = 0; j < n; j++)
+        {
+            var row = new Span<float>(c + (long)i * ldc, n);
+            if (beta == 0) row.Clear();
+            else if (beta != 1) System.Numerics.Tensors.TensorPrimitives.Multiply(row, beta, row);
+        }
+    }
+
+    private static Kernel Resolve(Kernel kernel) => kernel switch
+    {
+        Kernel.Auto when Vector512.IsHardwareAccelerated => Kernel.Vector512,
+        Kernel.Auto when Vector256.IsHardwareAccelerated => Kernel.Vector256,
+        Kernel.Auto => Kernel.Scalar,
+        _ => kernel,
+    };
+
+    /// <summary>One thread's whole GEMM on raw pointers (already validated).</summary>
+    private static void Serial(bool transposeA, bool transposeB, int m, int n, int k, float alpha,
+                               float* a, int lda, float* b, int ldb, float beta, float* c, int ldc, Kernel kernel)
+    {
+        kernel = Resolve(kernel);
+        int nr = kernel switch { Kernel.Vector512 => NR, Kernel.Vector256 => 16, _ => 4 };
+        int mr = kernel == Kernel.Scalar ? 4 : MR;
+        int mc = MC / mr * mr, nc = NC;
+        int kcMax = Math.Min(KC, k), ncMax = Math.Min(nc, (n + nr - 1) / nr * nr), mcMax = Math.Min(mc, (m + mr - 1) / mr * mr);
+        // 16 spare floats let both packs start on a 64-byte boundary once pinned.
+        int aSize = mcMax * kcMax + 16, bSize = kcMax * ncMax + 16;
+        float[] rented = ArrayPool<float>.Shared.Rent(aSize + bSize);
+        try
+        {
+            fixed (float* buffer = rented)
             {
-                float s = 0;
-                for (int p = 0; p < k; p++)
-                    s += (transposeA ? a[p * lda + i] : a[i * lda + p]) * (transposeB ? b[j * ldb + p] : b[p * ldb + j]);
-                c[i * ldc + j] = alpha * s + (beta == 0 ? 0 : beta * c[i * ldc + j]);
+                float* aPack = Align64(buffer), bPack = Align64(buffer + aSize);
+                float* tile = stackalloc float[MR * NR + 16];
+                tile = Align64(tile);
+                for (int jc = 0; jc < n; jc += nc)
+                {
+                    int ncCur = Math.Min(nc, n - jc);
+                    for (int pc = 0; pc < k; pc += KC)
+                    {
+                        int kc = Math.Min(KC, k - pc);
+                        float betaBlock = pc == 0 ? beta : 1f;
+                        PackB(transposeB, b, ldb, pc, jc, kc, ncCur, nr, bPack);
+                        for (int ic = 0; ic < m; ic += mc)
+                        {
+                            int mcCur = Math.Min(mc, m - ic);
+                            PackA(transposeA, a, lda, ic, pc, mcCur, kc, mr, aPack);
+                            for (int jr = 0; jr < ncCur; jr += nr)
+                            {
+                                int nrCur = Math.Min(nr, ncCur - jr);
+                                float* bSliver = bPack + (long)jr * kc;
+                                for (int ir = 0; ir < mcCur; ir += mr)
+                                {
+                                    int mrCur = Math.Min(mr, mcCur - ir);
+                                    float* aSliver = aPack + (long)ir * kc;
+                                    float* cTile = c + (long)(ic + ir) * ldc + jc + jr;
+                                    switch (kernel)
+                                    {
+                                        case Kernel.Vector512: Micro512(aSliver, bSliver, kc, cTile, ldc, alpha, betaBlock, mrCur, nrCur, tile); break;
+                                        case Kernel.Vector256: Micro256(aSliver, bSliver, kc, cTile, ldc, alpha, betaBlock, mrCur, nrCur, tile); break;
+                                        default: MicroScalar(aSliver, bSliver, kc, cTile, ldc, alpha, betaBlock, mrCur, nrCur); break;
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
             }
+        }
+        finally { ArrayPool<float>.Shared.Return(rented); }
+    }
+
+    private static float* Align64(float* p) => (float*)(((nint)p + 63) & ~(nint)63);
+
+    /// <summary>
+    /// Packs op(A)[ic..ic+mc, pc..pc+kc] as MR-tall slivers: sliver s holds, for each p, the MR values
+    /// op(A)[ic + s·MR + i, pc + p] contiguously; rows past mc are zeros.
+    /// </summary>
+    private static void PackA(bool transposeA, float* a, int lda, int ic, int pc, int mc, int kc, int mr, float* dst)
+    {
+        for (int ir = 0; ir < mc; ir += mr)
+        {
+            int rows = Math.Min(mr, mc - ir);
+            float* d = dst + (long)ir * kc;
+            if (!transposeA)
+            {
+                // op(A) = A: row i is contiguous in p; write it with stride mr.
+                for (int i = 0; i < rows; i++)
+                {
+                    float* src = a + (long)(ic + ir + i) * lda + pc;
+                    for (int p = 0; p < kc; p++) d[p * mr + i] = src[p];
+                }
+            }
+            else
+            {
+                // op(A) = Aᵀ: for fixed p the rows i are contiguous in memory.
+                for (int p = 0; p < kc; p++)
+                {
+                    float* src = a + (long)(pc + p) * lda + ic + ir;
+                    for (int i = 0; i < rows; i++) d[p * mr + i] = src[i];
+                }
+            }
+            if (rows < mr)
+                for (int p = 0; p < kc; p++)
+                    for (int i = rows; i < mr; i++) d[p * mr + i] = 0f;
+        }
+    }
+
+    /// <summary>
+    /// Packs op(B)[pc..pc+kc, jc..jc+nc] as NR-wide slivers: sliver s holds, for each p, the NR values
+    /// op(B)[pc + p, jc + s·NR + j] contiguously; columns past nc are zeros.
+    /// </summary>
+    private static void PackB(bool transposeB, float* b, int ldb, int pc, int jc, int kc, int nc, int nr, float* dst)
+    {
+        for (int jr = 0; jr < nc; jr += nr)
+        {
+            int cols = Math.Min(nr, nc - jr);
+            float* d = dst + (long)jr * kc;
+            if (!transposeB)
+            {
+                for (int p = 0; p < kc; p++)
+                {
+                    float* src = b + (long)(pc + p) * ldb + jc + jr;
+                    var row = new Span<float>(d + p * nr, nr);
+                    new ReadOnlySpan<float>(src, cols).CopyTo(row);
+                    if (cols < nr) row[cols..].Clear();
+                }
+            }
+            else
+            {
+                for (int j = 0; j < cols; j++)
+                {
+                    float* src = b + (long)(jc + jr + j) * ldb + pc;
+                    for (int p = 0; p < kc; p++) d[p * nr + j] = src[p];
+                }
+                if (cols < nr)
+                    for (int p = 0; p < kc; p++)
+                        for (int j = cols; j < nr; j++) d[p * nr + j] = 0f;
+            }
+        }
+    }
+
+    /// <summary>6×64 tile: 24 zmm accumulators over kc rank-1 updates, then C = α·acc + β·C.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Micro512(float* a, float* b, int kc, float* c, int ldc, float alpha, float beta, int mr, int nr, float* tile)
+    {
+        Vector512<float> c00 = default, c01 = default, c02 = default, c03 = default;
+        Vector512<float> c10 = default, c11 = default, c12 = default, c13 = default;
+        Vector512<float> c20 = default, c21 = default, c22 = default, c23 = default;
+        Vector512<float> c30 = default, c31 = default, c32 = default, c33 = default;
+        Vector512<float> c40 = default, c41 = default, c42 = default, c43 = default;
+        Vector512<float> c50 = default, c51 = default, c52 = default, c53 = default;
+        for (int p = 0; p < kc; p++)
+        {
+            var b0 = Vector512.LoadAligned(b); var b1 = Vector512.LoadAligned(b + 16);
+            var b2 = Vector512.LoadAligned(b + 32); var b3 = Vector512.LoadAligned(b + 48);
+            var ai = Vector512.Create(a[0]);
+            c00 = Vector512.FusedMultiplyAdd(ai, b0, c00); c01 = Vector512.FusedMultiplyAdd(ai, b1, c01);
+            c02 = Vector512.FusedMultiplyAdd(ai, b2, c02); c03 = Vector512.FusedMultiplyAdd(ai, b3, c03);
+            ai = Vector512.Create(a[1]);
+            c10 = Vector512.FusedMultiplyAdd(ai, b0, c10); c11 = Vector512.FusedMultiplyAdd(ai, b1, c11);
+            c12 = Vector512.FusedMultiplyAdd(ai, b2, c12); c13 = Vector512.FusedMultiplyAdd(ai, b3, c13);
+            ai = Vector512.Create(a[2]);
+            c20 = Vector512.FusedMultiplyAdd(ai, b0, c20); c21 = Vector512.FusedMultiplyAdd(ai, b1, c21);
+            c22 = Vector512.FusedMultiplyAdd(ai, b2, c22); c23 = Vector512.FusedMultiplyAdd(ai, b3, c23);
+            ai = Vector512.Create(a[3]);
+            c30 = Vector512.FusedMultiplyAdd(ai, b0, c30); c31 = Vector512.FusedMultiplyAdd(ai, b1, c31);
+            c32 = Vector512.FusedMultiplyAdd(ai, b2, c32); c33 = Vector512.FusedMultiplyAdd(ai, b3, c33);
+            ai = Vector512.Create(a[4]);
+            c40 = Vector512.FusedMultiplyAdd(ai, b0, c40); c41 = Vector512.FusedMultiplyAdd(ai, b1, c41);
+            c42 = Vector512.FusedMultiplyAdd(ai, b2, c42); c43 = Vector512.FusedMultiplyAdd(ai, b3, c43);
+            ai = Vector512.Create(a[5]);
+            c50 = Vector512.FusedMultiplyAdd(ai, b0, c50); c51 = Vector512.FusedMultiplyAdd(ai, b1, c51);
+            c52 = Vector512.FusedMultiplyAdd(ai, b2, c52); c53 = Vector512.FusedMultiplyAdd(ai, b3, c53);
+            a += MR; b += NR;
+        }
+        bool full = mr == MR && nr == NR;
+        float* dst = full ? c : tile;
+        int ld = full ? ldc : NR;
+        // Full tiles update C directly; edge tiles go through the scratch tile so only valid cells are touched.
+        if (!full || beta == 0)
+        {
+            var al = Vector512.Create(alpha);
+            Vector512.Store(c00 * al, dst); Vector512.Store(c01 * al, dst + 16); Vector512.Store(c02 * al, dst + 32); Vector512.Store(c03 * al, dst + 48); dst += ld;
+            Vector512.Store(c10 * al, dst); Vector512.Store(c11 * al, dst + 16); Vector512.Store(c12 * al, dst + 32); Vector512.Store(c13 * al, dst + 48); dst += ld;
+            Vector512.Store(c20 * al, dst); Vector512.Store(c21 * al, dst + 16); Vector512.Store(c22 * al, dst + 32); Vector512.Store(c23 * al, dst + 48); dst += ld;
+            Vector512.Store(c30 * al, dst); Vector512.Store(c31 * al, dst + 16); Vector512.Store(c32 * al, dst + 32); Vector512.Store(c33 * al, dst + 48); dst += ld;
+            Vector512.Store(c40 * al, dst); Vector512.Store(c41 * al, dst + 16); Vector512.Store(c42 * al, dst + 32); Vector512.Store(c43 * al, dst + 48); dst += ld;
+            Vector512.Store(c50 * al, dst); Vector512.Store(c51 * al, dst + 16); Vector512.Store(c52 * al, dst + 32); Vector512.Store(c53 * al, dst + 48);
+            if (!full) WriteEdge(tile, NR, c, ldc, beta, mr, nr);
+            return;
+        }
+        Update(c00, c01, c02, c03, c, alpha, beta); c += ldc;
+        Update(c10, c11, c12, c13, c, alpha, beta); c += ldc;
+        Update(c20, c21, c22, c23, c, alpha, beta); c += ldc;
+        Update(c30, c31, c32, c33, c, alpha, beta); c += ldc;
+        Update(c40, c41, c42, c43, c, alpha, beta); c += ldc;
+        Update(c50, c51, c52, c53, c, alpha, beta);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Update(Vector512<float> x0, Vector512<float> x1, Vector512<float> x2, Vector512<float> x3, float* c, float alpha, float beta)
+    {
+        var al = Vector512.Create(alpha); var be = Vector512.Create(beta);
+        Vector512.Store(Vector512.FusedMultiplyAdd(x0, al, be * Vector512.Load(c)), c);
+        Vector512.Store(Vector512.FusedMultiplyAdd(x1, al, be * Vector512.Load(c + 16)), c + 16);
+        Vector512.Store(Vector512.FusedMultiplyAdd(x2, al, be * Vector512.Load(c + 32)), c + 32);
+        Vector512.Store(Vector512.FusedMultiplyAdd(x3, al, be * Vector512.Load(c + 48)), c + 48);
+    }
+
+    /// <summary>Copies the valid mr×nr corner of an α-scaled tile into C, adding β·C unless β = 0.</summary>
+    private static void WriteEdge(float* tile, int tileLd, float* c, int ldc, float beta, int mr, int nr)
+    {
+        for (int i = 0; i < mr; i++)
+        {
+            float* t = tile + i * tileLd, row = c + (long)i * ldc;
+            if (beta == 0) for (int j = 0; j < nr; j++) row[j] = t[j];
+            else for (int j = 0; j < nr; j++) row[j] = MathF.FusedMultiplyAdd(beta, row[j], t[j]);
+        }
+    }
+
+    /// <summary>6×16 tile in 12 ymm accumulators, for CPUs without AVX-512.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Micro256(float* a, float* b, int kc, float* c, int ldc, float alpha, float beta, int mr, int nr, float* tile)
+    {
+        Vector256<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
+        Vector256<float> c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
+        for (int p = 0; p < kc; p++)
+        {
+            var b0 = Vector256.Load(b); var b1 = Vector256.Load(b + 8);
+            var ai = Vector256.Create(a[0]); c00 = Vector256.FusedMultiplyAdd(ai, b0, c00); c01 = Vector256.FusedMultiplyAdd(ai, b1, c01);
+            ai = Vector256.Create(a[1]); c10 = Vector256.FusedMultiplyAdd(ai, b0, c10); c11 = Vector256.FusedMultiplyAdd(ai, b1, c11);
+            ai = Vector256.Create(a[2]); c20 = Vector256.FusedMultiplyAdd(ai, b0, c20); c21 = Vector256.FusedMultiplyAdd(ai, b1, c21);
+            ai = Vector256.Create(a[3]); c30 = Vector256.FusedMultiplyAdd(ai, b0, c30); c31 = Vector256.FusedMultiplyAdd(ai, b1, c31);
+            ai = Vector256.Create(a[4]); c40 = Vector256.FusedMultiplyAdd(ai, b0, c40); c41 = Vector256.FusedMultiplyAdd(ai, b1, c41);
+            ai = Vector256.Create(a[5]); c50 = Vector256.FusedMultiplyAdd(ai, b0, c50); c51 = Vector256.FusedMultiplyAdd(ai, b1, c51);
+            a += MR; b += 16;
+        }
+        var al = Vector256.Create(alpha);
+        const int ld = 16;
+        Vector256.Store(c00 * al, tile); Vector256.Store(c01 * al, tile + 8);
+        Vector256.Store(c10 * al, tile + ld); Vector256.Store(c11 * al, tile + ld + 8);
+        Vector256.Store(c20 * al, tile + 2 * ld); Vector256.Store(c21 * al, tile + 2 * ld + 8);
+        Vector256.Store(c30 * al, tile + 3 * ld); Vector256.Store(c31 * al, tile + 3 * ld + 8);
+        Vector256.Store(c40 * al, tile + 4 * ld); Vector256.Store(c41 * al, tile + 4 * ld + 8);
+        Vector256.Store(c50 * al, tile + 5 * ld); Vector256.Store(c51 * al, tile + 5 * ld + 8);
+        WriteEdge(tile, ld, c, ldc, beta, mr, nr);
+    }
+
+    /// <summary>4×4 scalar tile, the portable fallback.</summary>
+    private static void MicroScalar(float* a, float* b, int kc, float* c, int ldc, float alpha, float beta, int mr, int nr)
+    {
+        float* acc = stackalloc float[16];
+        new Span<float>(acc, 16).Clear();
+        for (int p = 0; p < kc; p++, a += 4, b += 4)
+            for (int i = 0; i < 4; i++)
+                for (int j = 0; j < 4; j++) acc[i * 4 + j] = MathF.FusedMultiplyAdd(a[i], b[j], acc[i * 4 + j]);
+        for (int i = 0; i < 16; i++) acc[i] *= alpha;
+        WriteEdge(acc, 4, c, ldc, beta, mr, nr);
     }
 }

@@ -1,0 +1,69 @@
+using System.Diagnostics;
+
+namespace Attention.Book.Experiments;
+
+/// <summary>Small measuring helpers shared by the experiments: timing, allocation counting, log–log fits.</summary>
+public static class Measure
+{
+    /// <summary>Median wall time in milliseconds of <paramref name="repetitions"/> runs after one warm-up run.</summary>
+    public static double MedianMilliseconds(Action action, int repetitions)
+    {
+        if (repetitions < 1) throw new ArgumentOutOfRangeException(nameof(repetitions), repetitions, "expected at least 1");
+        action();
+        var times = new double[repetitions];
+        for (int r = 0; r < repetitions; r++)
+        {
+            long t0 = Stopwatch.GetTimestamp();
+            action();
+            times[r] = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
+        }
+        Array.Sort(times);
+        return times[repetitions / 2];
+    }
+
+    /// <summary>Bytes the managed heap handed out (all threads) while <paramref name="action"/> ran.</summary>
+    public static long AllocatedBytes(Action action)
+    {
+        long before = GC.GetTotalAllocatedBytes(precise: true);
+        action();
+        return GC.GetTotalAllocatedBytes(precise: true) - before;
+    }
+
+    /// <summary>Least-squares slope of log(y) against log(x): the exponent p in y ≈ c·xᵖ.</summary>
+    public static double LogLogSlope(IReadOnlyList<double> x, IReadOnlyList<double> y)
+    {
+        if (x.Count != y.Count || x.Count < 2) throw new ArgumentException($"need two equally long series of at least 2 points; got {x.Count} and {y.Count}");
+        double mx = 0, my = 0;
+        for (int i = 0; i < x.Count; i++) { mx += Math.Log(x[i]); my += Math.Log(y[i]); }
+        mx /= x.Count; my /= x.Count;
+        double sxy = 0, sxx = 0;
+        for (int i = 0; i < x.Count; i++)
+        {
+            double dx = Math.Log(x[i]) - mx;
+            sxy += dx * (Math.Log(y[i]) - my);
+            sxx += dx * dx;
+        }
+        return sxy / sxx;
+    }
+
+    /// <summary>Fills a span with N(0, 1) draws from a seeded generator.</summary>
+    public static void FillNormal(Span<float> values, Random random)
+    {
+        for (int i = 0; i < values.Length; i++)
+            values[i] = (float)(Math.Sqrt(-2 * Math.Log(1 - random.NextDouble())) * Math.Cos(2 * Math.PI * random.NextDouble()));
+    }
+
+    /// <summary>A short description of this machine for result footers.</summary>
+    public static string Machine()
+    {
+        string cpu = "unknown CPU";
+        try
+        {
+            var line = File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal));
+            if (line != null) cpu = line[(line.IndexOf(':') + 1)..].Trim();
+        }
+        catch (IOException) { }
+        catch (UnauthorizedAccessException) { }
+        return $"{cpu}, {Environment.ProcessorCount} cores, .NET {Environment.Version}";
+    }
+}

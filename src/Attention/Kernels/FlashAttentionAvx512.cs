@@ -1,0 +1,289 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace Attention.Kernels;
+
+/// <summary>
+/// FlashAttention forward, AVX-512 kernel. Work item = (batch, head, block of 64 query rows), pulled from a
+/// shared counter (heaviest causal blocks first). The query block is packed once, transposed and pre-multiplied
+/// by scale·log₂e, into Qᵀ (D × 64), so the 64 rows of a block are exactly four Vector512 lanes wide and every
+/// per-row quantity (max, sum, mask bounds) is a vector. Keys and values are read in place, never packed.
+/// For each tile of 64 keys:
+/// <code>
+///   pass 1: Sᵀ (64 keys × 64 rows) = K_tile · Qᵀ      micro-kernel: 4 keys × 4 row-vectors = 16 accumulators,
+///                                                     per d: 4 loads of Qᵀ, 4 broadcasts of K, 16 FMAs
+///   mask:   only tiles that straddle a row's [lo, hi) edge (causal diagonal, window edges, padding): −∞
+///   pass 2: m' = max(m, column max of Sᵀ); if any lane grew: α = 2^(m−m'), ℓ ← α·ℓ, Oᵀ ← α·Oᵀ
+///   pass 3: P = 2^(Sᵀ − m') (FastExp.Exp2), ℓ += Σ P
+///   pass 4: Oᵀ (D × 64) += V_tileᵀ · P                micro-kernel: 4 dims × 4 row-vectors, per key 4 loads
+///                                                     of P, 4 broadcasts of V, 16 FMAs
+/// </code>
+/// then O = Oᵀ / ℓ (transposed back once per block), logSumExp = ln2·(m + log₂ℓ). Tiles left of the first
+/// visible key or right of the last (causal: past the diagonal) are never visited. Any D works: d is the
+/// broadcast side of both micro-kernels, odd D only adds 1-wide tail kernels.
+/// Scratch per worker: Qᵀ, Oᵀ (64·D each) and Sᵀ (64·64) floats; 48 KiB at D = 64.
+/// </summary>
+internal sealed unsafe class FlashAttentionAvx512 : AttentionJob
+{
+    public static bool IsSupported => Avx512F.IsSupported && FastExp.IsSupported;
+
+    private const int BlockRows = 64, TileKeys = 64;
+    private const float Log2E = 1.44269504088896341f, Ln2 = 0.693147180559945309f;
+    private readonly float* _q, _k, _v, _o, _lse;
+    private readonly AttentionShape _shape;
+    private readonly AttentionOptions _options;
+    private readonly float _scaleLog2;
+    private readonly int _blocks;
+
+    public FlashAttentionAvx512(float* q, float* k, float* v, float* o, float* lse,
+                                AttentionShape shape, AttentionOptions options, float scale)
+    {
+        _q = q; _k = k; _v = v; _o = o; _lse = lse;
+        (_shape, _options) = (shape, options);
+        _scaleLog2 = scale * Log2E;
+        _blocks = (shape.QueryLength + BlockRows - 1) / BlockRows;
+    }
+
+    public override int Items => checked(_shape.Batch * _shape.Heads * _blocks);
+    public override long ScratchFloats => 2L * BlockRows * _shape.HeadDim + TileKeys * BlockRows + 4 * BlockRows;
+
+    public override void Execute(int item, float* scratch)
+    {
+        var (batch, heads, kvHeads, L, S, D) = _shape;
+        int bh = item % (batch * heads), block = _blocks - 1 - item / (batch * heads);
+        int b = bh / heads, h = bh % heads, kvh = h / (heads / kvHeads);
+        int i0 = block * BlockRows, rows = Math.Min(BlockRows, L - i0);
+        float* qt = scratch, ot = qt + BlockRows * D, st = ot + BlockRows * D;
+        int* loRow = (int*)(st + TileKeys * BlockRows), hiRow = loRow + BlockRows;
+        float* mRow = (float*)(hiRow + BlockRows), lRow = mRow + BlockRows;
+        float* oBlock = _o + ((nint)bh * L + i0) * D;
+        float* lseBlock = _lse == null ? null : _lse + (nint)bh * L + i0;
+
+        // Visible interval of every row; padding rows (past L) see everything so they never force masking.
+        var range = new KeyRange(_shape, _options, b);
+        int kBegin = int.MaxValue, kEnd = 0, maxLo = 0, minHi = int.MaxValue;
+        for (int r = 0; r < BlockRows; r++)
+        {
+            int lo = 0, hi = int.MaxValue;
+            if (r < rows)
+            {
+                range.Of(i0 + r, out lo, out hi);
+                if (lo < hi) { kBegin = Math.Min(kBegin, lo); kEnd = Math.Max(kEnd, hi); }
+            }
+            loRow[r] = lo; hiRow[r] = hi;
+            maxLo = Math.Max(maxLo, lo); minHi = Math.Min(minHi, hi);
+        }
+        if (kBegin >= kEnd)
+        {
+            new Span<float>(oBlock, rows * D).Clear();
+            if (lseBlock != null) new Span<float>(lseBlock, rows).Fill(float.NegativeInfinity);
+            return;
+        }
+
+        // Qᵀ, scaled so that scores come out in log₂ units (exp becomes exp2: one multiply less per score).
+        float* qBlock = _q + ((nint)bh * L + i0) * D;
+        for (int r = 0; r < rows; r++)
+            for (int d = 0; d < D; d++)
+                qt[d * BlockRows + r] = qBlock[r * D + d] * _scaleLog2;
+        if (rows < BlockRows)
+            for (int d = 0; d < D; d++)
+                new Span<float>(qt + d * BlockRows + rows, BlockRows - rows).Clear();
+        new Span<float>(ot, BlockRows * D).Clear();
+
+        float* kHead = _k + (nint)(b * kvHeads + kvh) * S * D, vHead = _v + (nint)(b * kvHeads + kvh) * S * D;
+        var negInf = Vector512.Create(float.NegativeInfinity);
+        Vector512<float> m0 = negInf, m1 = negInf, m2 = negInf, m3 = negInf;
+        Vector512<float> l0 = default, l1 = default, l2 = default, l3 = default;
+
+        for (int c0 = kBegin; c0 < kEnd; c0 += TileKeys)
+        {
+            int nc = Math.Min(TileKeys, kEnd - c0);
+
+            // pass 1: Sᵀ = K_tile · Qᵀ
+            int c = 0;
+            for (; c + 4 <= nc; c += 4) Score4(qt, kHead + (nint)(c0 + c) * D, D, st + c * BlockRows);
+            for (; c < nc; c++) Score1(qt, kHead + (nint)(c0 + c) * D, D, st + c * BlockRows);
+
+            if (c0 < maxLo || c0 + nc > minHi) MaskTile(st, nc, c0, loRow, hiRow);
+
+            // pass 2: running max; rescale ℓ and Oᵀ only if some row's max grew
+            Vector512<float> x0 = negInf, x1 = negInf, x2 = negInf, x3 = negInf;
+            for (c = 0; c < nc; c++)
+            {
+                float* s = st + c * BlockRows;
+                x0 = Avx512F.Max(x0, Vector512.Load(s)); x1 = Avx512F.Max(x1, Vector512.Load(s + 16));
+                x2 = Avx512F.Max(x2, Vector512.Load(s + 32)); x3 = Avx512F.Max(x3, Vector512.Load(s + 48));
+            }
+            x0 = Avx512F.Max(m0, x0); x1 = Avx512F.Max(m1, x1); x2 = Avx512F.Max(m2, x2); x3 = Avx512F.Max(m3, x3);
+            // a row that has seen nothing yet keeps m = −∞; subtract 0 instead so −∞ − (−∞) never makes NaN
+            var u0 = Vector512.ConditionalSelect(Vector512.Equals(x0, negInf), default, x0);
+            var u1 = Vector512.ConditionalSelect(Vector512.Equals(x1, negInf), default, x1);
+            var u2 = Vector512.ConditionalSelect(Vector512.Equals(x2, negInf), default, x2);
+            var u3 = Vector512.ConditionalSelect(Vector512.Equals(x3, negInf), default, x3);
+            if (!(Vector512.EqualsAll(x0, m0) && Vector512.EqualsAll(x1, m1) && Vector512.EqualsAll(x2, m2) && Vector512.EqualsAll(x3, m3)))
+            {
+                var a0 = FastExp.Exp2(m0 - u0); var a1 = FastExp.Exp2(m1 - u1);
+                var a2 = FastExp.Exp2(m2 - u2); var a3 = FastExp.Exp2(m3 - u3);
+                l0 *= a0; l1 *= a1; l2 *= a2; l3 *= a3;
+                for (int d = 0; d < D; d++)
+                {
+                    float* od = ot + d * BlockRows;
+                    (a0 * Vector512.Load(od)).Store(od); (a1 * Vector512.Load(od + 16)).Store(od + 16);
+                    (a2 * Vector512.Load(od + 32)).Store(od + 32); (a3 * Vector512.Load(od + 48)).Store(od + 48);
+                }
+                m0 = x0; m1 = x1; m2 = x2; m3 = x3;
+            }
+
+            // pass 3: P = 2^(Sᵀ − m), row sums
+            Vector512<float> y0 = default, y1 = default, y2 = default, y3 = default;
+            for (c = 0; c < nc; c++)
+            {
+                float* s = st + c * BlockRows;
+                var p0 = FastExp.Exp2(Vector512.Load(s) - u0); var p1 = FastExp.Exp2(Vector512.Load(s + 16) - u1);
+                var p2 = FastExp.Exp2(Vector512.Load(s + 32) - u2); var p3 = FastExp.Exp2(Vector512.Load(s + 48) - u3);
+                p0.Store(s); p1.Store(s + 16); p2.Store(s + 32); p3.Store(s + 48);
+                y0 += p0; y1 += p1; y2 += p2; y3 += p3;
+            }
+            l0 += y0; l1 += y1; l2 += y2; l3 += y3;
+
+            // pass 4: Oᵀ += V_tileᵀ · P
+            float* vTile = vHead + (nint)c0 * D;
+            int dd = 0;
+            for (; dd + 4 <= D; dd += 4) Pv4(st, vTile + dd, D, nc, ot + dd * BlockRows);
+            for (; dd < D; dd++) Pv1(st, vTile + dd, D, nc, ot + dd * BlockRows);
+        }
+
+        // O = Oᵀ / ℓ, logSumExp = ln2·(m + log₂ ℓ); ℓ = 0 means the row saw no key
+        m0.Store(mRow); m1.Store(mRow + 16); m2.Store(mRow + 32); m3.Store(mRow + 48);
+        l0.Store(lRow); l1.Store(lRow + 16); l2.Store(lRow + 32); l3.Store(lRow + 48);
+        for (int r = 0; r < rows; r++)
+        {
+            float l = lRow[r];
+            float* oRow = oBlock + r * D;
+            if (l == 0)
+            {
+                new Span<float>(oRow, D).Clear();
+                if (lseBlock != null) lseBlock[r] = float.NegativeInfinity;
+                continue;
+            }
+            float inv = 1 / l;
+            for (int d = 0; d < D; d++) oRow[d] = ot[d * BlockRows + r] * inv;
+            if (lseBlock != null) lseBlock[r] = (mRow[r] + MathF.Log2(l)) * Ln2;
+        }
+    }
+
+    private static void MaskTile(float* st, int nc, int c0, int* loRow, int* hiRow)
+    {
+        var negInf = Vector512.Create(float.NegativeInfinity);
+        var lo0 = Vector512.Load(loRow); var lo1 = Vector512.Load(loRow + 16);
+        var lo2 = Vector512.Load(loRow + 32); var lo3 = Vector512.Load(loRow + 48);
+        var hi0 = Vector512.Load(hiRow); var hi1 = Vector512.Load(hiRow + 16);
+        var hi2 = Vector512.Load(hiRow + 32); var hi3 = Vector512.Load(hiRow + 48);
+        for (int c = 0; c < nc; c++)
+        {
+            var j = Vector512.Create(c0 + c);
+            float* s = st + c * BlockRows;
+            Masked(s, j, lo0, hi0, negInf); Masked(s + 16, j, lo1, hi1, negInf);
+            Masked(s + 32, j, lo2, hi2, negInf); Masked(s + 48, j, lo3, hi3, negInf);
+        }
+
+        static void Masked(float* s, Vector512<int> j, Vector512<int> lo, Vector512<int> hi, Vector512<float> negInf)
+        {
+            var visible = (Vector512.GreaterThanOrEqual(j, lo) & Vector512.LessThan(j, hi)).AsSingle();
+            Vector512.ConditionalSelect(visible, Vector512.Load(s), negInf).Store(s);
+        }
+    }
+
+    /// <summary>Sᵀ rows c..c+3 (64 query lanes each) = keys k[0..3] · Qᵀ.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Score4(float* qt, float* k, int D, float* st)
+    {
+        Vector512<float> a00 = default, a01 = default, a02 = default, a03 = default;
+        Vector512<float> a10 = default, a11 = default, a12 = default, a13 = default;
+        Vector512<float> a20 = default, a21 = default, a22 = default, a23 = default;
+        Vector512<float> a30 = default, a31 = default, a32 = default, a33 = default;
+        float* k1 = k + D, k2 = k1 + D, k3 = k2 + D;
+        for (int d = 0; d < D; d++)
+        {
+            float* q = qt + d * BlockRows;
+            var q0 = Vector512.Load(q); var q1 = Vector512.Load(q + 16);
+            var q2 = Vector512.Load(q + 32); var q3 = Vector512.Load(q + 48);
+            var b = Vector512.Create(k[d]);
+            a00 = Vector512.FusedMultiplyAdd(q0, b, a00); a01 = Vector512.FusedMultiplyAdd(q1, b, a01);
+            a02 = Vector512.FusedMultiplyAdd(q2, b, a02); a03 = Vector512.FusedMultiplyAdd(q3, b, a03);
+            b = Vector512.Create(k1[d]);
+            a10 = Vector512.FusedMultiplyAdd(q0, b, a10); a11 = Vector512.FusedMultiplyAdd(q1, b, a11);
+            a12 = Vector512.FusedMultiplyAdd(q2, b, a12); a13 = Vector512.FusedMultiplyAdd(q3, b, a13);
+            b = Vector512.Create(k2[d]);
+            a20 = Vector512.FusedMultiplyAdd(q0, b, a20); a21 = Vector512.FusedMultiplyAdd(q1, b, a21);
+            a22 = Vector512.FusedMultiplyAdd(q2, b, a22); a23 = Vector512.FusedMultiplyAdd(q3, b, a23);
+            b = Vector512.Create(k3[d]);
+            a30 = Vector512.FusedMultiplyAdd(q0, b, a30); a31 = Vector512.FusedMultiplyAdd(q1, b, a31);
+            a32 = Vector512.FusedMultiplyAdd(q2, b, a32); a33 = Vector512.FusedMultiplyAdd(q3, b, a33);
+        }
+        a00.Store(st); a01.Store(st + 16); a02.Store(st + 32); a03.Store(st + 48);
+        a10.Store(st + 64); a11.Store(st + 80); a12.Store(st + 96); a13.Store(st + 112);
+        a20.Store(st + 128); a21.Store(st + 144); a22.Store(st + 160); a23.Store(st + 176);
+        a30.Store(st + 192); a31.Store(st + 208); a32.Store(st + 224); a33.Store(st + 240);
+    }
+
+    private static void Score1(float* qt, float* k, int D, float* st)
+    {
+        Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
+        for (int d = 0; d < D; d++)
+        {
+            float* q = qt + d * BlockRows;
+            var b = Vector512.Create(k[d]);
+            a0 = Vector512.FusedMultiplyAdd(Vector512.Load(q), b, a0); a1 = Vector512.FusedMultiplyAdd(Vector512.Load(q + 16), b, a1);
+            a2 = Vector512.FusedMultiplyAdd(Vector512.Load(q + 32), b, a2); a3 = Vector512.FusedMultiplyAdd(Vector512.Load(q + 48), b, a3);
+        }
+        a0.Store(st); a1.Store(st + 16); a2.Store(st + 32); a3.Store(st + 48);
+    }
+
+    /// <summary>Oᵀ rows d..d+3 (64 query lanes each) += Σ_c v[c, d..d+3] · P[c, :].</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Pv4(float* p, float* v, int D, int nc, float* ot)
+    {
+        Vector512<float> a00 = Vector512.Load(ot), a01 = Vector512.Load(ot + 16), a02 = Vector512.Load(ot + 32), a03 = Vector512.Load(ot + 48);
+        Vector512<float> a10 = Vector512.Load(ot + 64), a11 = Vector512.Load(ot + 80), a12 = Vector512.Load(ot + 96), a13 = Vector512.Load(ot + 112);
+        Vector512<float> a20 = Vector512.Load(ot + 128), a21 = Vector512.Load(ot + 144), a22 = Vector512.Load(ot + 160), a23 = Vector512.Load(ot + 176);
+        Vector512<float> a30 = Vector512.Load(ot + 192), a31 = Vector512.Load(ot + 208), a32 = Vector512.Load(ot + 224), a33 = Vector512.Load(ot + 240);
+        for (int c = 0; c < nc; c++)
+        {
+            float* pc = p + c * BlockRows;
+            float* vc = v + (nint)c * D;
+            var p0 = Vector512.Load(pc); var p1 = Vector512.Load(pc + 16);
+            var p2 = Vector512.Load(pc + 32); var p3 = Vector512.Load(pc + 48);
+            var b = Vector512.Create(vc[0]);
+            a00 = Vector512.FusedMultiplyAdd(p0, b, a00); a01 = Vector512.FusedMultiplyAdd(p1, b, a01);
+            a02 = Vector512.FusedMultiplyAdd(p2, b, a02); a03 = Vector512.FusedMultiplyAdd(p3, b, a03);
+            b = Vector512.Create(vc[1]);
+            a10 = Vector512.FusedMultiplyAdd(p0, b, a10); a11 = Vector512.FusedMultiplyAdd(p1, b, a11);
+            a12 = Vector512.FusedMultiplyAdd(p2, b, a12); a13 = Vector512.FusedMultiplyAdd(p3, b, a13);
+            b = Vector512.Create(vc[2]);
+            a20 = Vector512.FusedMultiplyAdd(p0, b, a20); a21 = Vector512.FusedMultiplyAdd(p1, b, a21);
+            a22 = Vector512.FusedMultiplyAdd(p2, b, a22); a23 = Vector512.FusedMultiplyAdd(p3, b, a23);
+            b = Vector512.Create(vc[3]);
+            a30 = Vector512.FusedMultiplyAdd(p0, b, a30); a31 = Vector512.FusedMultiplyAdd(p1, b, a31);
+            a32 = Vector512.FusedMultiplyAdd(p2, b, a32); a33 = Vector512.FusedMultiplyAdd(p3, b, a33);
+        }
+        a00.Store(ot); a01.Store(ot + 16); a02.Store(ot + 32); a03.Store(ot + 48);
+        a10.Store(ot + 64); a11.Store(ot + 80); a12.Store(ot + 96); a13.Store(ot + 112);
+        a20.Store(ot + 128); a21.Store(ot + 144); a22.Store(ot + 160); a23.Store(ot + 176);
+        a30.Store(ot + 192); a31.Store(ot + 208); a32.Store(ot + 224); a33.Store(ot + 240);
+    }
+
+    private static void Pv1(float* p, float* v, int D, int nc, float* ot)
+    {
+        Vector512<float> a0 = Vector512.Load(ot), a1 = Vector512.Load(ot + 16), a2 = Vector512.Load(ot + 32), a3 = Vector512.Load(ot + 48);
+        for (int c = 0; c < nc; c++)
+        {
+            float* pc = p + c * BlockRows;
+            var b = Vector512.Create(v[(nint)c * D]);
+            a0 = Vector512.FusedMultiplyAdd(Vector512.Load(pc), b, a0); a1 = Vector512.FusedMultiplyAdd(Vector512.Load(pc + 16), b, a1);
+            a2 = Vector512.FusedMultiplyAdd(Vector512.Load(pc + 32), b, a2); a3 = Vector512.FusedMultiplyAdd(Vector512.Load(pc + 48), b, a3);
+        }
+        a0.Store(ot); a1.Store(ot + 16); a2.Store(ot + 32); a3.Store(ot + 48);
+    }
+}
