@@ -120,8 +120,8 @@ public static class DecodeAttention
 
 /// <summary>
 /// The "math" path (what PyTorch calls the math backend): per (b, h) it materialises
-/// S = Q·Kᵀ·scale (L×S, through <see cref="Gemm.Multiply"/>), sets masked entries to −∞, P = softmax rows
-/// (<see cref="Softmax.Rows"/>), and O = P·V. O(L·S) memory per head; use it to look at P (heatmaps).
+/// S = Q·Kᵀ·scale (L×S, through <c>Gemm.Multiply</c>), sets masked entries to −∞, P = softmax rows
+/// (<c>Softmax.Rows</c>), and O = P·V. O(L·S) memory per head; use it to look at P (heatmaps).
 /// Masked entries of P are exactly 0; a fully masked row gives P = 0 and O = 0.
 /// Implementation: <see cref="AttentionMathPath"/>.
 /// </summary>
