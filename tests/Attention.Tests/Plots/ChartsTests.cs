@@ -78,13 +78,14 @@ public class ChartsTests
     }
 
     [Fact]
-    public void Lines_LogAxes_WritesA640x440Png_DroppingNonPositivePoints()
+    public void Lines_LogAxes_WritesA440PixelHighPng_WiderForItsLegend()
     {
         var path = TempPng("lines.png");
         double[] x = [0, 64, 128, 256, 512];
         Charts.Lines(path, "time", "N", "ms", [new Series("naive", x, x.Select(v => v * v).ToArray()), new Series("fast", x, x.ToArray())], logX: true, logY: true);
         using var b = Load(path);
-        Assert.Equal((640, 440), (b.Width, b.Height));
+        Assert.Equal(440, b.Height);
+        Assert.True(b.Width > 640, $"expected room for the legend beside 640 px of chart; width {b.Width}");
     }
 
     [Fact]
@@ -103,7 +104,7 @@ public class ChartsTests
         Charts.Scatter(scatter, "points", "x", "y", [new Series("p", [1, 2, 3], [3, 1, 2])]);
         using var a = Load(bars);
         using var b = Load(scatter);
-        Assert.True(a.Width >= 480 && b.Width == 640);
+        Assert.True(a.Width >= 480 && b.Width >= 640, $"widths {a.Width} and {b.Width}");
     }
 
     [Theory]
