@@ -127,6 +127,9 @@ internal sealed unsafe class FlashAttentionBackwardKernel : AttentionJob
         }
     }
 
+    // Optimised at first call: the tier-0 code of these loops (no inlining of the exponential) is many times slower,
+    // and a training step calls the backward only a few times per shape.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public override void Execute(int item, float* scratch)
     {
         var (_, heads, kvHeads, L, S, D) = _shape;
@@ -213,6 +216,7 @@ internal sealed unsafe class FlashAttentionBackwardKernel : AttentionJob
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void Tile(long row0, int i0, int rows, int c0, int nc, in KeyRange range,
                       float* kt, float* vt, float* kp, float* dkAcc, float* dvAcc, float* qp, float* dop,
                       float* sp, float* ds, int* loRow, int* hiRow, float* lseRow, float* deltaRow,
