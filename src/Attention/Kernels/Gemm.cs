@@ -25,9 +25,10 @@ namespace Attention.Kernels;
 /// results are bitwise identical for any maxThreads.
 ///
 /// Measured (bench/results/gemm.md; AMD EPYC, x86 family 26 = Zen 5 with native 512-bit FMAs, 2 cores shared
-/// with other jobs at load average ~30; best of 15; FMA peak 220 GFLOP/s per core measured in the same run):
-///   1024³ A·B, 1 thread: 186 GFLOP/s over the thread's CPU time = 84% of peak (wall clock: 68, the scheduler's share);
-///   1000³: 186 (84%); 1024³ A·Bᵀ: 182 (83%); 256³ (fits in L2): 205 GFLOP/s wall = 93%;
+/// with other jobs at load average ~30; best of 15; FMA peak 220–226 GFLOP/s per core measured in the same run):
+///   1024³ A·B, 1 thread: 185–186 GFLOP/s over the thread's CPU time = 82–84% of peak in two runs (wall clock:
+///   68–88, the scheduler's share); 1000³: 181–186 (80–84%); 1024³ A·Bᵀ: 180–182 (80–83%);
+///   256³ (fits in L2): 204 GFLOP/s wall = 90–93%;
 ///   the naive triple loop it replaced: 0.9 GFLOP/s at 256³, so ~230× faster.
 /// The micro-kernel alone, on packed data in L1/L2, runs at 97% of peak; the rest goes to packing, the
 /// passes over C and cache refills after preemption. Versions: (1) naive loop 0.9; (2) packed 6×64 kernel,
