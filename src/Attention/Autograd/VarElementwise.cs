@@ -70,7 +70,12 @@ public sealed partial class Var
                 case Broadcast.BinaryOp.Subtract:
                     // forward: y = a − b  ⇒  da += dy, db −= dy
                     if (a.RequiresGrad) ReduceAdd(dy, outShape, a.GradBuffer(), aShape);
-                    if (b.RequiresGrad)
+                    if (b.RequiresGrad && sameB)
+                    {
+                        var db = b.GradBuffer();
+                        TensorPrimitives.Subtract(db, dy, db);
+                    }
+                    else if (b.RequiresGrad)
                     {
                         var neg = new float[dy.Length];
                         TensorPrimitives.Negate(dy, neg);
