@@ -1,3 +1,4 @@
+using System.Numerics;
 using System.Numerics.Tensors;
 using Attention.Tensors;
 using Tensor = Attention.Tensors.Tensor;
@@ -235,7 +236,15 @@ public sealed partial class Var
             var dy = o._grad!.AsSpan();
             var x = Data;
             var dx = GradBuffer();
-            for (int i = 0; i < dx.Length; i++)
+            int i = 0;
+            if (Vector.IsHardwareAccelerated)
+                for (; i <= dx.Length - Vector<float>.Count; i += Vector<float>.Count)
+                {
+                    var xv = new Vector<float>(x[i..]);
+                    var g = Vector.ConditionalSelect(Vector.GreaterThan(xv, Vector<float>.Zero), new Vector<float>(dy[i..]), Vector<float>.Zero);
+                    (new Vector<float>(dx[i..]) + g).CopyTo(dx[i..]);
+                }
+            for (; i < dx.Length; i++)
                 if (x[i] > 0f) dx[i] += dy[i];
         });
     }

@@ -252,6 +252,9 @@ public class OpGradientTests
         Check(v => v[0].LayerNorm(v[1], v[2]), [Normal(R, 2, 129), Normal(R, 129), Normal(R, 129)]);
 
     [Fact]
+    public void Relu_BackwardMatchesFiniteDifferences_129() => Check(v => v[0].Relu(), [AwayFromZero(R, 0.05f, 129)]);
+
+    [Fact]
     public void Softmax_BackwardMatchesFiniteDifferences_Row127() => Check(v => v[0].Softmax() * 10f, [Normal(R, 2, 127)]);
 
     [Fact]
