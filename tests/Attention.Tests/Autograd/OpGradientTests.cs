@@ -212,6 +212,18 @@ public class OpGradientTests
         Check(v => v[0].MaskedFill(Tensor.FromArray([1f, 0f, 0f, 1f, 0f], 5), -3f), [Normal(R, 3, 5)]);
 
     [Fact]
+    public void MaskedFill_BackwardMatchesFiniteDifferences_KeyPaddingMaskBroadcast()
+    {
+        // key padding (B, 1, S): batch 0 sees 4 keys, batch 1 sees 2.
+        var mask = Tensor.FromArray([0f, 0f, 0f, 0f, 1f, 0f, 0f, 1f, 1f, 1f], 2, 1, 5);
+        Check(v => v[0].MaskedFill(mask, -1e9f).Softmax(), [Normal(R, 2, 3, 5)]);
+    }
+
+    [Fact]
+    public void RankZeroOperand_BroadcastsAndReceivesSummedGradient() =>
+        Check(v => v[0] * v[1].Sum() + v[1].Sum(), [Normal(R, 3, 5), Normal(R, 2)]);
+
+    [Fact]
     public void LayerNorm_BackwardMatchesFiniteDifferences_Affine() =>
         Check(v => v[0].LayerNorm(v[1], v[2]), [Normal(R, 3, 7), Normal(R, 7), Normal(R, 7)]);
 
