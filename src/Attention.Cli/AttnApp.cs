@@ -166,6 +166,8 @@ public sealed class AttnApp
 
     private static ExperimentRun RunWithProgress(IAnsiConsole console, Experiment experiment, bool full, int seed, string figureDir)
     {
+        // a live bar only where it can redraw in place; in a log it would be a line per update
+        if (!console.Profile.Capabilities.Interactive) return ExperimentRunner.Run(experiment, full, seed, figureDir);
         ExperimentRun? run = null;
         console.Progress()
             .AutoClear(true)
@@ -231,7 +233,16 @@ public sealed class AttnApp
         var figureRoot = Path.Combine(Path.GetTempPath(), $"attn-book-{Environment.ProcessId}");
 
         console.MarkupLine($"Running {experiments.Count} experiment{(experiments.Count == 1 ? "" : "s")} ({(full ? "full" : "quick")}, seed {seed})");
-        console.Progress()
+        if (!console.Profile.Capabilities.Interactive)
+        {
+            // in a log: one line per experiment as it starts, its verdict in the summary below
+            foreach (var experiment in experiments)
+            {
+                console.MarkupLine($"[grey]running {Markup.Escape(experiment.GetType().Name)} …[/]");
+                runs.Add(ExperimentRunner.Run(experiment, full, seed, Path.Combine(figureRoot, $"q{experiment.Question:00}")));
+            }
+        }
+        else console.Progress()
             .AutoClear(false)
             .HideCompleted(true)
             .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
