@@ -213,7 +213,8 @@ public sealed class AttnApp
         {
             var mark = check.Holds ? "[green]✓[/]" : "[red]✗[/]";
             var detail = string.IsNullOrWhiteSpace(check.Detail) ? "" : $" [grey]— {Markup.Escape(check.Detail)}[/]";
-            console.MarkupLine($"{mark} {Markup.Escape(check.Claim)}{detail}");
+            var timing = check.Timing ? " [grey](timing)[/]" : "";
+            console.MarkupLine($"{mark} {Markup.Escape(check.Claim)}{timing}{detail}");
         }
         foreach (var note in r.Notes) console.MarkupLine($"[grey]{Markup.Escape(note)}[/]");
         console.WriteLine();
@@ -271,8 +272,10 @@ public sealed class AttnApp
                 continue;
             }
             int holds = run.Result!.Checks.Count(c => c.Holds), checks = run.Result.Checks.Count;
+            int timingMisses = run.Result.Checks.Count(c => !c.Holds && c.Timing);
             var mark = holds == checks ? "[green]✓[/]" : "[yellow]![/]";
-            console.MarkupLine($"{mark} {name,-32} {time,9}  {holds}/{checks} checks hold");
+            var note = timingMisses > 0 ? $" [grey]({timingMisses} missed {(timingMisses == 1 ? "is a timing claim" : "are timing claims")})[/]" : "";
+            console.MarkupLine($"{mark} {name,-32} {time,9}  {holds}/{checks} checks hold{note}");
         }
 
         var blocks = new Dictionary<int, RenderedBlock>();

@@ -119,7 +119,7 @@ public sealed class ExperimentsCollection;
 
 /// <summary>
 /// Runs every registered experiment quick with a fixed seed and renders its page block: it must render, every
-/// check must hold and every figure must exist. Slow-ish (seconds per experiment): filter with Category=Experiments.
+/// check must hold (except claims about wall time, Check.Timing) and every figure must exist. Slow-ish (seconds per experiment): filter with Category=Experiments.
 /// </summary>
 [Collection("Experiments")]
 public class ExperimentRenderTests
@@ -142,7 +142,8 @@ public class ExperimentRenderTests
             Assert.Contains(block.Markdown.Trim(), rendered);
         }
         Assert.All(run.Result!.Figures, f => Assert.True(File.Exists(f.Path), $"figure {f.Path} was not written"));
-        var failed = run.Result.Checks.Where(c => !c.Holds).Select(c => c.Claim + (c.Detail is null ? "" : $" ({c.Detail})")).ToList();
+        // timing claims (Check.Timing) are shown on the page but not required here: timings on a shared machine are noise
+        var failed = run.Result.Checks.Where(c => !c.Holds && !c.Timing).Select(c => c.Claim + (c.Detail is null ? "" : $" ({c.Detail})")).ToList();
         Assert.True(failed.Count == 0, $"{experiment.GetType().Name}: checks that do not hold: {string.Join("; ", failed)}");
     }
 }
