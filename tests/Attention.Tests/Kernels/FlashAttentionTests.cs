@@ -10,7 +10,7 @@ public class FlashAttentionTests
                                bool fast = true, float[]? lse = null)
     {
         var o = new float[q.Length];
-        FlashAttention.Forward(q, k, v, o, shape, options, lse ?? default, allowFast: fast);
+        FlashAttention.Forward(q, k, v, o, shape, options, lse ?? default, fast ? FlashAttention.FlashPath.Tiled : FlashAttention.FlashPath.Portable);
         return o;
     }
 
@@ -113,7 +113,7 @@ public class FlashAttentionTests
         for (int i = 0; i < fast.Length; i++) Assert.True(Math.Abs(fast[i] - slow[i]) <= 2e-6 + 2e-5 * Math.Abs(slow[i]), $"element {i}");
     }
 
-    /// <summary>Random shapes and masks: both paths match float64 (and therefore each other).</summary>
+    /// <summary>Random shapes and masks: every path of FlashAttention matches float64 (and therefore each other).</summary>
     [Property(MaxTest = 60)]
     public void Flash_MatchesReference_RandomShapesAndMasks(byte lRaw, byte sRaw, byte dRaw, byte hRaw, bool causal,
                                                             sbyte left, sbyte right, byte padRaw)
@@ -128,6 +128,7 @@ public class FlashAttentionTests
         };
         var shape = new AttentionShape(2, heads, kvh, l, s, d);
         AttentionKernelTests.CheckAgainstReference("flash", shape, options, seed: lRaw + 256 * sRaw);
+        AttentionKernelTests.CheckAgainstReference("tiled", shape, options, seed: lRaw + 256 * sRaw);
         AttentionKernelTests.CheckAgainstReference("portable", shape, options, seed: lRaw + 256 * sRaw);
     }
 }
