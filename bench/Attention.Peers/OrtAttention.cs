@@ -219,22 +219,27 @@ public sealed class OrtMultiHeadAttention : OrtAttentionPeer
 /// </summary>
 public sealed class OrtAttention23 : OrtAttentionPeer
 {
-    public OrtAttention23(AttentionShape shape, bool causal, int threads)
+    /// <param name="shape">Sizes; grouped-query attention allowed.</param>
+    /// <param name="causal">Our bottom-right causal mask.</param>
+    /// <param name="threads">intra_op_num_threads.</param>
+    /// <param name="useIsCausalAttribute">Express causal by ONNX's is_causal attribute even when L ≠ S, i.e. with
+    /// ONNX's own (top-left) alignment instead of ours: there to show the difference, not for use.</param>
+    public OrtAttention23(AttentionShape shape, bool causal, int threads, bool useIsCausalAttribute = false)
         : base(shape, causal, threads,
                [shape.Batch, shape.Heads, shape.QueryLength, shape.HeadDim],
                [shape.Batch, shape.KvHeads, shape.KeyLength, shape.HeadDim],
                [shape.Batch, shape.Heads, shape.QueryLength, shape.HeadDim],
-               c => Build(shape, c))
+               c => Build(shape, c, useIsCausalAttribute))
     { }
 
-    private static (byte[], float[]?, long[]?, string?) Build(AttentionShape s, bool causal)
+    private static (byte[], float[]?, long[]?, string?) Build(AttentionShape s, bool causal, bool useIsCausalAttribute)
     {
         long[] q = [s.Batch, s.Heads, s.QueryLength, s.HeadDim];
         long[] kv = [s.Batch, s.KvHeads, s.KeyLength, s.HeadDim];
         var inputs = new List<OnnxTensorInfo> { new("query", q), new("key", kv), new("value", kv) };
         var attributes = new List<OnnxAttribute> { OnnxAttribute.Of("scale", 1f / MathF.Sqrt(s.HeadDim)) };
         float[]? mask = null; long[]? maskShape = null;
-        if (causal && s.QueryLength == s.KeyLength) attributes.Add(OnnxAttribute.Of("is_causal", 1L));
+        if (causal && (s.QueryLength == s.KeyLength || useIsCausalAttribute)) attributes.Add(OnnxAttribute.Of("is_causal", 1L));
         else if (causal)
         {
             maskShape = [s.QueryLength, s.KeyLength];

@@ -17,9 +17,9 @@ public class FlashVersusPeersTests
         var ours = new float[q.Length]; var theirs = new float[q.Length];
         FlashAttention.Forward(q, k, v, ours, shape, new AttentionOptions { Causal = causal, MaxThreads = 2 });
         using (var peer = new OrtMultiHeadAttention(shape, causal, threads: 2)) peer.Run(q, k, v, theirs);
-        // both are float32 paths; ORT's result stands in for the reference, so the tolerance is the peer tolerance
+        // two float32 paths, each within the contract tolerance of the float64 result, differ by at most twice it
         var reference = Array.ConvertAll(theirs, x => (double)x);
-        double worst = PeerReference.WorstRatio(ours, reference, OrtPeerTests.Atol, OrtPeerTests.Rtol);
+        double worst = PeerReference.WorstRatio(ours, reference, 2 * OrtPeerTests.Atol, 2 * OrtPeerTests.Rtol);
         Assert.True(worst <= 1, $"FlashAttention differs from ORT MultiHeadAttention by {worst:F2}× the tolerance for {shape}, causal={causal}");
     }
 }

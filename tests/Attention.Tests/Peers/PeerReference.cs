@@ -11,6 +11,11 @@ namespace Attention.Tests.Peers;
 internal static class PeerReference
 {
     public static double[] Attention(float[] query, float[] key, float[] value, AttentionShape s, bool causal)
+        => Attention(query, key, value, s, causal, s.KeyLength - s.QueryLength);
+
+    /// <summary>Causal with an explicit diagonal: query i sees keys j ≤ i + <paramref name="diagonalOffset"/>
+    /// (S − L is bottom-right, ours; 0 is top-left).</summary>
+    public static double[] Attention(float[] query, float[] key, float[] value, AttentionShape s, bool causal, int diagonalOffset)
     {
         var output = new double[(long)s.Batch * s.Heads * s.QueryLength * s.HeadDim];
         double scale = 1.0 / Math.Sqrt(s.HeadDim);
@@ -25,7 +30,7 @@ internal static class PeerReference
                     double max = double.NegativeInfinity;
                     for (int j = 0; j < S; j++)
                     {
-                        if (causal && j > i + S - L) { p[j] = double.NegativeInfinity; continue; }
+                        if (causal && j > i + diagonalOffset) { p[j] = double.NegativeInfinity; continue; }
                         double dot = 0;
                         for (int c = 0; c < d; c++) dot += (double)query[qBase + i * d + c] * key[kvBase + j * d + c];
                         p[j] = dot * scale;
