@@ -6,16 +6,18 @@ namespace Attention.Kernels;
 
 /// <summary>
 /// FlashAttention forward, AVX-512 kernel. Work item = (batch, head, block of 64 query rows), pulled from a
-/// shared counter (heaviest causal blocks first). The query block is packed once, transposed and pre-multiplied
+/// shared counter one head after another (its K and V stay in L2), within a head the heaviest causal blocks first. The query block is packed once, transposed and pre-multiplied
 /// by scale·log₂e, into Qᵀ (D × 64), so the 64 rows of a block are exactly four Vector512 lanes wide and every
 /// per-row quantity (max, sum, mask bounds) is a vector. Keys and values are read in place, never packed.
 /// For each tile of 64 keys:
 /// <code>
 ///   pass 1: Sᵀ (64 keys × 64 rows) = K_tile · Qᵀ      micro-kernel: 4 keys × 4 row-vectors = 16 accumulators,
-///                                                     per d: 4 loads of Qᵀ, 4 broadcasts of K, 16 FMAs
-///   mask:   only tiles that straddle a row's [lo, hi) edge (causal diagonal, window edges, padding): −∞
+///                                                     per d: 4 loads of Qᵀ, 4 broadcasts of K, 16 FMAs;
+///                                                     it also folds its scores into the tile's column max
+///   mask:   only tiles that straddle a row's [lo, hi) edge (causal diagonal, window edges, padding): −∞,
+///           and the column max is taken again
 ///   pass 2: m' = max(m, column max of Sᵀ); if any lane grew: α = 2^(m−m'), ℓ ← α·ℓ, Oᵀ ← α·Oᵀ
-///   pass 3: P = 2^(Sᵀ − m') (FastExp.Exp2), ℓ += Σ P
+///   pass 3: P = 2^(Sᵀ − m') (FastExp.Exp2NonPositive), ℓ += Σ P
 ///   pass 4: Oᵀ (D × 64) += V_tileᵀ · P                micro-kernel: 4 dims × 4 row-vectors, per key 4 loads
 ///                                                     of P, 4 broadcasts of V, 16 FMAs
 /// </code>
@@ -32,7 +34,8 @@ namespace Attention.Kernels;
 ///   N=2048 full,   1 thread   48.0 ms  179 GFLOP/s  ≈ 80–86 % of peak   naive C# (TensorPrimitives) 534 ms → 11.1×
 ///   N=2048 causal, 1 thread   26.4 ms  163 GFLOP/s  (FLOPs halved)       ORT MHA 125 ms, ggml 89 ms (DESIGN.md)
 ///   N=1024 full,   1 thread   13.3 ms  162 GFLOP/s                       naive 127 ms → 9.5×
-///   N=2048 full,   2 threads  49.2 ms of CPU in total: no extra work over 1 thread, so ≈ 25 ms wall on idle cores
+///   N=2048 full,   2 threads  49.2 ms of CPU in total, no extra work over 1 thread (wall time could not be measured
+///                             under that load; on two idle cores it should be about half)
 ///   micro-kernels alone (hot L1): score 4×4 and P·V 4×4 both ≈ 205 GFLOP/s, exp pass ≈ 7 % of a tile
 /// </code>
 /// History: first version 66.6 ms (heads interleaved across items, K/V of 8 heads thrashing L2) → one head at a
