@@ -73,7 +73,7 @@ public sealed class Q07_AlignmentScores : Experiment
         }
         result.Tables.Add(table);
         result.Notes.Add("Times are single runs on a shared machine: compare ratios within one run, not across runs. " +
-                         "Dot, scaled dot and general use Gemm.Multiply; additive cannot be written as a GEMM.");
+                         "Dot, scaled dot and general use Gemm.Multiply; additive cannot be written as a GEMM. FLOPs count a tanh as one.");
         double lnS = Math.Log(n);
         result.Check("unscaled dot scores of unit-variance inputs have std ≈ √d (within 15%)",
             Math.Abs(result.Metrics["score_std_dot"] / Math.Sqrt(d) - 1) < 0.15, $"{result.Metrics["score_std_dot"]:F2} vs √{d} = {Math.Sqrt(d):F1}");

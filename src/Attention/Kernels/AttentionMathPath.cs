@@ -7,9 +7,10 @@ namespace Attention.Kernels;
 ///   pass 2: S[i, j] = −∞ outside row i's visible interval; P = softmax rows (Softmax.Rows)
 ///   pass 3: P[i, j] = 0 outside the interval again (exact zeros whatever exp the softmax uses); O = P·V
 /// </code>
-/// P is written straight into the caller's probabilities span when one is given, otherwise into one L×S buffer
-/// allocated per call and reused across heads: deliberately not pooled, so the allocation this path really needs
-/// shows up in memory measurements (answer 37) and is not held after the call.
+/// P is written straight into the caller's probabilities span when one is given, otherwise into one L×S
+/// buffer allocated per call and reused across heads. It is deliberately not pooled: this path exists to
+/// show what materialising costs, and a pool would hide the n² bytes from the allocation counter that
+/// answer 37 reads, while keeping them alive between calls.
 /// </summary>
 internal static class AttentionMathPath
 {
