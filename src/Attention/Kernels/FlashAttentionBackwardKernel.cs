@@ -32,13 +32,13 @@ namespace Attention.Kernels;
 /// step 4 vector loads, 4 broadcasts, 16 FMAs. Rows of Q, dO, K and the dK/dV/dQ accumulators are padded to
 /// Dp = ⌈D/16⌉·16 floats so that any D runs full vectors; D = 64 is exactly four.
 /// <para>Measured (bench/results/backward.md; B = 1, H = 8, D = 64, one thread, on a shared 2-core AMD EPYC whose
-/// measured FMA peak is 205–226 GFLOP/s): at N = 2048 64–76% of the FMA peak on CPU time across runs (the wall time
-/// on that loaded machine is about half of that), 1.4–1.7× faster than the composed Gemm backward with 273 KiB of
-/// workspace instead of 32 MiB; at N = 8192 about 55%, 2.0× faster, 657 KiB instead of 512 MiB. Per FLOP it runs
-/// about as fast as the forward kernel (backward/forward time 2.6–2.9 for 2.5× the FLOPs). Below N ≈ 512 the fixed
-/// costs (row statistics, packing, partial tiles) dominate. Not done: the drop past N ≈ 4096 (Q, dO and dQ of a head
-/// outgrow L2 and are re-streamed for every key block; a software prefetch of the next query block changed nothing
-/// measurable), and the Vector512 code is slow on CPUs without AVX-512, where .NET emulates it.</para>
+/// measured FMA peak is 205–226 GFLOP/s), over several runs: at N = 2048 64–76% of the FMA peak on CPU time
+/// (64% in the committed run, where wall time agreed), 1.4–1.7× faster than the composed Gemm backward with 273 KiB
+/// of workspace instead of 32 MiB; at N = 8192 52–64%, 2.0–2.3× faster, 657 KiB instead of 512 MiB. Per FLOP it runs
+/// about as fast as the forward kernel (backward/forward time 2.6–2.9 for 2.5× the FLOPs). At N = 256 the fixed
+/// costs (row statistics, packing, zeroing) hold it near 40%. Not done: the dip around N = 4096 (Q, dO and dQ of a
+/// head outgrow L2 and are re-streamed for every key block; a software prefetch of the next query block changed
+/// nothing measurable), and the Vector512 code is slow on CPUs without AVX-512, where .NET emulates it.</para>
 /// <para>Memory beyond the arguments: lse·log₂e and Δ per row (2·B·H·L floats), the dQ partials (C − 1 or C
 /// copies of B·H·L·Dp), and per worker 2·D·64 + 5·64·Dp + 2·64·64 floats of tiles: O(L + S), never L·S.</para>
 /// </summary>
@@ -103,6 +103,7 @@ internal sealed unsafe class FlashAttentionBackwardKernel : AttentionJob
     }
 
     /// <summary>Row statistics and zeroed accumulators, before the items run.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Prepare()
     {
         var (batch, heads, _, L, _, D) = _shape;
@@ -121,6 +122,7 @@ internal sealed unsafe class FlashAttentionBackwardKernel : AttentionJob
     }
 
     /// <summary>dQ = scale · Σ_c partial_c, in chunk order (deterministic).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Finish()
     {
         var (batch, heads, _, L, _, D) = _shape;
