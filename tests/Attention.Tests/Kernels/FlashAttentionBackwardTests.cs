@@ -1,4 +1,6 @@
+using Attention.Autograd;
 using Attention.Kernels;
+using Attention.Tensors;
 using Attention.Tests.Reference;
 
 namespace Attention.Tests.Kernels;
@@ -238,6 +240,36 @@ public class FlashAttentionBackwardTests
         AssertGradient(dq, want.DQuery, "dQuery");
         AssertGradient(dk, want.DKey, "dKey");
         AssertGradient(dv, want.DValue, "dValue");
+    }
+
+    /// <summary>The second yardstick: the same gradient from the autograd tape over the math path
+    /// (S = scale·Q·Kᵀ, masked fill −∞, softmax, P·V, all materialised), both in float32.</summary>
+    [Theory]
+    [InlineData(63, 127, 64, true), InlineData(129, 129, 33, false), InlineData(7, 200, 16, true)]
+    public void Backward_MatchesAutogradComposedMathPath(int l, int s, int d, bool causal)
+    {
+        var shape = new AttentionShape(1, 2, 2, l, s, d);
+        var options = new AttentionOptions { Causal = causal };
+        var (q, k, v, dO) = Inputs(shape, 19);
+        var got = Run(q, k, v, dO, shape, options);
+
+        var qv = Var.Parameter(Tensor.FromArray((float[])q.Clone(), 1, 2, l, d));
+        var kv = Var.Parameter(Tensor.FromArray((float[])k.Clone(), 1, 2, s, d));
+        var vv = Var.Parameter(Tensor.FromArray((float[])v.Clone(), 1, 2, s, d));
+        var scores = Var.MatMul(qv, kv, transposeB: true) * (1f / MathF.Sqrt(d));
+        if (causal)
+        {
+            var mask = new float[l * s];   // 1 where key j is in query i's future (bottom-right aligned)
+            for (int i = 0; i < l; i++)
+                for (int j = 0; j < s; j++) mask[i * s + j] = j > i + s - l ? 1 : 0;
+            scores = scores.MaskedFill(Tensor.FromArray(mask, l, s), float.NegativeInfinity);
+        }
+        var output = Var.MatMul(scores.Softmax(-1), vv);
+        output.Backward(Tensor.FromArray((float[])dO.Clone(), 1, 2, l, d));
+
+        foreach (var (mine, tape, what) in new[] { (got.DQuery, qv.Grad!.ToArray(), "dQuery"), (got.DKey, kv.Grad!.ToArray(), "dKey"),
+                                                   (got.DValue, vv.Grad!.ToArray(), "dValue") })
+            AssertGradient(mine, Array.ConvertAll(tape, x => (double)x), what);
     }
 
     /// <summary>The reference itself, against central finite differences of its own float64 forward:
