@@ -10,6 +10,9 @@ namespace Attention.Book;
 /// </summary>
 public static class ResultMarkdown
 {
+    /// <summary>More metrics than this are folded into a &lt;details&gt; element.</summary>
+    public const int FoldMetricsAbove = 12;
+
     /// <summary>
     /// The block for <paramref name="run"/>. <paramref name="figureLink"/> maps each figure to the link written in the
     /// page (relative to the page); by default <see cref="FigureLink"/>.
@@ -24,14 +27,9 @@ public static class ResultMarkdown
         figureLink ??= f => FigureLink(question, f);
         var md = new StringBuilder();
 
-        if (result.Metrics.Count > 0)
-        {
-            md.AppendLine("| metric | value |");
-            md.AppendLine("|---|---:|");
-            foreach (var (name, value) in result.Metrics)
-                md.Append("| `").Append(Cell(name)).Append("` | ").Append(Cell(Table.FormatNumber(value))).AppendLine(" |");
-            md.AppendLine();
-        }
+        // a few metrics lead the block; a long list (they are the keys outside checks read) folds away at its end
+        bool fold = result.Metrics.Count > FoldMetricsAbove;
+        if (!fold) AppendMetrics(md, result);
 
         foreach (var table in result.Tables)
         {
@@ -67,8 +65,25 @@ public static class ResultMarkdown
             md.AppendLine();
         }
 
+        if (fold)
+        {
+            md.AppendLine(CultureInfo.InvariantCulture, $"<details><summary>All {result.Metrics.Count} metrics</summary>").AppendLine();
+            AppendMetrics(md, result);
+            md.AppendLine("</details>").AppendLine();
+        }
+
         md.Append("<sub>").Append(Footer(run, machine)).AppendLine("</sub>");
         return md.ToString().TrimEnd() + "\n";
+    }
+
+    private static void AppendMetrics(StringBuilder md, ExperimentResult result)
+    {
+        if (result.Metrics.Count == 0) return;
+        md.AppendLine("| metric | value |");
+        md.AppendLine("|---|---:|");
+        foreach (var (name, value) in result.Metrics)
+            md.Append("| `").Append(Cell(name)).Append("` | ").Append(Cell(Table.FormatNumber(value))).AppendLine(" |");
+        md.AppendLine();
     }
 
     /// <summary>"Setting quick · seed 1234 · AMD EPYC 9R14, 2 cores · 3.2 s · `attn show 14`".</summary>

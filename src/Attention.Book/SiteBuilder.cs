@@ -94,13 +94,20 @@ public static partial class SiteBuilder
     }
 
     /// <summary>
+    /// A line that is only <c>$$ … $$</c> is display math, but Markdig reads it as inline math (and KaTeX then
+    /// rejects <c>\tag</c>); splitting the delimiters onto their own lines makes it a math block.
+    /// </summary>
+    public static string DisplayMathOnOwnLines(string markdown) =>
+        System.Text.RegularExpressions.Regex.Replace(markdown, @"(?m)^[ \t]*\$\$(?<body>[^\n]+?)\$\$[ \t]*\r?$", "$$$$\n${body}\n$$$$");
+
+    /// <summary>
     /// Renders a page's Markdown to an HTML fragment, rewriting its links for the site; returns the fragment and the
     /// local files (under docs) it links that must be copied into the site.
     /// </summary>
     public static (string Html, List<(string Source, string Target)> Files) RenderMarkdown(
         string markdown, string sourcePath, string htmlPath, string root, string docs, string output)
     {
-        var document = Markdown.Parse(markdown, Pipeline);
+        var document = Markdown.Parse(DisplayMathOnOwnLines(markdown), Pipeline);
         var files = new List<(string, string)>();
         var sourceDir = Path.GetDirectoryName(Path.GetFullPath(sourcePath))!;
         var htmlDir = Path.GetDirectoryName(Path.GetFullPath(htmlPath))!;

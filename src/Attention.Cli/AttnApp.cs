@@ -64,16 +64,16 @@ public sealed class AttnApp
         bool help = args.Any(a => a is "--help" or "-h" or "-?");
         if (parsed.Errors.Count > 0 && !help)
         {
-            if (parsed.CommandResult.Command == root)
+            // an unrecognised token says more than the errors it causes downstream
+            var unrecognized = parsed.Errors.FirstOrDefault(e => e.Message.StartsWith("Unrecognized", StringComparison.Ordinal));
+            if (parsed.CommandResult.Command == root && (unrecognized is null || parsed.UnmatchedTokens.Any(a => !a.StartsWith('-'))))
             {
-                var verb = args.FirstOrDefault(a => !a.StartsWith('-'));
+                var verb = parsed.UnmatchedTokens.FirstOrDefault(a => !a.StartsWith('-'));
                 return Fail(stderr, Usage, verb is null
                     ? "expected a verb: list, show N, book or bench (attn --help for more)"
                     : $"unknown verb '{verb}'; expected list, show N, book or bench");
             }
-            // an unrecognised token says more than the errors it causes downstream
-            var error = parsed.Errors.FirstOrDefault(e => e.Message.StartsWith("Unrecognized", StringComparison.Ordinal)) ?? parsed.Errors[0];
-            return Fail(stderr, Usage, error.Message);
+            return Fail(stderr, Usage, (unrecognized ?? parsed.Errors[0]).Message);
         }
         try
         {

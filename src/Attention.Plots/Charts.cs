@@ -74,7 +74,7 @@ public static class Charts
     }
 
     /// <summary>
-    /// Writes a line chart PNG, one line with markers per series and a legend. With <paramref name="logX"/> or
+    /// Writes a line chart PNG, one line with markers per series and a legend to the right of the data. With <paramref name="logX"/> or
     /// <paramref name="logY"/> that axis is base-10 logarithmic; points that are not positive there are dropped.
     /// </summary>
     public static void Lines(string path, string title, string xLabel, string yLabel,
@@ -136,8 +136,9 @@ public static class Charts
         plot.HideGrid();
         plot.Grid.YAxisStyle.MajorLineStyle.Width = 1;
         plot.Grid.YAxisStyle.MajorLineStyle.Color = GridColor;
-        if (series.Count > 1) plot.ShowLegend(Alignment.UpperRight);
-        Save(plot, path, Math.Max(480, 70 * categories.Count * Math.Max(1, series.Count / 2) + 160), 420);
+        int width = Math.Max(480, 70 * categories.Count * Math.Max(1, series.Count / 2) + 160);
+        if (series.Count > 1) plot.ShowLegend(Edge.Right);
+        Save(plot, path, series.Count > 1 ? width + LegendWidth(series.Select(s => s.Label)) : width, 420);
     }
 
     private static void XY(string path, string title, string xLabel, string yLabel,
@@ -175,9 +176,14 @@ public static class Charts
         }
         if (logX) plot.Axes.Bottom.TickGenerator = LogTicks();
         if (logY) plot.Axes.Left.TickGenerator = LogTicks();
-        if (series.Count > 1 || !string.IsNullOrEmpty(series[0].Label)) plot.ShowLegend(Alignment.UpperLeft);
-        Save(plot, path, 640, 440);
+        // the legend sits outside the data area, on the right, so it never hides a line
+        bool legend = series.Count > 1 || !string.IsNullOrEmpty(series[0].Label);
+        if (legend) plot.ShowLegend(Edge.Right);
+        Save(plot, path, legend ? 640 + LegendWidth(series.Select(s => s.Label)) : 640, 440);
     }
+
+    // room for a legend on the right: swatch, padding and about 7 px per character of the longest label
+    private static int LegendWidth(IEnumerable<string> labels) => 60 + 7 * Math.Min(40, labels.Select(l => l?.Length ?? 0).DefaultIfEmpty(0).Max());
 
     private static Plot NewPlot(string title, string? xLabel, string? yLabel)
     {

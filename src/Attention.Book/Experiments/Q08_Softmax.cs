@@ -1,3 +1,4 @@
+using Attention.Tensors;
 using Attention.Kernels;
 using Attention.Plots;
 
@@ -18,7 +19,7 @@ public sealed class Q08_Softmax : Experiment
 
     public override ExperimentResult Run(ExperimentContext context)
     {
-        var rng = new Random(context.Seed);
+        var rng = new Rng((ulong)context.Seed);
         var result = new ExperimentResult { Question = Question };
         Overflow(result);
         context.Report(0.3, "temperature");
@@ -141,12 +142,11 @@ public sealed class Q08_Softmax : Experiment
             "T", "entropy (nats)", "top weight", "‖J‖_F = ‖∂p/∂(z/T)‖_F", "‖∂p/∂z‖_F = ‖J‖_F / T");
         var entropy = new double[Temperatures.Length]; var top = new double[Temperatures.Length];
         var jac = new double[Temperatures.Length];
-        var p = new float[s]; var zt = new float[s];
+        var p = new float[s];
         for (int i = 0; i < Temperatures.Length; i++)
         {
             double t = Temperatures[i];
-            for (int j = 0; j < s; j++) zt[j] = (float)(z[j] / t);
-            Softmax.Rows(zt, p, 1, s);
+            Softmax.RowsWithTemperature(z, p, 1, s, (float)t);
             (entropy[i], top[i], jac[i]) = Q14_WhyScale.Describe(p);
             table.AddRow(t, entropy[i], top[i], jac[i], jac[i] / t);
             result.Metrics[$"entropy_t_{t.ToString(System.Globalization.CultureInfo.InvariantCulture).Replace('.', '_')}"] = entropy[i];
@@ -175,13 +175,13 @@ public sealed class Q08_Softmax : Experiment
 
     // ---- 3. fully masked rows ---------------------------------------------------------------------
 
-    private static void Masking(ExperimentResult result, ExperimentContext context, Random rng)
+    private static void Masking(ExperimentResult result, ExperimentContext context, Rng rng)
     {
         const int n = 6, padded = 4; // a length-4 sequence padded to 6: keys 4, 5 masked; queries 4, 5 are padding too
         var scores = new float[n * n];
-        Q14_WhyScale.FillNormal(rng, scores);
+        rng.FillNormal(scores);
         var values = new float[n * 2];
-        Q14_WhyScale.FillNormal(rng, values);
+        rng.FillNormal(values);
         bool Masked(int i, int j) => j >= padded || i >= padded; // padding queries see nothing
 
         float[] Add(float mask)
@@ -234,7 +234,7 @@ public sealed class Q08_Softmax : Experiment
         for (int i = 0; i < n; i++) for (int j = 0; j < n; j++) { heat[i, j] = leaky[i * n + j]; heat[n + i, j] = safe[i * n + j]; }
         var rows = Enumerable.Range(0, n).Select(i => $"−1e9 q{i}").Concat(Enumerable.Range(0, n).Select(i => $"safe q{i}")).ToArray();
         var cols = Enumerable.Range(0, n).Select(j => $"k{j}").ToArray();
-        Charts.Heatmap(path, heat, "Padding rows: −1e9 leaks uniform weight, safe softmax gives zeros", rows, cols, "key", "query");
+        Charts.Heatmap(path, heat, "Padding rows: −1e9 leaks, safe gives zeros", rows, cols, "key", "query");
         result.Figures.Add(new Figure(path, "Top: −1e9 masking (padding queries q4, q5 spread weight evenly over every key, masked ones included). Bottom: Softmax.Rows with −∞.")
             { Heatmap = heat, RowLabels = rows, ColumnLabels = cols });
     }
@@ -260,15 +260,15 @@ public sealed class Q08_Softmax : Experiment
         return j;
     }
 
-    private static void Jacobian(ExperimentResult result, Random rng, int trials)
+    private static void Jacobian(ExperimentResult result, Rng rng, int trials)
     {
         double worst = 0, worstRowSum = 0;
         const double h = 1e-5;
         for (int t = 0; t < trials; t++)
         {
-            int s = 2 + rng.Next(15);
+            int s = 2 + rng.NextInt(15);
             var z = new float[s];
-            Q14_WhyScale.FillNormal(rng, z);
+            rng.FillNormal(z);
             var zd = z.Select(x => (double)x).ToArray();
             var p = SoftmaxD(zd);
             var jac = Jacobian(p);

@@ -1,3 +1,4 @@
+using Attention.Tensors;
 using System.Numerics.Tensors;
 using Attention.Mechanisms;
 using Attention.Plots;
@@ -19,7 +20,7 @@ public sealed class Q09_ContextVector : Experiment
 
     public override ExperimentResult Run(ExperimentContext context)
     {
-        var rng = new Random(context.Seed);
+        var rng = new Rng((ulong)context.Seed);
         var result = new ExperimentResult { Question = Question };
         int draws = context.Full ? 4000 : 300;
         ConvexHull(result, rng, draws);
@@ -30,7 +31,7 @@ public sealed class Q09_ContextVector : Experiment
         return result;
     }
 
-    private static void ConvexHull(ExperimentResult result, Random rng, int draws)
+    private static void ConvexHull(ExperimentResult result, Rng rng, int draws)
     {
         var table = new Table($"c = softmax(z)·V over {draws} draws per row: S ∈ [2, 64] keys, Dv ∈ [1, 32], z ~ N(0, σ²)",
             "logit std σ", "mean entropy of α (nats)", "mean ‖c‖ / maxⱼ‖vⱼ‖", "max ‖c‖ / maxⱼ‖vⱼ‖", "coordinates outside [minⱼ, maxⱼ]");
@@ -42,11 +43,11 @@ public sealed class Q09_ContextVector : Experiment
             double ratioSum = 0, ratioMax = 0, entropySum = 0; long outsideHere = 0;
             for (int t = 0; t < draws; t++)
             {
-                int s = 2 + rng.Next(63), dv = 1 + rng.Next(32);
+                int s = 2 + rng.NextInt(63), dv = 1 + rng.NextInt(32);
                 var z = new float[s]; var v = new float[s * dv];
-                Q14_WhyScale.FillNormal(rng, z);
+                rng.FillNormal(z);
                 TensorPrimitives.Multiply(z, (float)sigma, z);
-                Q14_WhyScale.FillNormal(rng, v);
+                rng.FillNormal(v);
                 for (int j = 0; j < s; j++) // values of very different sizes, so the bound is not trivially loose
                     TensorPrimitives.Multiply(v.AsSpan(j * dv, dv), (float)Math.Exp(2 * rng.NextDouble() - 1), v.AsSpan(j * dv, dv));
                 var c = new float[dv]; var alpha = new float[s];
@@ -87,7 +88,7 @@ public sealed class Q09_ContextVector : Experiment
             meanRatios[0] < meanRatios[^1], $"{meanRatios[0]:F3} vs {meanRatios[^1]:F3}");
     }
 
-    private static void Linearity(ExperimentResult result, Random rng, int draws)
+    private static void Linearity(ExperimentResult result, Rng rng, int draws)
     {
         double worstLinear = 0, meanQuery = 0, meanKey = 0, worstScoreMidpoint = 0;
         const int s = 16, d = 8, dv = 8;
@@ -143,7 +144,7 @@ public sealed class Q09_ContextVector : Experiment
             worstScoreMidpoint < 1e-5, $"{worstScoreMidpoint:E2}");
     }
 
-    private static void Path(ExperimentResult result, ExperimentContext context, Random rng)
+    private static void Path(ExperimentResult result, ExperimentContext context, Rng rng)
     {
         const int s = 6, d = 4;
         var k = Normal(rng, s * d); var q = Normal(rng, d);
@@ -161,7 +162,7 @@ public sealed class Q09_ContextVector : Experiment
         hull.Add(hull[0]);
         var path = context.FigurePath("q09-context-path.png");
         Charts.Lines(path, "Context vector as the inverse temperature β grows from 0", "value dimension 1", "value dimension 2",
-            [new Series("convex hull of the 6 values", hull.Select(h => h.X).ToArray(), hull.Select(h => h.Y).ToArray()),
+            [new Series("convex hull of the values", hull.Select(h => h.X).ToArray(), hull.Select(h => h.Y).ToArray()),
              new Series("c(β), β = 0 → 10²", px, py)]);
         result.Figures.Add(new Figure(path, "c starts at the mean of the values (β = 0) and walks to the value of the best-matching key; it never leaves the hull."));
         result.Metrics["path_start_distance_to_mean"] = Math.Sqrt(Math.Pow(px[0] - Enumerable.Range(0, s).Average(j => v[2 * j]), 2)
@@ -216,10 +217,10 @@ public sealed class Q09_ContextVector : Experiment
         return Math.Sqrt(gap / Math.Max(norm, 1e-30));
     }
 
-    private static float[] Normal(Random rng, int n)
+    private static float[] Normal(Rng rng, int n)
     {
         var x = new float[n];
-        Q14_WhyScale.FillNormal(rng, x);
+        rng.FillNormal(x);
         return x;
     }
 }

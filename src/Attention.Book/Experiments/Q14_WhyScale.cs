@@ -1,3 +1,4 @@
+using Attention.Tensors;
 using System.Numerics.Tensors;
 using Attention.Kernels;
 using Attention.Plots;
@@ -20,7 +21,7 @@ public sealed class Q14_WhyScale : Experiment
     public override ExperimentResult Run(ExperimentContext context)
     {
         int trials = context.Full ? 2000 : 150;
-        var rng = new Random(context.Seed);
+        var rng = new Rng((ulong)context.Seed);
         var result = new ExperimentResult { Question = Question };
         var table = new Table($"Logit variance and softmax sharpness: q, k ~ N(0, I_d), S = {Keys} keys, {trials} draws per d (medians)",
             "d", "Var(q·k)", "Var/d", "entropy unscaled (nats)", "entropy scaled (nats)", "top weight unscaled", "top weight scaled");
@@ -35,7 +36,7 @@ public sealed class Q14_WhyScale : Experiment
             context.Cancellation.ThrowIfCancellationRequested();
             context.Report((double)di / Dims.Length, $"d = {d}");
             var q = new float[d]; var k = new float[Keys * d];
-            var logits = new float[Keys]; var scaled = new float[Keys]; var p = new float[Keys];
+            var logits = new float[Keys]; var p = new float[Keys];
             double sum = 0, sumSq = 0; long n = 0;
             var hU = new double[trials]; var hS = new double[trials];
             var topU = new double[trials]; var topS = new double[trials];
@@ -43,16 +44,14 @@ public sealed class Q14_WhyScale : Experiment
             var gU = new double[trials]; var gS = new double[trials];
             for (int t = 0; t < trials; t++)
             {
-                FillNormal(rng, q); FillNormal(rng, k);
+                rng.FillNormal(q); rng.FillNormal(k);
                 // logits = q·Kᵀ, one row of the attention score matrix (1 × S)
                 Gemm.Multiply(false, true, 1, Keys, d, 1f, q, d, k, d, 0f, logits, Keys);
                 foreach (var x in logits) { sum += x; sumSq += (double)x * x; n++; }
-                TensorPrimitives.Multiply(logits, 1f / MathF.Sqrt(d), scaled);
-
                 Softmax.Rows(logits, p, 1, Keys);
                 (hU[t], topU[t], jU[t]) = Describe(p);
                 gU[t] = QueryGradientNorm(p, k, d, 1.0);
-                Softmax.Rows(scaled, p, 1, Keys);
+                Softmax.Rows(logits, p, 1, Keys, 1f / MathF.Sqrt(d)); // the same logits, scaled by 1/√d
                 (hS[t], topS[t], jS[t]) = Describe(p);
                 gS[t] = QueryGradientNorm(p, k, d, 1 / Math.Sqrt(d));
             }
@@ -143,12 +142,6 @@ public sealed class Q14_WhyScale : Experiment
             total += (double)p[j] * p[j] * row;
         }
         return scale * Math.Sqrt(total);
-    }
-
-    public static void FillNormal(Random rng, Span<float> x)
-    {
-        for (int i = 0; i < x.Length; i++)
-            x[i] = (float)(Math.Sqrt(-2 * Math.Log(1 - rng.NextDouble())) * Math.Cos(2 * Math.PI * rng.NextDouble()));
     }
 
     public static double Median(double[] values)

@@ -38,6 +38,22 @@ internal static class FastExp
         return Avx512F.Scale(p, n);
     }
 
+    /// <summary>2^x for x ≤ 0, −∞ or NaN (softmax arguments s − max): <see cref="Exp2"/> without the overflow clamp.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> Exp2NonPositive(Vector512<float> x)
+    {
+        x = Avx512F.Max(Vector512.Create(-160f), x);
+        var n = Avx512F.RoundScale(x, 0);
+        var r = x - n;
+        var p = Vector512.FusedMultiplyAdd(Vector512.Create(C6), r, Vector512.Create(C5));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(C4));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(C3));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(C2));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(C1));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512<float>.One);
+        return Avx512F.Scale(p, n);
+    }
+
     /// <summary>e^x lane-wise: n = round(x·log₂e), r = x − n·ln2 in two steps (Cody–Waite) so large |x| keeps
     /// full relative accuracy, then 2^(r·log₂e)·2^n.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

