@@ -23,7 +23,7 @@ public sealed record PeerBenchOptions
     public int HeadDim { get; init; } = 64;
     /// <summary>Timed repetitions per implementation (the median is reported), after <see cref="Warmup"/> untimed ones.</summary>
     public int Repetitions { get; init; } = 3;
-    public int Warmup { get; init; } = 1;
+    public int Warmup { get; init; } = 2;
     /// <summary>Seconds one implementation may spend on one case; a slow one gets fewer repetitions (at least one).</summary>
     public double SecondsPerImplementation { get; init; } = 4;
     /// <summary>N of the extra-memory table; sizes above <see cref="MemoryMeasureLimit"/> get the formula only.</summary>
@@ -187,10 +187,21 @@ public static class PeerBench
             {
                 try
                 {
-                    var sw = Stopwatch.StartNew();
-                    for (int w = 0; w < Math.Max(1, o.Warmup); w++) c.Body!();
-                    double each = sw.Elapsed.TotalSeconds / Math.Max(1, o.Warmup);
-                    c.Budget = Math.Clamp((int)(o.SecondsPerImplementation / Math.Max(each, 1e-9)), 1, o.Repetitions);
+                    // at least Warmup calls, then on until a call is no more than 10% faster than the one before
+                    // (ONNX Runtime's first two calls at N = 2048 take ~7× longer while its memory arena grows);
+                    // at most 6 calls or 3× the time budget
+                    double previous = double.PositiveInfinity, last = 0, spent = 0;
+                    for (int w = 0; w < 6; w++)
+                    {
+                        long t0 = Stopwatch.GetTimestamp();
+                        c.Body!();
+                        last = Stopwatch.GetElapsedTime(t0).TotalSeconds;
+                        spent += last;
+                        bool settled = last >= 0.9 * previous;
+                        previous = last;
+                        if (w + 1 >= Math.Max(1, o.Warmup) && (settled || spent > 3 * o.SecondsPerImplementation)) break;
+                    }
+                    c.Budget = Math.Clamp((int)(o.SecondsPerImplementation / Math.Max(last, 1e-9)), 1, o.Repetitions);
                     if (c.Name.StartsWith("ours", StringComparison.Ordinal) || c.Name == Naive)
                     {
                         // managed bytes one warm call allocates (all threads); pooled or native memory is not seen
