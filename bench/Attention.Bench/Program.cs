@@ -1,1 +1,35 @@
-Console.WriteLine("bench: not yet wired");
+// Benchmarks. Usage:
+//   dotnet run -c Release --project bench/Attention.Bench -- peers [--full]     side-by-side peer runner → bench/results/peers-*.md
+//   dotnet run -c Release --project bench/Attention.Bench -- gemm [--reps N]    GEMM vs the FMA peak → bench/results/gemm.md
+//   dotnet run -c Release --project bench/Attention.Bench -- backward [--full]  FlashAttention backward vs the composed path
+//   dotnet run -c Release --project bench/Attention.Bench -- bdn [BenchmarkDotNet switches]   the BenchmarkDotNet suites
+using Attention.Bench;
+using Attention.Peers;
+
+string verb = args.Length > 0 ? args[0] : "";
+string[] rest = args.Skip(1).ToArray();
+switch (verb)
+{
+    case "peers":
+        string results = Path.Combine(RepoRoot(), "bench", "results");
+        Console.WriteLine(PeerBench.Run(rest.Contains("--full"), results, Console.Out));
+        return 0;
+    case "gemm":
+        GemmBench.Run(rest);
+        return 0;
+    case "backward":
+        return BenchExtras.RunBackward(rest);
+    case "bdn":
+        PeerBenchmarks.Run(rest);
+        return 0;
+    default:
+        Console.Error.WriteLine($"unknown benchmark '{verb}': expected one of peers, gemm, backward, bdn");
+        return 2;
+}
+
+static string RepoRoot()
+{
+    for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir != null; dir = dir.Parent)
+        if (File.Exists(Path.Combine(dir.FullName, "Attention.slnx"))) return dir.FullName;
+    return Directory.GetCurrentDirectory();
+}

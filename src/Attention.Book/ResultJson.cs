@@ -42,6 +42,7 @@ public static class ResultJson
                 json.WriteString("claim", check.Claim);
                 json.WriteBoolean("holds", check.Holds);
                 if (check.Detail is not null) json.WriteString("detail", check.Detail);
+                if (check.Timing) json.WriteBoolean("timing", true);
                 json.WriteEndObject();
             }
             json.WriteEndArray();

@@ -54,6 +54,7 @@ public static class ResultMarkdown
         foreach (var check in result.Checks)
         {
             md.Append("- ").Append(check.Holds ? "✓ " : "✗ ").Append(Inline(check.Claim));
+            if (check.Timing) md.Append(" *(timing)*");
             if (!string.IsNullOrWhiteSpace(check.Detail)) md.Append(" — ").Append(Inline(check.Detail));
             md.AppendLine();
         }

@@ -37,12 +37,13 @@ public static class Measure
         return best;
     }
 
-    /// <summary>Bytes the managed heap handed out (all threads) while <paramref name="action"/> ran.</summary>
+    /// <summary>Bytes allocated (all threads) while <paramref name="action"/> ran: the managed heap's counter plus
+    /// the kernels' native scratch (<see cref="Attention.Kernels.KernelMemory"/>), which the GC does not see.</summary>
     public static long AllocatedBytes(Action action)
     {
-        long before = GC.GetTotalAllocatedBytes(precise: true);
+        long before = GC.GetTotalAllocatedBytes(precise: true), nativeBefore = Attention.Kernels.KernelMemory.NativeBytesAllocated;
         action();
-        return GC.GetTotalAllocatedBytes(precise: true) - before;
+        return GC.GetTotalAllocatedBytes(precise: true) - before + (Attention.Kernels.KernelMemory.NativeBytesAllocated - nativeBefore);
     }
 
     /// <summary>Least-squares slope of log(y) against log(x): the exponent p in y ≈ c·xᵖ.</summary>

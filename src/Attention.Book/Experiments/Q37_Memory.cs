@@ -74,7 +74,7 @@ public sealed class Q37_Memory : Experiment
                 new Series("flash (measured, +1 byte for the log axis)", xs, flashBytes.Select(b => b + 1).ToArray()),
             ], logX: true, logY: true);
         result.Figures.Add(new Figure(path, "The materialised path follows n²·4 bytes; the tiled kernel's allocation does not grow with n²."));
-        result.Notes.Add("Bytes are the managed allocations during the first call at each n (buffers rented and reused later would hide in later calls).");
+        result.Notes.Add("Bytes are everything allocated during the call: managed buffers (the GC's counter) plus the kernels' native per-worker scratch (KernelMemory). The math path allocates its L×S buffer per call; the tiled kernel allocates one scratch block per worker thread.");
         return result;
     }
 

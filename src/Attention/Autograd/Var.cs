@@ -95,6 +95,9 @@ public sealed partial class Var
     /// <summary>A rank-0 constant.</summary>
     public static Var Scalar(float value) => new(Tensor.FromArray([value]), false);
 
+    /// <summary>A constant sharing this value's storage: gradients stop here (torch's detach).</summary>
+    public Var Detach() => new(Value, false, Name);
+
     /// <summary>The single element of a one-element value (e.g. a loss).</summary>
     public float Item()
     {

@@ -1,3 +1,4 @@
+using System.Numerics;
 using System.Numerics.Tensors;
 using Attention.Tensors;
 using Tensor = Attention.Tensors.Tensor;
@@ -70,7 +71,12 @@ public sealed partial class Var
                 case Broadcast.BinaryOp.Subtract:
                     // forward: y = a − b  ⇒  da += dy, db −= dy
                     if (a.RequiresGrad) ReduceAdd(dy, outShape, a.GradBuffer(), aShape);
-                    if (b.RequiresGrad)
+                    if (b.RequiresGrad && sameB)
+                    {
+                        var db = b.GradBuffer();
+                        TensorPrimitives.Subtract(db, dy, db);
+                    }
+                    else if (b.RequiresGrad)
                     {
                         var neg = new float[dy.Length];
                         TensorPrimitives.Negate(dy, neg);
@@ -230,7 +236,15 @@ public sealed partial class Var
             var dy = o._grad!.AsSpan();
             var x = Data;
             var dx = GradBuffer();
-            for (int i = 0; i < dx.Length; i++)
+            int i = 0;
+            if (Vector.IsHardwareAccelerated)
+                for (; i <= dx.Length - Vector<float>.Count; i += Vector<float>.Count)
+                {
+                    var xv = new Vector<float>(x[i..]);
+                    var g = Vector.ConditionalSelect(Vector.GreaterThan(xv, Vector<float>.Zero), new Vector<float>(dy[i..]), Vector<float>.Zero);
+                    (new Vector<float>(dx[i..]) + g).CopyTo(dx[i..]);
+                }
+            for (; i < dx.Length; i++)
                 if (x[i] > 0f) dx[i] += dy[i];
         });
     }

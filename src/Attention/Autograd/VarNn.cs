@@ -39,6 +39,18 @@ public sealed partial class Var
             var dy = o._grad!.AsSpan();
             var ys = y.AsSpan();
             var dx = GradBuffer();
+            if (inner == 1 && !log)
+            {
+                // forward: y = softmax(x) per row  ⇒  dx += y ⊙ (dy − y·dy), one SIMD pass per term
+                var t = new float[n];
+                for (int r = 0; r < outer; r++)
+                {
+                    var yr = ys.Slice(r * n, n); var dyr = dy.Slice(r * n, n); var dxr = dx.Slice(r * n, n);
+                    TensorPrimitives.Subtract(dyr, TensorPrimitives.Dot(yr, dyr), t);
+                    TensorPrimitives.FusedMultiplyAdd(yr, t, dxr, dxr);
+                }
+                return;
+            }
             for (int a = 0; a < outer; a++)
                 for (int i = 0; i < inner; i++)
                 {

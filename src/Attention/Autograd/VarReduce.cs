@@ -67,6 +67,9 @@ public sealed partial class Var
         });
     }
 
+    /// <summary>Maximum of every element, a rank-0 result (gradient to the first maximal element).</summary>
+    public Var Max() => Rank == 0 ? this : Reshape(-1).Max(0);
+
     /// <summary>
     /// Maximum along <paramref name="axis"/>. The gradient goes to the first maximal element of each
     /// slice (ties are broken by position, as torch.max(dim) does).

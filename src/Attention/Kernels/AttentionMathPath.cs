@@ -1,5 +1,3 @@
-using System.Buffers;
-
 namespace Attention.Kernels;
 
 /// <summary>
@@ -9,8 +7,10 @@ namespace Attention.Kernels;
 ///   pass 2: S[i, j] = −∞ outside row i's visible interval; P = softmax rows (Softmax.Rows)
 ///   pass 3: P[i, j] = 0 outside the interval again (exact zeros whatever exp the softmax uses); O = P·V
 /// </code>
-/// P is written straight into the caller's probabilities span when one is given, otherwise into one pooled
-/// L×S buffer reused across heads.
+/// P is written straight into the caller's probabilities span when one is given, otherwise into one L×S
+/// buffer allocated per call and reused across heads. It is deliberately not pooled: this path exists to
+/// show what materialising costs, and a pool would hide the n² bytes from the allocation counter that
+/// answer 37 reads, while keeping them alive between calls.
 /// </summary>
 internal static class AttentionMathPath
 {
@@ -25,45 +25,38 @@ internal static class AttentionMathPath
         if (S == 0) { output.Clear(); return; }
         int group = heads / kvHeads, threads = options.MaxThreads;
         int headFloats = checked(L * S);
-        float[]? rented = probabilities.IsEmpty ? ArrayPool<float>.Shared.Rent(headFloats) : null;
-        try
+        float[]? scratch = probabilities.IsEmpty ? GC.AllocateUninitializedArray<float>(headFloats) : null;
+        for (int b = 0; b < batch; b++)
         {
-            for (int b = 0; b < batch; b++)
+            var range = new KeyRange(shape, options, b);
+            for (int h = 0; h < heads; h++)
             {
-                var range = new KeyRange(shape, options, b);
-                for (int h = 0; h < heads; h++)
-                {
-                    int bh = b * heads + h, kvh = h / group;
-                    var q = query.Slice(bh * L * D, L * D);
-                    var k = key.Slice((b * kvHeads + kvh) * S * D, S * D);
-                    var v = value.Slice((b * kvHeads + kvh) * S * D, S * D);
-                    var o = output.Slice(bh * L * D, L * D);
-                    var p = rented != null ? rented.AsSpan(0, headFloats) : probabilities.Slice(bh * headFloats, headFloats);
+                int bh = b * heads + h, kvh = h / group;
+                var q = query.Slice(bh * L * D, L * D);
+                var k = key.Slice((b * kvHeads + kvh) * S * D, S * D);
+                var v = value.Slice((b * kvHeads + kvh) * S * D, S * D);
+                var o = output.Slice(bh * L * D, L * D);
+                var p = scratch != null ? scratch.AsSpan(0, headFloats) : probabilities.Slice(bh * headFloats, headFloats);
 
-                    Gemm.Multiply(false, true, L, S, D, scale, q, D, k, D, 0, p, S, threads);
-                    for (int i = 0; i < L; i++)
-                    {
-                        range.Of(i, out int lo, out int hi);
-                        var row = p.Slice(i * S, S);
-                        row[..lo].Fill(float.NegativeInfinity);
-                        row[hi..].Fill(float.NegativeInfinity);
-                    }
-                    Softmax.Rows(p, p, L, S);
-                    for (int i = 0; i < L; i++)
-                    {
-                        range.Of(i, out int lo, out int hi);
-                        var row = p.Slice(i * S, S);
-                        if (lo >= hi) { row.Clear(); continue; }
-                        row[..lo].Clear();
-                        row[hi..].Clear();
-                    }
-                    Gemm.Multiply(false, false, L, D, S, 1, p, S, v, D, 0, o, D, threads);
+                Gemm.Multiply(false, true, L, S, D, scale, q, D, k, D, 0, p, S, threads);
+                for (int i = 0; i < L; i++)
+                {
+                    range.Of(i, out int lo, out int hi);
+                    var row = p.Slice(i * S, S);
+                    row[..lo].Fill(float.NegativeInfinity);
+                    row[hi..].Fill(float.NegativeInfinity);
                 }
+                Softmax.Rows(p, p, L, S);
+                for (int i = 0; i < L; i++)
+                {
+                    range.Of(i, out int lo, out int hi);
+                    var row = p.Slice(i * S, S);
+                    if (lo >= hi) { row.Clear(); continue; }
+                    row[..lo].Clear();
+                    row[hi..].Clear();
+                }
+                Gemm.Multiply(false, false, L, D, S, 1, p, S, v, D, 0, o, D, threads);
             }
-        }
-        finally
-        {
-            if (rented != null) ArrayPool<float>.Shared.Return(rented);
         }
     }
 }

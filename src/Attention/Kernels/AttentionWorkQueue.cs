@@ -34,6 +34,7 @@ internal abstract unsafe class AttentionJob
     {
         nuint bytes = (nuint)(Math.Max(1, ScratchFloats) * sizeof(float));
         float* scratch = (float*)NativeMemory.AlignedAlloc(bytes, 64);
+        KernelMemory.RecordNative((long)bytes);
         try
         {
             int item;

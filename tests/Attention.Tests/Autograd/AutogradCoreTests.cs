@@ -183,6 +183,15 @@ public class AutogradCoreTests
     }
 
     [Fact]
+    public void Detach_StopsTheGradient()
+    {
+        // L = Σ x·stop(x): only the first factor carries gradient, so dL/dx = x, not 2x.
+        var x = Var.Parameter(Tensor.FromArray([1.5f, -2f], 2));
+        (x * x.Detach()).Sum().Backward();
+        Assert.Equal([1.5f, -2f], x.Grad!.ToArray());
+    }
+
+    [Fact]
     public void ConstantInputs_GetNoGradient()
     {
         var w = Var.Parameter(Tensor.Ones(2, 2));

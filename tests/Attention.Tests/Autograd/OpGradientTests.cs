@@ -111,6 +111,9 @@ public class OpGradientTests
     [Fact]
     public void Max_BackwardMatchesFiniteDifferences_LastAxisKeepDim() => Check(v => v[0].Max(-1, keepDim: true), [Distinct(R, 5, 7)]);
 
+    [Fact]
+    public void Max_BackwardMatchesFiniteDifferences_AllElements() => Check(v => v[0].Max() * v[0].Sum(), [Distinct(R, 3, 5)]);
+
     // ---- shape and indexing ----
 
     [Fact]
@@ -209,6 +212,18 @@ public class OpGradientTests
         Check(v => v[0].MaskedFill(Tensor.FromArray([1f, 0f, 0f, 1f, 0f], 5), -3f), [Normal(R, 3, 5)]);
 
     [Fact]
+    public void MaskedFill_BackwardMatchesFiniteDifferences_KeyPaddingMaskBroadcast()
+    {
+        // key padding (B, 1, S): batch 0 sees 4 keys, batch 1 sees 2.
+        var mask = Tensor.FromArray([0f, 0f, 0f, 0f, 1f, 0f, 0f, 1f, 1f, 1f], 2, 1, 5);
+        Check(v => v[0].MaskedFill(mask, -1e9f).Softmax(), [Normal(R, 2, 3, 5)]);
+    }
+
+    [Fact]
+    public void RankZeroOperand_BroadcastsAndReceivesSummedGradient() =>
+        Check(v => v[0] * v[1].Sum() + v[1].Sum(), [Normal(R, 3, 5), Normal(R, 2)]);
+
+    [Fact]
     public void LayerNorm_BackwardMatchesFiniteDifferences_Affine() =>
         Check(v => v[0].LayerNorm(v[1], v[2]), [Normal(R, 3, 7), Normal(R, 7), Normal(R, 7)]);
 
@@ -241,6 +256,26 @@ public class OpGradientTests
     [Fact]
     public void BinaryCrossEntropyWithLogits_BackwardMatchesFiniteDifferences() =>
         Check(v => Var.BinaryCrossEntropyWithLogits(v[0], v[1]), [Scaled(Normal(R, 3, 7), 3f), Uniform(R, 0f, 1f, 3, 7)]);
+
+    // ---- rows longer than a SIMD vector, so the TensorPrimitives tails in the backwards run ----
+
+    [Fact]
+    public void LayerNorm_BackwardMatchesFiniteDifferences_D129() =>
+        Check(v => v[0].LayerNorm(v[1], v[2]), [Normal(R, 2, 129), Normal(R, 129), Normal(R, 129)]);
+
+    [Fact]
+    public void Relu_BackwardMatchesFiniteDifferences_129() => Check(v => v[0].Relu(), [AwayFromZero(R, 0.05f, 129)]);
+
+    [Fact]
+    public void Softmax_BackwardMatchesFiniteDifferences_Row127() => Check(v => v[0].Softmax() * 10f, [Normal(R, 2, 127)]);
+
+    [Fact]
+    public void CrossEntropy_BackwardMatchesFiniteDifferences_C63() =>
+        Check(v => Var.CrossEntropy(v[0], [62, 0, 31], labelSmoothing: 0.05f) * 10f, [Normal(R, 3, 63)]);
+
+    [Fact]
+    public void Binary_BackwardMatchesFiniteDifferences_BiasOverLastAxis_D129() =>
+        Check(v => v[0] * v[1] - v[1], [Normal(R, 3, 129), Normal(R, 129)]);
 
     // ---- a composite: one attention head written with the ops ----
 
