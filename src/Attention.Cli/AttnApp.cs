@@ -166,6 +166,8 @@ public sealed class AttnApp
 
     private static ExperimentRun RunWithProgress(IAnsiConsole console, Experiment experiment, bool full, int seed, string figureDir)
     {
+        // a live bar only where it can redraw in place; in a log it would be a line per update
+        if (!console.Profile.Capabilities.Interactive) return ExperimentRunner.Run(experiment, full, seed, figureDir);
         ExperimentRun? run = null;
         console.Progress()
             .AutoClear(true)
@@ -211,7 +213,8 @@ public sealed class AttnApp
         {
             var mark = check.Holds ? "[green]✓[/]" : "[red]✗[/]";
             var detail = string.IsNullOrWhiteSpace(check.Detail) ? "" : $" [grey]— {Markup.Escape(check.Detail)}[/]";
-            console.MarkupLine($"{mark} {Markup.Escape(check.Claim)}{detail}");
+            var timing = check.Timing ? " [grey](timing)[/]" : "";
+            console.MarkupLine($"{mark} {Markup.Escape(check.Claim)}{timing}{detail}");
         }
         foreach (var note in r.Notes) console.MarkupLine($"[grey]{Markup.Escape(note)}[/]");
         console.WriteLine();
@@ -231,7 +234,16 @@ public sealed class AttnApp
         var figureRoot = Path.Combine(Path.GetTempPath(), $"attn-book-{Environment.ProcessId}");
 
         console.MarkupLine($"Running {experiments.Count} experiment{(experiments.Count == 1 ? "" : "s")} ({(full ? "full" : "quick")}, seed {seed})");
-        console.Progress()
+        if (!console.Profile.Capabilities.Interactive)
+        {
+            // in a log: one line per experiment as it starts, its verdict in the summary below
+            foreach (var experiment in experiments)
+            {
+                console.MarkupLine($"[grey]running {Markup.Escape(experiment.GetType().Name)} …[/]");
+                runs.Add(ExperimentRunner.Run(experiment, full, seed, Path.Combine(figureRoot, $"q{experiment.Question:00}")));
+            }
+        }
+        else console.Progress()
             .AutoClear(false)
             .HideCompleted(true)
             .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
@@ -260,8 +272,10 @@ public sealed class AttnApp
                 continue;
             }
             int holds = run.Result!.Checks.Count(c => c.Holds), checks = run.Result.Checks.Count;
+            int timingMisses = run.Result.Checks.Count(c => !c.Holds && c.Timing);
             var mark = holds == checks ? "[green]✓[/]" : "[yellow]![/]";
-            console.MarkupLine($"{mark} {name,-32} {time,9}  {holds}/{checks} checks hold");
+            var note = timingMisses > 0 ? $" [grey]({timingMisses} missed {(timingMisses == 1 ? "is a timing claim" : "are timing claims")})[/]" : "";
+            console.MarkupLine($"{mark} {name,-32} {time,9}  {holds}/{checks} checks hold{note}");
         }
 
         var blocks = new Dictionary<int, RenderedBlock>();

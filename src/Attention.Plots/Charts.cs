@@ -51,7 +51,8 @@ public static class Charts
         heatmap.NaNCellColor = Color.FromHex("#d0d0d0");
         // ScottPlot centres cell (r, c) on (x = c, y = r) and draws row 0 at the top once the Y axis is
         // inverted (the plots tests pin both by reading pixels back)
-        plot.Add.ColorBar(heatmap);
+        var colourBar = plot.Add.ColorBar(heatmap);
+        colourBar.Axis.TickGenerator = new ScottPlot.TickGenerators.NumericAutomatic { TargetTickCount = 6 };
         plot.HideGrid();
         plot.Axes.Margins(0, 0);
         plot.Axes.InvertY();

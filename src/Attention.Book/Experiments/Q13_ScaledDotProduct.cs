@@ -1,5 +1,6 @@
 using Attention.Kernels;
 using Attention.Peers;
+using Attention.Plots;
 
 namespace Attention.Book.Experiments;
 
@@ -15,6 +16,42 @@ public sealed class Q13_ScaledDotProduct : Experiment
     public override string Title => "The scaled dot-product attention formula";
 
     private sealed record Case(string Name, AttentionShape Shape, AttentionOptions Options, float InputScale = 1f);
+
+    /// <summary>P for a KV-cache step (L = 4 new queries, S = 10 keys), causal bottom-right plus a window of 3:
+    /// the masks of the page's table, drawn as the probabilities the math path returns.</summary>
+    private static void DrawMask(ExperimentContext context, Random random, ExperimentResult result)
+    {
+        const int L = 4, S = 10, d = 16;
+        var shape = new AttentionShape(1, 1, 1, L, S, d);
+        var q = new float[L * d]; var k = new float[S * d]; var v = new float[S * d];
+        Measure.FillNormal(q, random); Measure.FillNormal(k, random); Measure.FillNormal(v, random);
+        var heat = new float[2 * L + 1, S];
+        var rows = new List<string>();
+        var p = new float[L * S];
+        var o = new float[L * d];
+        foreach (var (name, options, offset) in new[] { ("causal", new AttentionOptions { Causal = true }, 0),
+                                                        ("causal+window 3", new AttentionOptions { Causal = true, WindowLeft = 2 }, L + 1) })
+        {
+            MathAttention.Forward(q, k, v, o, shape, options, p);
+            for (int i = 0; i < L; i++)
+            {
+                for (int j = 0; j < S; j++) heat[offset + i, j] = p[i * S + j];
+                rows.Add($"{name} q{i}");
+            }
+            if (offset == 0) rows.Add("");
+        }
+        for (int j = 0; j < S; j++) heat[L, j] = float.NaN;    // a blank separator row
+        var cols = Enumerable.Range(0, S).Select(j => $"k{j}").ToList();
+        string path = context.FigurePath("q13-masks.png");
+        Charts.Heatmap(path, heat, "P for 4 new queries against 10 cached keys", rows, cols, "key", "query");
+        result.Figures.Add(new Figure(path, "Bottom-right causal mask: the last query sees every key, query i sees keys j ≤ i + S − L. Below, a sliding window of 3 keys. Masked entries are exactly 0.")
+            { Heatmap = heat, RowLabels = rows, ColumnLabels = cols });
+        bool zeros = true;
+        for (int i = 0; i < L; i++)
+            for (int j = 0; j < S; j++)
+                if (j > i + S - L && heat[i, j] != 0) zeros = false;
+        result.Check("the probabilities above the bottom-right diagonal are exactly zero", zeros);
+    }
 
     public override ExperimentResult Run(ExperimentContext context)
     {
@@ -110,6 +147,7 @@ public sealed class Q13_ScaledDotProduct : Experiment
                 $"flash {flash:e2}, plain {plainErr:e2}");
         }
         result.Tables.Add(table);
+        DrawMask(context, random, result);
         result.Metrics["max_abs_error_ours"] = worstAll;
         result.Metrics["max_abs_error_ort"] = worstOrt;
         result.Metrics["flash_error_over_plain_float32_worst"] = worstFlashRatio;

@@ -38,9 +38,10 @@ internal static class FastExp
         return Avx512F.Scale(p, n);
     }
 
-    /// <summary>2^x for x ≤ 0, −∞ or NaN (softmax arguments s − max): <see cref="Exp2"/> without the overflow clamp.</summary>
+    /// <summary>2^x for x ≤ 127, −∞ or NaN (softmax arguments s − max, at most 8 with lazy rescaling):
+    /// <see cref="Exp2"/> without the overflow clamp, same accuracy.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector512<float> Exp2NonPositive(Vector512<float> x)
+    public static Vector512<float> Exp2Bounded(Vector512<float> x)
     {
         x = Avx512F.Max(Vector512.Create(-160f), x);
         var n = Avx512F.RoundScale(x, 0);

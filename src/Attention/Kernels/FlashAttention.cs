@@ -60,8 +60,9 @@ public sealed record AttentionOptions
 /// because masking happens per tile, a NaN/∞ in the value of a masked key that shares a tile with visible keys
 /// can reach rows that do not see it (0·NaN = NaN), as in a plain P·V product.
 /// Implementation and speed: see <see cref="FlashAttentionAvx512"/> (the fast path, used when the CPU has
-/// AVX-512: B=1, H=8, D=64, N=2048 on one thread 48 ms full and 26 ms causal, against ONNX Runtime's 96 ms and
-/// the best causal peer's 89 ms) and <see cref="FlashAttentionPortable"/> (any CPU).
+/// AVX-512: B=1, H=8, D=64, N=2048 on one thread 46 ms full and 24 ms causal, against ONNX Runtime's 96 ms and
+/// the best causal peer's 89 ms) and <see cref="FlashAttentionPortable"/> (any CPU). With L ≤ 8 queries per head
+/// the call goes to the split-K <see cref="DecodeAttention"/> kernel instead, whose results are the same up to rounding.
 /// </summary>
 public static class FlashAttention
 {
@@ -72,20 +73,32 @@ public static class FlashAttention
                                ReadOnlySpan<float> value, Span<float> output,
                                AttentionShape shape, AttentionOptions options,
                                Span<float> logSumExp = default)
-        => Forward(query, key, value, output, shape, options, logSumExp, allowFast: true);
+        => Forward(query, key, value, output, shape, options, logSumExp, FlashPath.Auto);
 
-    /// <summary>Same as the public overload; <paramref name="allowFast"/> = false forces the portable kernel (tests).</summary>
+    /// <summary>Which kernel runs: Auto picks the split-K decode kernel for L ≤ <see cref="DecodeMaxQueries"/>
+    /// (a 64-row query block would be mostly padding) and the tiled AVX-512 kernel otherwise, falling back to the
+    /// portable kernel without AVX-512. Tests force each path.</summary>
+    internal enum FlashPath { Auto, Tiled, Portable }
+
+    /// <summary>Up to this many queries per head, Auto uses <see cref="DecodeAttentionKernel"/>.</summary>
+    internal const int DecodeMaxQueries = 8;
+
     internal static unsafe void Forward(ReadOnlySpan<float> query, ReadOnlySpan<float> key,
                                         ReadOnlySpan<float> value, Span<float> output,
                                         AttentionShape shape, AttentionOptions options,
-                                        Span<float> logSumExp, bool allowFast)
+                                        Span<float> logSumExp, FlashPath path)
     {
         float scale = AttentionArguments.Validate(query.Length, key.Length, value.Length, output.Length, shape, options,
                                                   logSumExp.Length, nameof(logSumExp), (long)shape.Batch * shape.Heads * shape.QueryLength);
         if (query.Length == 0) return;   // B = 0 or L = 0: nothing to write
+        if (path == FlashPath.Auto && shape.QueryLength <= DecodeMaxQueries)
+        {
+            DecodeAttentionKernel.Forward(query, key, value, output, shape, options, logSumExp);
+            return;
+        }
         fixed (float* q = query, k = key, v = value, o = output, lse = logSumExp)
         {
-            AttentionJob job = allowFast && FlashAttentionAvx512.IsSupported
+            AttentionJob job = path != FlashPath.Portable && FlashAttentionAvx512.IsSupported
                 ? new FlashAttentionAvx512(q, k, v, o, logSumExp.IsEmpty ? null : lse, shape, options, scale)
                 : new FlashAttentionPortable(q, k, v, o, logSumExp.IsEmpty ? null : lse, shape, options, scale);
             job.Run(AttentionArguments.Threads(options, job.Items));

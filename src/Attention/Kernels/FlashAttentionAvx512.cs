@@ -6,16 +6,18 @@ namespace Attention.Kernels;
 
 /// <summary>
 /// FlashAttention forward, AVX-512 kernel. Work item = (batch, head, block of 64 query rows), pulled from a
-/// shared counter (heaviest causal blocks first). The query block is packed once, transposed and pre-multiplied
+/// shared counter one head after another (its K and V stay in L2), within a head the heaviest causal blocks first. The query block is packed once, transposed and pre-multiplied
 /// by scale·log₂e, into Qᵀ (D × 64), so the 64 rows of a block are exactly four Vector512 lanes wide and every
 /// per-row quantity (max, sum, mask bounds) is a vector. Keys and values are read in place, never packed.
 /// For each tile of 64 keys:
 /// <code>
 ///   pass 1: Sᵀ (64 keys × 64 rows) = K_tile · Qᵀ      micro-kernel: 4 keys × 4 row-vectors = 16 accumulators,
-///                                                     per d: 4 loads of Qᵀ, 4 broadcasts of K, 16 FMAs
-///   mask:   only tiles that straddle a row's [lo, hi) edge (causal diagonal, window edges, padding): −∞
-///   pass 2: m' = max(m, column max of Sᵀ); if any lane grew: α = 2^(m−m'), ℓ ← α·ℓ, Oᵀ ← α·Oᵀ
-///   pass 3: P = 2^(Sᵀ − m') (FastExp.Exp2), ℓ += Σ P
+///                                                     per d: 4 loads of Qᵀ, 4 broadcasts of K, 16 FMAs;
+///                                                     it also folds its scores into the tile's column max
+///   mask:   only tiles that straddle a row's [lo, hi) edge (causal diagonal, window edges, padding): −∞,
+///           and the column max is taken again
+///   pass 2: m' = max(m, column max of Sᵀ); if any lane grew by > 8 (log₂): α = 2^(m−m'), ℓ ← α·ℓ, Oᵀ ← α·Oᵀ
+///   pass 3: P = 2^(Sᵀ − m) (FastExp.Exp2Bounded; ≤ 2^8 with a stale m), ℓ += Σ P
 ///   pass 4: Oᵀ (D × 64) += V_tileᵀ · P                micro-kernel: 4 dims × 4 row-vectors, per key 4 loads
 ///                                                     of P, 4 broadcasts of V, 16 FMAs
 /// </code>
@@ -29,14 +31,17 @@ namespace Attention.Kernels;
 /// the time the thread sat descheduled; FmaPeak.MeasureGflops(1) gave 206–226 GFLOP/s in the same runs, not the
 /// 116 quoted in DESIGN.md, so this core retires two 512-bit FMAs per cycle):
 /// <code>
-///   N=2048 full,   1 thread   48.0 ms  179 GFLOP/s  ≈ 80–86 % of peak   naive C# (TensorPrimitives) 534 ms → 11.1×
-///   N=2048 causal, 1 thread   26.4 ms  163 GFLOP/s  (FLOPs halved)       ORT MHA 125 ms, ggml 89 ms (DESIGN.md)
+///   N=2048 full,   1 thread   45.7 ms  188 GFLOP/s  ≈ 80–86 % of peak   naive C# (TensorPrimitives) 534 ms → 11.7×
+///   N=2048 causal, 1 thread   24.3 ms  177 GFLOP/s  (FLOPs halved)       ORT MHA 125 ms, ggml 89 ms (DESIGN.md)
 ///   N=1024 full,   1 thread   13.3 ms  162 GFLOP/s                       naive 127 ms → 9.5×
-///   N=2048 full,   2 threads  49.2 ms of CPU in total: no extra work over 1 thread, so ≈ 25 ms wall on idle cores
+///   N=2048 full,   2 threads  49.2 ms of CPU in total, no extra work over 1 thread (wall time could not be measured
+///                             under that load; on two idle cores it should be about half)
 ///   micro-kernels alone (hot L1): score 4×4 and P·V 4×4 both ≈ 205 GFLOP/s, exp pass ≈ 7 % of a tile
+///   (best runs; repeats of the final version under the same load ranged 45.7–51.3 ms full, 24.3–29.0 ms causal)
 /// </code>
 /// History: first version 66.6 ms (heads interleaved across items, K/V of 8 heads thrashing L2) → one head at a
-/// time 52.7 ms → fused tile max and a clamp-free exp2 48 ms. Key tiles of 32 were slower (67 ms), 128 the same.
+/// time 52.7 ms → fused tile max and a clamp-free exp2 48 ms → lazy rescaling 45.7 ms (causal 26.4 → 24.3 ms).
+/// Key tiles of 32 were slower (67 ms), 128 the same. N=1024 and 2 threads were measured before lazy rescaling.
 /// </summary>
 internal sealed unsafe class FlashAttentionAvx512 : AttentionJob
 {
@@ -44,6 +49,7 @@ internal sealed unsafe class FlashAttentionAvx512 : AttentionJob
 
     private const int BlockRows = 64, TileKeys = 64;
     private const float Log2E = 1.44269504088896341f, Ln2 = 0.693147180559945309f;
+    private const float LazyRescale = 8;   // log₂ units
     private readonly float* _q, _k, _v, _o, _lse;
     private readonly AttentionShape _shape;
     private readonly AttentionOptions _options;
@@ -123,19 +129,17 @@ internal sealed unsafe class FlashAttentionAvx512 : AttentionJob
             // tiles that cross a row's [lo, hi) edge get −∞ outside it, and their max is taken again
             if (c0 < maxLo || c0 + nc > minHi) MaskTile(st, nc, c0, loRow, hiRow, tileMax);
 
-            // pass 2: running max; rescale ℓ and Oᵀ only if some row's max grew
-            var x0 = Vector512.Load(tileMax); var x1 = Vector512.Load(tileMax + 16);
-            var x2 = Vector512.Load(tileMax + 32); var x3 = Vector512.Load(tileMax + 48);
-            x0 = Avx512F.Max(m0, x0); x1 = Avx512F.Max(m1, x1); x2 = Avx512F.Max(m2, x2); x3 = Avx512F.Max(m3, x3);
-            // a row that has seen nothing yet keeps m = −∞; subtract 0 instead so −∞ − (−∞) never makes NaN
-            var u0 = Vector512.ConditionalSelect(Vector512.Equals(x0, negInf), default, x0);
-            var u1 = Vector512.ConditionalSelect(Vector512.Equals(x1, negInf), default, x1);
-            var u2 = Vector512.ConditionalSelect(Vector512.Equals(x2, negInf), default, x2);
-            var u3 = Vector512.ConditionalSelect(Vector512.Equals(x3, negInf), default, x3);
-            if (!(Vector512.EqualsAll(x0, m0) && Vector512.EqualsAll(x1, m1) && Vector512.EqualsAll(x2, m2) && Vector512.EqualsAll(x3, m3)))
+            // pass 2: running max. Rescale ℓ and Oᵀ only when some row's max grew by more than 2^8 (lazy rescaling,
+            // as in FlashAttention-3): a stale max only lets P reach 2^8, harmless in float, and the result is the same.
+            var x0 = Avx512F.Max(m0, Vector512.Load(tileMax)); var x1 = Avx512F.Max(m1, Vector512.Load(tileMax + 16));
+            var x2 = Avx512F.Max(m2, Vector512.Load(tileMax + 32)); var x3 = Avx512F.Max(m3, Vector512.Load(tileMax + 48));
+            var slack = Vector512.Create(LazyRescale);
+            if (Vector512.GreaterThanAny(x0, m0 + slack) || Vector512.GreaterThanAny(x1, m1 + slack) ||
+                Vector512.GreaterThanAny(x2, m2 + slack) || Vector512.GreaterThanAny(x3, m3 + slack))
             {
-                var a0 = FastExp.Exp2NonPositive(m0 - u0); var a1 = FastExp.Exp2NonPositive(m1 - u1);
-                var a2 = FastExp.Exp2NonPositive(m2 - u2); var a3 = FastExp.Exp2NonPositive(m3 - u3);
+                // a row that has seen nothing yet keeps m = −∞; subtract 0 instead so −∞ − (−∞) never makes NaN
+                var a0 = FastExp.Exp2Bounded(m0 - NonInfinite(x0)); var a1 = FastExp.Exp2Bounded(m1 - NonInfinite(x1));
+                var a2 = FastExp.Exp2Bounded(m2 - NonInfinite(x2)); var a3 = FastExp.Exp2Bounded(m3 - NonInfinite(x3));
                 l0 *= a0; l1 *= a1; l2 *= a2; l3 *= a3;
                 for (int d = 0; d < D; d++)
                 {
@@ -145,14 +149,15 @@ internal sealed unsafe class FlashAttentionAvx512 : AttentionJob
                 }
                 m0 = x0; m1 = x1; m2 = x2; m3 = x3;
             }
+            var u0 = NonInfinite(m0); var u1 = NonInfinite(m1); var u2 = NonInfinite(m2); var u3 = NonInfinite(m3);
 
             // pass 3: P = 2^(Sᵀ − m), row sums
             Vector512<float> y0 = default, y1 = default, y2 = default, y3 = default;
             for (c = 0; c < nc; c++)
             {
                 float* s = st + c * BlockRows;
-                var p0 = FastExp.Exp2NonPositive(Vector512.Load(s) - u0); var p1 = FastExp.Exp2NonPositive(Vector512.Load(s + 16) - u1);
-                var p2 = FastExp.Exp2NonPositive(Vector512.Load(s + 32) - u2); var p3 = FastExp.Exp2NonPositive(Vector512.Load(s + 48) - u3);
+                var p0 = FastExp.Exp2Bounded(Vector512.Load(s) - u0); var p1 = FastExp.Exp2Bounded(Vector512.Load(s + 16) - u1);
+                var p2 = FastExp.Exp2Bounded(Vector512.Load(s + 32) - u2); var p3 = FastExp.Exp2Bounded(Vector512.Load(s + 48) - u3);
                 p0.Store(s); p1.Store(s + 16); p2.Store(s + 32); p3.Store(s + 48);
                 y0 += p0; y1 += p1; y2 += p2; y3 += p3;
             }
@@ -183,6 +188,10 @@ internal sealed unsafe class FlashAttentionAvx512 : AttentionJob
             if (lseBlock != null) lseBlock[r] = (mRow[r] + MathF.Log2(l)) * Ln2;
         }
     }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> NonInfinite(Vector512<float> m) =>
+        Vector512.ConditionalSelect(Vector512.Equals(m, Vector512.Create(float.NegativeInfinity)), default, m);
 
     private static void MaskTile(float* st, int nc, int c0, int* loRow, int* hiRow, float* tileMax)
     {

@@ -71,6 +71,27 @@ public partial class PageCheckTests
             $"{page.FileName} needs one '{PageBlock.StartMarker(question)}' … '{PageBlock.EndMarker}' block");
     }
 
+    [Theory]
+    [MemberData(nameof(PageFiles))]
+    public void Page_EveryTestItCitesUnderCheckedByExists(string fileName)
+    {
+        if (fileName.Length == 0) return;
+        var text = File.ReadAllText(Path.Combine(RepoPaths.Answers(Root), fileName)).ReplaceLineEndings("\n");
+        int at = text.IndexOf("**Checked by.**", StringComparison.Ordinal);
+        if (at < 0) return;
+        int end = text.IndexOf("\n\n", at, StringComparison.Ordinal);
+        var paragraph = end < 0 ? text[at..] : text[at..end];
+        var tests = typeof(PageCheckTests).Assembly.GetTypes();
+        var missing = new List<string>();
+        foreach (Match m in CitedTest().Matches(paragraph))
+        {
+            string type = m.Groups[1].Value, method = m.Groups[2].Value;
+            var candidates = tests.Where(t => t.Name == type).ToList();
+            if (candidates.Count == 0 || !candidates.Any(t => t.GetMethod(method) is not null)) missing.Add($"{type}.{method}");
+        }
+        Assert.True(missing.Count == 0, $"{fileName} cites tests that do not exist: {string.Join(", ", missing)}");
+    }
+
     [Fact]
     public void Pages_AreNamedForTheirQuestion_AndTitledWithTheirNumber()
     {
@@ -85,6 +106,9 @@ public partial class PageCheckTests
     [GeneratedRegex(@"^[a-zA-Z][a-zA-Z0-9+.-]*:")]
     private static partial Regex Scheme();
 
+    [GeneratedRegex(@"`([A-Z][A-Za-z0-9_]*Tests)\.([A-Za-z0-9_]+)`")]
+    private static partial Regex CitedTest();
+
     [GeneratedRegex(@"Experiments/(Q\d{2}_[A-Za-z0-9]+)\.cs")]
     private static partial Regex ExperimentFile();
 }
@@ -95,7 +119,7 @@ public sealed class ExperimentsCollection;
 
 /// <summary>
 /// Runs every registered experiment quick with a fixed seed and renders its page block: it must render, every
-/// check must hold and every figure must exist. Slow-ish (seconds per experiment): filter with Category=Experiments.
+/// check must hold (except claims about wall time, Check.Timing) and every figure must exist. Slow-ish (seconds per experiment): filter with Category=Experiments.
 /// </summary>
 [Collection("Experiments")]
 public class ExperimentRenderTests

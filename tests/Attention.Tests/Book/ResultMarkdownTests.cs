@@ -74,3 +74,17 @@ public class ResultMarkdownTests
         Assert.Equal(JsonValueKind.Null, doc.RootElement.GetProperty("metrics").GetProperty("nan").ValueKind);
     }
 }
+
+public class TimingCheckTests
+{
+    [Fact]
+    public void TimingCheck_IsMarked_InTheBlockAndTheJson()
+    {
+        var result = new ExperimentResult { Question = 7 }.Check("flash is faster", false, "0.8×", timing: true);
+        Assert.True(Assert.Single(result.Checks).Timing);
+        var run = new ExperimentRun(new Q07_FakeWeights(), result, null, false, 1, TimeSpan.Zero, "");
+        Assert.Contains("- ✗ flash is faster *(timing)* — 0.8×", ResultMarkdown.Render(run, machine: "m"));
+        using var doc = System.Text.Json.JsonDocument.Parse(ResultJson.Write(run));
+        Assert.True(doc.RootElement.GetProperty("checks")[0].GetProperty("timing").GetBoolean());
+    }
+}

@@ -4,17 +4,18 @@ using Attention.Tests.Reference;
 namespace Attention.Tests.Kernels;
 
 /// <summary>
-/// The semantics every attention kernel shares (FlashAttention fast and portable paths, DecodeAttention,
-/// MathAttention), each checked against the float64 <see cref="NaiveAttention"/> over odd and round sizes.
+/// The semantics every attention kernel shares (FlashAttention as called, its tiled AVX-512 and portable paths
+/// forced, DecodeAttention, MathAttention), each checked against the float64 <see cref="NaiveAttention"/> over odd and round sizes.
 /// </summary>
 public class AttentionKernelTests
 {
-    public static readonly string[] KernelNames = ["flash", "portable", "decode", "math"];
+    public static readonly string[] KernelNames = ["flash", "tiled", "portable", "decode", "math"];
 
     public static AttentionKernel Kernel(string name) => name switch
     {
         "flash" => FlashAttention.Forward,
-        "portable" => (q, k, v, o, s, opt, l) => FlashAttention.Forward(q, k, v, o, s, opt, l, allowFast: false),
+        "tiled" => (q, k, v, o, s, opt, l) => FlashAttention.Forward(q, k, v, o, s, opt, l, FlashAttention.FlashPath.Tiled),
+        "portable" => (q, k, v, o, s, opt, l) => FlashAttention.Forward(q, k, v, o, s, opt, l, FlashAttention.FlashPath.Portable),
         "decode" => DecodeAttention.Forward,
         "math" => (q, k, v, o, s, opt, l) => MathAttention.Forward(q, k, v, o, s, opt),
         _ => throw new ArgumentException($"unknown kernel {name}"),
@@ -93,7 +94,7 @@ public class AttentionKernelTests
                               new AttentionOptions { WindowLeft = left, WindowRight = right, Causal = causal });
 
     [Theory]
-    [InlineData("flash"), InlineData("portable"), InlineData("decode"), InlineData("math")]
+    [InlineData("flash"), InlineData("tiled"), InlineData("portable"), InlineData("decode"), InlineData("math")]
     public void Kernel_MatchesReference_KeyPaddingIncludingEmptyBatch(string kernel)
     {
         foreach (bool causal in new[] { false, true })
@@ -102,7 +103,7 @@ public class AttentionKernelTests
     }
 
     [Theory]
-    [InlineData("flash"), InlineData("portable"), InlineData("decode"), InlineData("math")]
+    [InlineData("flash"), InlineData("tiled"), InlineData("portable"), InlineData("decode"), InlineData("math")]
     public void Kernel_MatchesReference_GroupedAndMultiQuery(string kernel)
     {
         CheckAgainstReference(kernel, new AttentionShape(2, 8, 2, 65, 130, 32), new AttentionOptions { Causal = true });
@@ -110,13 +111,13 @@ public class AttentionKernelTests
     }
 
     [Theory]
-    [InlineData("flash"), InlineData("portable"), InlineData("decode"), InlineData("math")]
+    [InlineData("flash"), InlineData("tiled"), InlineData("portable"), InlineData("decode"), InlineData("math")]
     public void Kernel_MatchesReference_ManyBlocksWithCausalWindowAndPadding(string kernel) =>
         CheckAgainstReference(kernel, new AttentionShape(2, 2, 1, 300, 520, 64),
                               new AttentionOptions { Causal = true, WindowLeft = 150, KeyLengths = [520, 411] });
 
     [Theory]
-    [InlineData("flash"), InlineData("portable"), InlineData("decode"), InlineData("math")]
+    [InlineData("flash"), InlineData("tiled"), InlineData("portable"), InlineData("decode"), InlineData("math")]
     public void Kernel_FullyMaskedRows_GiveZerosAndNegativeInfinityLse(string kernel)
     {
         // L = 5 > S = 3 with causal: rows 0 and 1 see no key. Window (0, 0) past KeyLengths: row sees nothing.
@@ -138,7 +139,7 @@ public class AttentionKernelTests
     }
 
     [Theory]
-    [InlineData("flash"), InlineData("portable"), InlineData("decode"), InlineData("math")]
+    [InlineData("flash"), InlineData("tiled"), InlineData("portable"), InlineData("decode"), InlineData("math")]
     public void Kernel_NoKeys_S0_GivesZerosAndNegativeInfinityLse(string kernel)
     {
         var shape = new AttentionShape(2, 2, 1, 3, 0, 5);
@@ -151,7 +152,7 @@ public class AttentionKernelTests
     }
 
     [Theory]
-    [InlineData("flash"), InlineData("portable"), InlineData("decode"), InlineData("math")]
+    [InlineData("flash"), InlineData("tiled"), InlineData("portable"), InlineData("decode"), InlineData("math")]
     public void Kernel_NoQueries_L0_IsANoOp(string kernel)
     {
         var shape = new AttentionShape(1, 2, 2, 0, 9, 4);
@@ -161,7 +162,7 @@ public class AttentionKernelTests
     }
 
     [Theory]
-    [InlineData("flash"), InlineData("portable"), InlineData("decode"), InlineData("math")]
+    [InlineData("flash"), InlineData("tiled"), InlineData("portable"), InlineData("decode"), InlineData("math")]
     public void Kernel_LargeLogits_StayFiniteAndMatchReference(string kernel)
     {
         // scale ×100: logits of several hundred, softmax close to one-hot; score rounding error (≈1e-7·|s|) is
