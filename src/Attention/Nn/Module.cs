@@ -20,7 +20,7 @@ public abstract class Module
 
     /// <summary>Registers a trainable leaf under <paramref name="name"/> (no dots) and returns it.</summary>
     /// <exception cref="ArgumentException">The name is empty, contains a dot, is taken, or the value is not a parameter.</exception>
-    protected Var RegisterParameter(string name, Var parameter)
+    protected internal Var RegisterParameter(string name, Var parameter)
     {
         ArgumentNullException.ThrowIfNull(parameter);
         CheckName(name);
@@ -32,7 +32,7 @@ public abstract class Module
     }
 
     /// <summary>Registers a submodule under <paramref name="name"/> (no dots) and returns it.</summary>
-    protected T RegisterModule<T>(string name, T module) where T : Module
+    protected internal T RegisterModule<T>(string name, T module) where T : Module
     {
         ArgumentNullException.ThrowIfNull(module);
         CheckName(name);
