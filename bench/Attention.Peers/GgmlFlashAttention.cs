@@ -130,6 +130,12 @@ public sealed unsafe class GgmlFlashAttention : IDisposable
         return new Span<float>(GgmlNative.GetData(t), checked((int)(GgmlNative.NBytes(t) / 4)));
     }
 
+    /// <summary>The folder the ggml libraries were loaded from (loads them if needed).</summary>
+    public static string LibraryFolder
+    {
+        get { GgmlNative.EnsureLoaded(); return GgmlNative.LoadedFrom!; }
+    }
+
     /// <summary>ggml's version string and the folder its libraries were loaded from.</summary>
     public static string Describe()
     {

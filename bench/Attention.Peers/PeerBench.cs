@@ -23,7 +23,7 @@ public sealed record PeerBenchOptions
     public int HeadDim { get; init; } = 64;
     /// <summary>Timed repetitions per implementation (the median is reported), after <see cref="Warmup"/> untimed ones.</summary>
     public int Repetitions { get; init; } = 3;
-    public int Warmup { get; init; } = 1;
+    public int Warmup { get; init; } = 2;
     /// <summary>Seconds one implementation may spend on one case; a slow one gets fewer repetitions (at least one).</summary>
     public double SecondsPerImplementation { get; init; } = 4;
     /// <summary>N of the extra-memory table; sizes above <see cref="MemoryMeasureLimit"/> get the formula only.</summary>
@@ -52,10 +52,6 @@ public static class PeerBench
     private const string Flash = "ours: FlashAttention", Math_ = "ours: MathAttention", Decode = "ours: DecodeAttention",
         Naive = "naive C# (TensorPrimitives)", OrtMha = "ORT MultiHeadAttention", Ort23 = "ORT Attention (opset 23)",
         Ggml = "ggml flash_attn_ext F32";
-
-    // Block sizes of our kernels, mirrored for the analytic scratch formulas (FlashAttentionAvx512: 64 query rows ×
-    // 64-key tiles; DecodeAttentionKernel: key chunks of 64..512). If the kernels change, these formulas go stale, not wrong code.
-    private const int FlashBlockRows = 64, FlashTileKeys = 64, DecodeMinChunk = 64, DecodeMaxChunk = 512;
 
     /// <summary>Runs the benchmark (short unless <paramref name="full"/>), writes Markdown/JSON results into
     /// <paramref name="resultsDirectory"/> and a readable table to <paramref name="log"/>. Returns the Markdown path.</summary>
@@ -91,6 +87,10 @@ public static class PeerBench
 
         log.WriteLine("JIT warm-up on small sizes ...");
         WarmUpJit(options);
+        // before the timed cases: the math path rents its L×S block from the shared pool, which only shows as an
+        // allocation while the pool holds no array of that size yet
+        log.WriteLine("extra memory ...");
+        var memory = MeasureMemory(options);
 
         var results = new List<CaseResult>();
         for (int c = 0; c < cases.Count; c++)
@@ -105,8 +105,6 @@ public static class PeerBench
             log.WriteLine(ours?.Milliseconds is { } ms ? $" ours {ms:F2} ms" : $" ours {ours?.Failure ?? "n/a"}");
         }
 
-        log.WriteLine("extra memory ...");
-        var memory = MeasureMemory(options);
         // the peak again at the end: other processes' load moves it; the better of the two is the yardstick
         foreach (var t in peak.Keys.ToList()) peak[t] = Math.Max(peak[t], FmaPeak.MeasureGflops(t));
         results = results.Select(c => c with
@@ -185,16 +183,25 @@ public static class PeerBench
             {
                 try
                 {
-                    var sw = Stopwatch.StartNew();
-                    for (int w = 0; w < Math.Max(1, o.Warmup); w++) c.Body!();
-                    double each = sw.Elapsed.TotalSeconds / Math.Max(1, o.Warmup);
-                    c.Budget = Math.Clamp((int)(o.SecondsPerImplementation / Math.Max(each, 1e-9)), 1, o.Repetitions);
+                    // at least Warmup calls, then on until a call is no more than 10% faster than the one before
+                    // (ONNX Runtime's first two calls at N = 2048 take ~7× longer while its memory arena grows);
+                    // at most 6 calls or 3× the time budget
+                    double previous = double.PositiveInfinity, last = 0, spent = 0;
+                    for (int w = 0; w < 6; w++)
+                    {
+                        long t0 = Stopwatch.GetTimestamp();
+                        c.Body!();
+                        last = Stopwatch.GetElapsedTime(t0).TotalSeconds;
+                        spent += last;
+                        bool settled = last >= 0.9 * previous;
+                        previous = last;
+                        if (w + 1 >= Math.Max(1, o.Warmup) && (settled || spent > 3 * o.SecondsPerImplementation)) break;
+                    }
+                    c.Budget = Math.Clamp((int)(o.SecondsPerImplementation / Math.Max(last, 1e-9)), 1, o.Repetitions);
                     if (c.Name.StartsWith("ours", StringComparison.Ordinal) || c.Name == Naive)
                     {
-                        // managed bytes one warm call allocates (all threads); pooled or native memory is not seen
-                        long before = GC.GetTotalAllocatedBytes(true);
-                        c.Body!();
-                        c.ManagedBytes = GC.GetTotalAllocatedBytes(true) - before;
+                        // bytes one warm call allocates (all threads): managed plus our kernels' native scratch
+                        c.ManagedBytes = AllocatedBytes(c.Body!);
                     }
                 }
                 catch (Exception e) { c.Failure = Reason(e); }
@@ -230,8 +237,7 @@ public static class PeerBench
             return new ImplResult(c.Name, c.IsOurs, ms, gflops, 100 * gflops / peakGflops, oursMs is { } om ? ms / om : null,
                 c.Samples.Count, c.ManagedBytes, null, c.Samples.Min());
         }).ToList();
-        return new CaseResult(kind, label, s.Batch, s.Heads, s.QueryLength, s.KeyLength, s.HeadDim, causal, threads, flops,
-            AnalyticScratchBytes(ours.Name, s, threads), rows);
+        return new CaseResult(kind, label, s.Batch, s.Heads, s.QueryLength, s.KeyLength, s.HeadDim, causal, threads, flops, rows);
     }
 
     /// <summary>
@@ -261,30 +267,13 @@ public static class PeerBench
         Thread.Sleep(500);
     }
 
-    /// <summary>Extra bytes our kernel needs by formula (the scratch it allocates natively is invisible to the GC counter).</summary>
-    private static long AnalyticScratchBytes(string kernel, AttentionShape s, int threads) => kernel switch
+    /// <summary>Bytes allocated while <paramref name="body"/> runs (all threads): the GC's counter plus the native
+    /// scratch our kernels report to <see cref="KernelMemory"/>; peers' native allocations are not seen.</summary>
+    private static long AllocatedBytes(Action body)
     {
-        Flash => FlashScratch(s, threads),
-        Decode => DecodeScratch(s, threads),
-        _ => 4L * s.QueryLength * s.KeyLength, // math: one head's L×S block in flight, rented from the shared pool
-    };
-
-    /// <summary>Per worker (native, 64-byte aligned): Qᵀ and Oᵀ blocks (64·D each), one Sᵀ tile (64·64), row bounds (4·64).</summary>
-    private static long FlashScratch(AttentionShape s, int threads)
-    {
-        long items = (long)s.Batch * s.Heads * ((s.QueryLength + FlashBlockRows - 1) / FlashBlockRows);
-        long workers = Math.Min(threads, items);
-        return 4L * workers * (2L * FlashBlockRows * s.HeadDim + FlashTileKeys * FlashBlockRows + 4 * FlashBlockRows);
-    }
-
-    /// <summary>Split-K partials (managed): per (b, kv head, chunk, query head in the group, query) an output row and (max, sum); plus one chunk of scores per worker (native).</summary>
-    private static long DecodeScratch(AttentionShape s, int threads)
-    {
-        long pairs = (long)s.Batch * s.KvHeads;
-        int wantChunks = (int)Math.Max(1, (4L * threads + pairs - 1) / pairs);
-        int chunk = Math.Clamp((s.KeyLength + wantChunks - 1) / wantChunks, Math.Min(DecodeMinChunk, s.KeyLength), DecodeMaxChunk);
-        long chunks = (s.KeyLength + chunk - 1) / chunk;
-        return 4L * (pairs * chunks * (s.Heads / s.KvHeads) * s.QueryLength * (s.HeadDim + 2) + (long)threads * chunk);
+        long before = GC.GetTotalAllocatedBytes(true), nativeBefore = KernelMemory.NativeBytesAllocated;
+        body();
+        return GC.GetTotalAllocatedBytes(true) - before + (KernelMemory.NativeBytesAllocated - nativeBefore);
     }
 
     private static List<MemoryResult> MeasureMemory(PeerBenchOptions o)
@@ -295,7 +284,6 @@ public static class PeerBench
         {
             var s = new AttentionShape(o.Batch, o.Heads, o.Heads, n, n, o.HeadDim);
             long lse = 4L * s.Batch * s.Heads * n;
-            long flashFormula = FlashScratch(s, threads);
             long mathOneHead = 4L * n * n, mathAllHeads = mathOneHead * s.Batch * s.Heads;
             string flashMeasured = "not run (formula only)", mathMeasured = "not run (formula only)";
             if (n <= o.MemoryMeasureLimit)
@@ -305,7 +293,7 @@ public static class PeerBench
                 if (n <= 4096)
                     mathMeasured = MeasureOnce(s, threads, (q, k, v, y, _) => MathAttention.Forward(q, k, v, y, s, new AttentionOptions { MaxThreads = threads }));
             }
-            rows.Add(new MemoryResult(n, threads, flashMeasured, flashFormula, lse, mathMeasured, mathOneHead, mathAllHeads));
+            rows.Add(new MemoryResult(n, threads, flashMeasured, lse, mathMeasured, mathOneHead, mathAllHeads));
         }
         return rows;
     }
@@ -319,9 +307,7 @@ public static class PeerBench
             var v = Random((long)s.Batch * s.KvHeads * s.KeyLength * s.HeadDim, 3);
             var y = new float[q.Length];
             var lse = new float[s.Batch * s.Heads * s.QueryLength];
-            long before = GC.GetTotalAllocatedBytes(true);
-            kernel(q, k, v, y, lse);
-            return (GC.GetTotalAllocatedBytes(true) - before).ToString(CultureInfo.InvariantCulture);
+            return AllocatedBytes(() => kernel(q, k, v, y, lse)).ToString(CultureInfo.InvariantCulture);
         }
         catch (Exception e) { return "n/a (" + Reason(e) + ")"; }
     }
@@ -393,8 +379,8 @@ public static class PeerBench
         SummaryTable(sb, r, "## Same, from each one's best repetition (less sensitive to other processes' load)", row => row.BestMilliseconds);
         sb.AppendLine("## Every implementation");
         sb.AppendLine();
-        sb.AppendLine("| case | threads | implementation | ms (median) | ms (best) | GFLOP/s | % of FMA peak | vs ours | reps | managed bytes per call | scratch by formula (ours) |");
-        sb.AppendLine("|---|---|---|---|---|---|---|---|---|---|---|");
+        sb.AppendLine("| case | threads | implementation | ms (median) | ms (best) | GFLOP/s | % of FMA peak | vs ours | reps | bytes per call (ours: managed + native scratch; others: managed only) |");
+        sb.AppendLine("|---|---|---|---|---|---|---|---|---|---|");
         foreach (var c in r.Cases)
             foreach (var row in c.Rows)
             {
@@ -402,22 +388,20 @@ public static class PeerBench
                 sb.AppendLine(string.Create(inv,
                     $"| {c.Label} | {c.Threads} | {row.Name} | {(row.Failure is null ? Cell(row.Milliseconds, "F2", null) : failure)} | {Cell(row.BestMilliseconds, "F2", "")} | {Cell(row.Gflops, "F1", row.Failure is null ? null : "n/a")} | " +
                     $"{Cell(row.PercentOfPeak, "F0", row.Failure is null ? null : "n/a")}{(row.PercentOfPeak is null ? "" : "%")} | {Cell(row.VersusOurs, "F2", "n/a")} | {row.Repetitions} | " +
-                    $"{(row.ManagedBytes is { } mb ? Bytes(mb) : "")} | {(row.IsOurs ? Bytes(c.AnalyticScratchBytes) : "")} |"));
+                    $"{(row.ManagedBytes is { } mb ? Bytes(mb) : "")} |"));
             }
         sb.AppendLine();
         sb.AppendLine("## Extra memory: flash O(N) against math O(N²)");
         sb.AppendLine();
-        sb.AppendLine($"B=1, H=8, D=64, {r.Memory.FirstOrDefault()?.Threads} threads. *Measured* = managed bytes one call allocates on all threads " +
-                      "(`GC.GetTotalAllocatedBytes(true)` delta); it cannot see native scratch, and an array rented from the shared pool counts " +
-                      "only when the pool has none of that size yet. *Formula* = what the kernel's blocking implies: " +
-                      $"flash = workers · 4 · (2·{FlashBlockRows}·D + {FlashTileKeys}·{FlashBlockRows} + 4·{FlashBlockRows}) bytes of native scratch, " +
-                      "independent of N; its log-sum-exp output (B·H·L·4) is the caller's buffer, only when asked for. " +
-                      "Math = one head's L·S·4 score block in flight (pooled), or B·H·L·S·4 when the caller asks for every probability.");
+        sb.AppendLine($"B=1, H=8, D=64, {r.Memory.FirstOrDefault()?.Threads} threads. *Measured* = bytes one call allocates on all threads: " +
+                      "the GC's counter (`GC.GetTotalAllocatedBytes(true)`) plus the native per-worker scratch our kernels report to `KernelMemory`. " +
+                      "Flash's log-sum-exp output (B·H·L·4) is the caller's buffer, only when asked for. The math path allocates one head's L·S·4 " +
+                      "block per call, or writes B·H·L·S·4 when the caller asks for every probability.");
         sb.AppendLine();
-        sb.AppendLine("| N | flash measured (managed) | flash formula (native scratch) | flash LSE output, if requested | math measured (managed) | math formula, one head L·S·4 | math, all heads' P B·H·L·S·4 |");
-        sb.AppendLine("|---|---|---|---|---|---|---|");
+        sb.AppendLine("| N | flash measured | flash LSE output, if requested | math measured | formula, one head L·S·4 | all heads' P B·H·L·S·4 |");
+        sb.AppendLine("|---|---|---|---|---|---|");
         foreach (var m in r.Memory)
-            sb.AppendLine($"| {m.N} | {MaybeBytes(m.FlashMeasured)} | {Bytes(m.FlashFormulaBytes)} | {Bytes(m.LseBytes)} | {MaybeBytes(m.MathMeasured)} | {Bytes(m.MathOneHeadBytes)} | {Bytes(m.MathAllHeadsBytes)} |");
+            sb.AppendLine($"| {m.N} | {MaybeBytes(m.FlashMeasured)} | {Bytes(m.LseBytes)} | {MaybeBytes(m.MathMeasured)} | {Bytes(m.MathOneHeadBytes)} | {Bytes(m.MathAllHeadsBytes)} |");
         return sb.ToString();
     }
 
@@ -469,8 +453,8 @@ public sealed record PeakResult(int Threads, double Gflops);
 public sealed record ImplResult(string Name, bool IsOurs, double? Milliseconds, double? Gflops, double? PercentOfPeak,
                                 double? VersusOurs, int Repetitions, long? ManagedBytes, string? Failure, double? BestMilliseconds = null);
 public sealed record CaseResult(string Kind, string Label, int Batch, int Heads, int QueryLength, int KeyLength, int HeadDim,
-                                bool Causal, int Threads, double Flops, long AnalyticScratchBytes, List<ImplResult> Rows);
-public sealed record MemoryResult(int N, int Threads, string FlashMeasured, long FlashFormulaBytes, long LseBytes,
+                                bool Causal, int Threads, double Flops, List<ImplResult> Rows);
+public sealed record MemoryResult(int N, int Threads, string FlashMeasured, long LseBytes,
                                   string MathMeasured, long MathOneHeadBytes, long MathAllHeadsBytes);
 public sealed record BenchReport(string Mode, string Date, MachineInfo Machine, List<PeakResult> Peak, List<CaseResult> Cases,
                                  List<MemoryResult> Memory, double Seconds);

@@ -111,7 +111,7 @@ public static class FlashAttention
                                 ReadOnlySpan<float> logSumExp, ReadOnlySpan<float> dOutput,
                                 Span<float> dQuery, Span<float> dKey, Span<float> dValue,
                                 AttentionShape shape, AttentionOptions options)
-        => throw new NotImplementedException("the training-core issue");
+        => FlashAttentionBackward.Run(query, key, value, output, logSumExp, dOutput, dQuery, dKey, dValue, shape, options, allowFast: true);
 }
 
 /// <summary>

@@ -22,6 +22,18 @@ public class GgmlPeerTests
     }
 
     [Fact]
+    public void GgmlLibraries_LoadFromTheAppFolder_BestVariantForThisCpu()
+    {
+        // the csproj copies runtimes/linux-x64/native/<variant>/ beside the assemblies; the NuGet folder is only a fallback
+        var folder = GgmlFlashAttention.LibraryFolder;
+        Assert.StartsWith(Path.Combine(AppContext.BaseDirectory, "runtimes", "linux-x64", "native"), folder);
+        string expected = System.Runtime.Intrinsics.X86.Avx512F.IsSupported ? "avx512"
+                        : System.Runtime.Intrinsics.X86.Avx2.IsSupported ? "avx2"
+                        : System.Runtime.Intrinsics.X86.Avx.IsSupported ? "avx" : "noavx";
+        Assert.Equal(expected, Path.GetFileName(folder));
+    }
+
+    [Fact]
     public void GgmlFlashAttention_RepeatedRuns_GiveTheSameBits()
     {
         // each run takes its work buffer from a fresh context over the same memory: nothing leaks or drifts
