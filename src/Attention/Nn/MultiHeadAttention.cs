@@ -25,12 +25,9 @@ public sealed record AttentionResult(Var Output, Var Probabilities);
 /// <para>
 /// Paths. <see cref="ForwardWithProbabilities"/> (and training with attention dropout) uses the
 /// composed autograd graph (scores, MaskedFill −∞, Softmax, ·V), which materialises the (B, H, L, S)
-/// probabilities. <see cref="Forward"/> goes through <c>AttendFused</c>: under <see cref="Var.NoGrad"/>
-/// (or when nothing needs a gradient) it calls <c>FlashAttention.Forward</c> directly, exact
-/// and O(L) memory. With gradients it still composes the graph: <b>unfinished</b> — once
-/// <c>FlashAttention.Backward</c> is implemented, AttendFused becomes one fused
-/// <see cref="Var.FromOp"/> node (forward saving logSumExp, backward calling FlashAttention.Backward),
-/// so training stops materialising L×S.
+/// probabilities. <see cref="Forward"/> uses the fused kernels: <c>FlashAttention.Forward</c>, and when
+/// gradients are recorded one autograd node whose backward is <c>FlashAttention.Backward</c>
+/// (Dao, 2023), so neither pass stores L×S. Both paths compute the same function (tested).
 /// </para>
 /// Parameters: q, k, v, o (each a <see cref="Linear"/>); q.weight (H·Dh, E), k.weight and v.weight (G·Dh, Ekv), o.weight (E, H·Dh).
 /// </summary>
@@ -144,20 +141,32 @@ public sealed class MultiHeadAttention : Module
     private Var Merge(Var heads, int b, int l) =>
         O.Forward(heads.Permute(0, 2, 1, 3).Reshape(b, l, Heads * HeadDim));           // (B, L, H·Dh) → (B, L, E)
 
-    // The seam for the fused attention autograd op. Today: FlashAttention.Forward when no gradient is
-    // recorded, the composed graph otherwise. When FlashAttention.Backward exists, the gradient case
-    // becomes a Var.FromOp node whose forward keeps logSumExp (B, H, L) and whose backward calls
-    // FlashAttention.Backward with the same shape and options (dK, dV already summed over GQA groups).
+    // The fused path: one FlashAttention.Forward, and with gradients one Var.FromOp node whose backward
+    // is FlashAttention.Backward (it recomputes P from the saved logSumExp, so L×S never exists and
+    // dK, dV come back already summed over the query heads of each GQA group). When the autograd
+    // layer gains a public fused attention op, this method is where to call it instead.
     private Var AttendFused(Var q, Var k, Var v, int b, int l, int s, int[]? keyLengths, bool causal)
     {
         bool recording = Var.IsGradEnabled && (q.RequiresGrad || k.RequiresGrad || v.RequiresGrad);
-        if (recording) return AttendComposed(q, k, v, b, l, s, keyLengths, causal, out _);
         var shape = new AttentionShape(b, Heads, KvHeads, l, s, HeadDim);
-        var options = new AttentionOptions { Causal = causal, KeyLengths = keyLengths, Scale = 1f / MathF.Sqrt(HeadDim) };
-        var o = Tensor.Zeros(b, Heads, l, HeadDim);
-        FlashAttention.Forward(q.Value.AsSpan(), k.Value.AsSpan(), v.Value.AsSpan(), o.AsSpan(), shape, options);
-        return Var.Constant(o);
+        var options = new AttentionOptions { Causal = causal, KeyLengths = (int[]?)keyLengths?.Clone(), Scale = 1f / MathF.Sqrt(HeadDim) };
+        var o = Tensor.Zeros(b, Heads, l, HeadDim);                                       // (B, H, L, Dh)
+        var lse = recording ? new float[b * Heads * l] : null;                             // (B, H, L)
+        FlashAttention.Forward(q.Value.AsSpan(), k.Value.AsSpan(), v.Value.AsSpan(), o.AsSpan(), shape, options, lse);
+        if (!recording) return Var.Constant(o);
+        return Var.FromOp(o, "flash_attention", [q, k, v], node =>
+        {
+            var dq = new float[q.Length]; var dk = new float[k.Length]; var dv = new float[v.Length];
+            FlashAttention.Backward(q.Value.AsSpan(), k.Value.AsSpan(), v.Value.AsSpan(), node.Value.AsSpan(), lse,
+                                    node.Grad!.AsSpan(), dq, dk, dv, shape, options);
+            if (q.RequiresGrad) AddInto(q.GradBuffer(), dq);
+            if (k.RequiresGrad) AddInto(k.GradBuffer(), dk);
+            if (v.RequiresGrad) AddInto(v.GradBuffer(), dv);
+        });
     }
+
+    private static void AddInto(Span<float> grad, ReadOnlySpan<float> delta) =>
+        System.Numerics.Tensors.TensorPrimitives.Add(grad, delta, grad);
 
     private Var AttendComposed(Var q, Var k, Var v, int b, int l, int s, int[]? keyLengths, bool causal, out Var probabilities)
     {

@@ -107,7 +107,7 @@ public class MultiHeadAttentionTests
         Close(yRef, result.Output.Value.ToArray(), 2e-5, 1e-4, "y");
         Close(pRef, result.Probabilities.Value.ToArray(), 1e-6, 1e-4, "P");
         var plain = mha.Forward(Var.Constant(x), cross ? Var.Constant(m) : null, lengths, causal);
-        Close(yRef, plain.Value.ToArray(), 2e-5, 1e-4, "y (Forward, composed under grad)");
+        Close(yRef, plain.Value.ToArray(), 2e-5, 1e-4, "y (Forward, fused with grad)");
     }
 
     [Fact]
@@ -177,16 +177,20 @@ public class MultiHeadAttentionTests
     }
 
     [Theory]
-    [InlineData(false)]
-    [InlineData(true)]
-    public void Mha_GradientCheck_TinyLayer(bool cross)
+    [InlineData(false, false)]
+    [InlineData(true, false)]
+    [InlineData(false, true)]
+    [InlineData(true, true)]
+    public void Mha_GradientCheck_TinyLayer(bool cross, bool fused)
     {
         var rng = new Rng(24);
         var mha = new MultiHeadAttention(4, 2, rng, kvHeads: 1, kvInputDim: cross ? 3 : null);
         var x = Var.Parameter(rng.NormalTensor([2, 3, 4]), "x");
         var m = cross ? Var.Parameter(rng.NormalTensor([2, 5, 3]), "memory") : null;
         Var[] leaves = m is null ? [.. mha.Parameters(), x] : [.. mha.Parameters(), x, m];
-        ParameterGradCheck.Check(() => mha.Forward(x, m, keyLengths: [cross ? 4 : 3, 2], causal: true), leaves,
+        int[] lengths = [cross ? 4 : 3, 2];
+        ParameterGradCheck.Check(() => fused ? mha.Forward(x, m, lengths, causal: true)
+                                             : mha.ForwardWithProbabilities(x, m, lengths, causal: true).Output, leaves,
             zeroGradient: [mha.K.Bias!]);   // q·(k + b) shifts every score of a row by q·b: softmax cancels it
     }
 
@@ -205,6 +209,34 @@ public class MultiHeadAttentionTests
         Assert.False(flash.RequiresGrad);
         var a = composed.Value.ToArray(); var f = flash.Value.ToArray();
         for (int i = 0; i < a.Length; i++) Assert.True(Math.Abs(a[i] - f[i]) <= 1e-5 + 1e-4 * Math.Abs(a[i]), $"[{i}] composed {a[i]} flash {f[i]}");
+    }
+
+    /// <summary>
+    /// The fused node (FlashAttention.Forward/Backward) and the composed graph give the same gradients
+    /// for every parameter and input: cross-attention with L &gt; S (fully masked causal rows), GQA, padding.
+    /// </summary>
+    [Fact]
+    public void Mha_FusedGradients_EqualComposedGradients()
+    {
+        var rng = new Rng(27);
+        var mha = new MultiHeadAttention(24, 6, rng, kvHeads: 2, kvInputDim: 10);
+        var x = Var.Parameter(rng.NormalTensor([2, 13, 24]), "x");
+        var m = Var.Parameter(rng.NormalTensor([2, 9, 10]), "memory");
+        Var[] leaves = [.. mha.Parameters(), x, m];
+        var r = rng.NormalTensor([2, 13, 24]);
+        float[][] Grads(bool fused)
+        {
+            foreach (var p in leaves) p.ZeroGrad();
+            var y = fused ? mha.Forward(x, m, [9, 5], causal: true) : mha.ForwardWithProbabilities(x, m, [9, 5], causal: true).Output;
+            y.Backward(r);
+            return leaves.Select(p => p.Grad!.ToArray()).ToArray();
+        }
+        var composed = Grads(false);
+        var fusedGrads = Grads(true);
+        for (int p = 0; p < leaves.Length; p++)
+            for (int i = 0; i < composed[p].Length; i++)
+                Assert.True(Math.Abs(composed[p][i] - fusedGrads[p][i]) <= 2e-5 + 1e-4 * Math.Abs(composed[p][i]),
+                    $"{leaves[p].Name}[{i}]: composed {composed[p][i]}, fused {fusedGrads[p][i]}");
     }
 
     [Fact]
