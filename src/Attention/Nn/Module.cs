@@ -1,4 +1,6 @@
 using Attention.Autograd;
+using Attention.Tensors;
+using Tensor = Attention.Tensors.Tensor;
 
 namespace Attention.Nn;
 
@@ -90,6 +92,40 @@ public abstract class Module
     {
         foreach (var (_, p) in NamedParameters()) p.ZeroGrad();
     }
+
+    /// <summary>Parameter values by dotted name (the tensors themselves, not copies): what a weights file stores.</summary>
+    public Dictionary<string, Tensor> StateDict() => NamedParameters().ToDictionary(p => p.Name, p => p.Parameter.Value);
+
+    /// <summary>
+    /// Copies tensors into the parameters of the same dotted name. Strict (the default): every parameter
+    /// must be present and no extra name may appear. Shapes must match exactly.
+    /// </summary>
+    /// <exception cref="ArgumentException">A missing or unexpected name (strict), or a shape mismatch; nothing is copied then.</exception>
+    public void LoadStateDict(IReadOnlyDictionary<string, Tensor> state, bool strict = true)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        var mine = NamedParameters().ToList();
+        if (strict)
+        {
+            var missing = mine.Select(p => p.Name).Where(n => !state.ContainsKey(n)).ToList();
+            var extra = state.Keys.Where(k => mine.All(p => p.Name != k)).ToList();
+            if (missing.Count > 0 || extra.Count > 0)
+                throw new ArgumentException($"state does not match {GetType().Name}: missing [{string.Join(", ", missing)}], unexpected [{string.Join(", ", extra)}]", nameof(state));
+        }
+        foreach (var (name, p) in mine)
+            if (state.TryGetValue(name, out var t) && !t.Shape.SequenceEqual(p.Shape))
+                throw new ArgumentException($"parameter '{name}': expected shape {Tensor.FormatShape(p.Shape)}, got {Tensor.FormatShape(t.Shape)}", nameof(state));
+        foreach (var (name, p) in mine)
+            if (state.TryGetValue(name, out var t)) t.CopyTo(p.Value.AsSpan());
+    }
+
+    /// <summary>Writes the parameters to a safetensors file (names as <see cref="NamedParameters"/>).</summary>
+    public void Save(string path, IReadOnlyDictionary<string, string>? metadata = null) => Safetensors.Write(path, StateDict(), metadata);
+
+    /// <summary>Loads parameters from a safetensors file written by <see cref="Save"/> (or any with the same names).</summary>
+    /// <exception cref="InvalidDataException">The file is corrupt.</exception>
+    /// <exception cref="ArgumentException">Names or shapes do not match this module.</exception>
+    public void Load(string path, bool strict = true) => LoadStateDict(Safetensors.Read(path), strict);
 
     /// <summary>Throws unless <paramref name="x"/> has rank ≥ <paramref name="minRank"/> and last axis <paramref name="width"/>.</summary>
     internal static void CheckLastAxis(Var x, int width, string layer, int minRank = 1, string paramName = "x")
