@@ -72,3 +72,28 @@ public class TrainingTests
         Assert.Throws<InvalidOperationException>(() => new EarlyStopping(1).RestoreBest(lin));
     }
 }
+
+/// <summary>The progress line with a fake clock.</summary>
+public class TrainingProgressTests
+{
+    [Fact]
+    public void Progress_ReportsSmoothedLossThroughputAndEta_RedrawsAtMostEveryInterval()
+    {
+        var now = TimeSpan.Zero;
+        var writer = new StringWriter();
+        var bar = new TrainingProgress(10, writer, "tok", () => now) { RefreshInterval = TimeSpan.FromSeconds(1) };
+        for (int i = 0; i < 5; i++) { now += TimeSpan.FromSeconds(0.5); bar.Step(2.0, 100); }
+        // constant loss: the bias-corrected average is exactly that loss, not pulled towards 0
+        Assert.Equal(2.0, bar.SmoothedLoss, 12);
+        Assert.Equal(200.0, bar.Throughput, 9);                       // 500 tokens in 2.5 s
+        string line = bar.Line();
+        Assert.StartsWith("[##########----------] 5/10 loss 2.0000 200 tok/s eta 2s", line);   // 0.5 s per step, 5 left
+        int draws = writer.ToString().Count(c => c == '\r');
+        Assert.Equal(3, draws);                                        // at t = 0.5, 1.5, 2.5
+        for (int i = 0; i < 5; i++) { now += TimeSpan.FromSeconds(0.5); bar.Step(1.0, 100); }
+        Assert.InRange(bar.SmoothedLoss, 1.0, 2.0);
+        bar.Finish();
+        Assert.EndsWith(Environment.NewLine, writer.ToString());
+        Assert.Contains("10/10", writer.ToString());
+    }
+}
