@@ -18,7 +18,8 @@ switch (verb)
         GemmBench.Run(rest);
         return 0;
     case "backward":
-        return BenchExtras.RunBackward(rest);
+        BackwardBench.Run(rest);
+        return 0;
     case "bdn":
         PeerBenchmarks.Run(rest);
         return 0;
