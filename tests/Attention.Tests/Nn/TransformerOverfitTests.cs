@@ -69,4 +69,26 @@ public class TransformerOverfitTests
         Assert.True(first > 1.5f, $"initial loss {first} should be near ln 10 ≈ 2.3");
         Assert.True(last < 0.05f, $"loss after 250 AdamW steps is {last}, expected < 0.05 ({(preNorm ? "pre" : "post")}-LN)");
     }
+
+    [Fact]
+    public void SequentialMlp_OverfitsFixedBatch_WithDropoutOffInEval()
+    {
+        var rng = new Rng(42);
+        const int n = 32, d = 7, c = 4;
+        var x = Var.Constant(rng.NormalTensor([n, d]));
+        var y = Enumerable.Range(0, n).Select(_ => rng.NextInt(c)).ToArray();
+        var mlp = new Sequential(new Linear(d, 63, rng), Activation.Gelu(), new Dropout(0.1f, rng), new Linear(63, c, rng));
+        var opt = new AdamW(mlp.Parameters(), 1e-2f, weightDecay: 0f);
+        for (int step = 0; step < 300; step++)
+        {
+            var loss = Var.CrossEntropy(mlp.Forward(x), y);
+            opt.ZeroGrad();
+            loss.Backward();
+            opt.Step();
+        }
+        mlp.Eval();
+        float final;
+        using (Var.NoGrad()) final = Var.CrossEntropy(mlp.Forward(x), y).Item();
+        Assert.True(final < 0.02f, $"eval loss after 300 AdamW steps is {final}, expected < 0.02");
+    }
 }
