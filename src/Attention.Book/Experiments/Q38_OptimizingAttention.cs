@@ -83,7 +83,7 @@ public sealed class Q38_OptimizingAttention : Experiment
         result.Tables.Add(table);
         result.Metrics["n"] = n;
         result.Metrics["cache_length"] = cache;
-        result.Check("tiling and fusion need no n×n buffer: flash allocates under 1% of one head's P", flashBytes < 0.01 * pBytes, $"{flashBytes} vs {pBytes} bytes");
+        result.Check("tiling and fusion need no n×n buffer: flash allocates under a tenth of one head's P", flashBytes < 0.1 * pBytes, $"{flashBytes} vs {pBytes} bytes");
         result.Check("grouped-query attention with 2 KV heads reads 4× fewer cached bytes", km.Length == 4 * kg.Length, $"{km.Length} vs {kg.Length} floats per K");
         result.Check("FlashAttention is faster than the materialised path", flash < math2, $"{math2:F2} → {flash:F2} ms", timing: true);
         result.Check("skipping masked tiles makes causal flash faster than full flash by at least 1.5×", flashFull / flashCausal2 >= 1.5, $"{flashFull / flashCausal2:F2}×", timing: true);

@@ -141,32 +141,11 @@ public sealed class MultiHeadAttention : Module
     private Var Merge(Var heads, int b, int l) =>
         O.Forward(heads.Permute(0, 2, 1, 3).Reshape(b, l, Heads * HeadDim));           // (B, L, H·Dh) → (B, L, E)
 
-    // The fused path: one FlashAttention.Forward, and with gradients one Var.FromOp node whose backward
-    // is FlashAttention.Backward (it recomputes P from the saved logSumExp, so L×S never exists and
-    // dK, dV come back already summed over the query heads of each GQA group). When the autograd
-    // layer gains a public fused attention op, this method is where to call it instead.
-    private Var AttendFused(Var q, Var k, Var v, int b, int l, int s, int[]? keyLengths, bool causal)
-    {
-        bool recording = Var.IsGradEnabled && (q.RequiresGrad || k.RequiresGrad || v.RequiresGrad);
-        var shape = new AttentionShape(b, Heads, KvHeads, l, s, HeadDim);
-        var options = new AttentionOptions { Causal = causal, KeyLengths = (int[]?)keyLengths?.Clone(), Scale = 1f / MathF.Sqrt(HeadDim) };
-        var o = Tensor.Zeros(b, Heads, l, HeadDim);                                       // (B, H, L, Dh)
-        var lse = recording ? new float[b * Heads * l] : null;                             // (B, H, L)
-        FlashAttention.Forward(q.Value.AsSpan(), k.Value.AsSpan(), v.Value.AsSpan(), o.AsSpan(), shape, options, lse);
-        if (!recording) return Var.Constant(o);
-        return Var.FromOp(o, "flash_attention", [q, k, v], node =>
-        {
-            var dq = new float[q.Length]; var dk = new float[k.Length]; var dv = new float[v.Length];
-            FlashAttention.Backward(q.Value.AsSpan(), k.Value.AsSpan(), v.Value.AsSpan(), node.Value.AsSpan(), lse,
-                                    node.Grad!.AsSpan(), dq, dk, dv, shape, options);
-            if (q.RequiresGrad) AddInto(q.GradBuffer(), dq);
-            if (k.RequiresGrad) AddInto(k.GradBuffer(), dk);
-            if (v.RequiresGrad) AddInto(v.GradBuffer(), dv);
-        });
-    }
-
-    private static void AddInto(Span<float> grad, ReadOnlySpan<float> delta) =>
-        System.Numerics.Tensors.TensorPrimitives.Add(grad, delta, grad);
+    // The fused path: Var.Attention is one FlashAttention.Forward and, with gradients, a backward that calls
+    // FlashAttention.Backward (it recomputes P from the saved logSumExp, so L×S never exists and dK, dV come
+    // back already summed over the query heads of each GQA group).
+    private Var AttendFused(Var q, Var k, Var v, int b, int l, int s, int[]? keyLengths, bool causal) =>
+        Var.Attention(q, k, v, new AttentionOptions { Causal = causal, KeyLengths = (int[]?)keyLengths?.Clone(), Scale = 1f / MathF.Sqrt(HeadDim) });
 
     private Var AttendComposed(Var q, Var k, Var v, int b, int l, int s, int[]? keyLengths, bool causal, out Var probabilities)
     {
