@@ -367,7 +367,7 @@ public static class PeerBench
         sb.AppendLine();
         sb.AppendLine($"- date: {r.Date}; wall time {r.Seconds:F0} s");
         sb.AppendLine($"- machine: {r.Machine.Cpu}, {r.Machine.Cores} logical cores visible, {r.Machine.Os}; {r.Machine.Runtime}, vectors: {r.Machine.Simd}");
-        sb.AppendLine($"- 1-minute load average: {r.Machine.LoadAverage} (above the core count, other processes shared the cores: multi-threaded rows are the noisiest)");
+        sb.AppendLine($"- 1-minute load average: {r.Machine.LoadAverage} (a load above the core count means other processes shared the cores, and multi-threaded rows are then the noisiest)");
         sb.AppendLine($"- peers: {r.Machine.OnnxRuntime} (CPU provider, intra_op_num_threads = threads, inter_op 1); {r.Machine.Ggml}");
         sb.AppendLine($"- FMA peak measured in this run: " + string.Join(", ", r.Peak.Select(p => $"{p.Threads} thread(s) {p.Gflops:F1} GFLOP/s")));
         sb.AppendLine("- fp32, B=1, H=8, D=64; FLOPs = 4·B·H·L·S·D, half when causal with L = S. Median of interleaved repetitions " +

@@ -68,7 +68,7 @@ public sealed class Q15_Complexities : Experiment
             variants.Select((vt, t) => new Series(vt.Name, sizes.Select(n => (double)n).ToArray(), times[t].ToArray())).ToList(),
             logX: true, logY: true);
         result.Figures.Add(new Figure(path, "Time vs n on log–log axes: slope 2 for full and causal (causal lower by ≈2×), slope 1 for the window."));
-        result.Notes.Add("Times are medians of single-process runs on a shared machine; the exponents, not the absolute times, are the point.");
+        result.Notes.Add("Times are the best of several runs in one process on a shared machine (other work only ever adds time); the exponents, not the absolute times, are the point.");
         return result;
     }
 }
