@@ -70,6 +70,16 @@ public static class Measure
             values[i] = (float)(Math.Sqrt(-2 * Math.Log(1 - random.NextDouble())) * Math.Cos(2 * Math.PI * random.NextDouble()));
     }
 
+    /// <summary>Random N(0, 1) query (B, H, L, D), key and value (B, Hkv, S, D) for <paramref name="shape"/>.</summary>
+    public static (float[] Q, float[] K, float[] V) AttentionInputs(Attention.Kernels.AttentionShape shape, Random random)
+    {
+        var q = new float[shape.Batch * shape.Heads * shape.QueryLength * shape.HeadDim];
+        var k = new float[shape.Batch * shape.KvHeads * shape.KeyLength * shape.HeadDim];
+        var v = new float[k.Length];
+        FillNormal(q, random); FillNormal(k, random); FillNormal(v, random);
+        return (q, k, v);
+    }
+
     /// <summary>A short description of this machine for result footers.</summary>
     public static string Machine()
     {

@@ -25,7 +25,7 @@ public sealed class Q38_OptimizingAttention : Experiment
             "technique", "baseline", "optimised", "baseline ms", "optimised ms", "speed-up", "bytes: baseline → optimised");
 
         var shape = new AttentionShape(1, heads, heads, n, n, d);
-        var (q, k, v) = Inputs(shape, random);
+        var (q, k, v) = Measure.AttentionInputs(shape, random);
         var o = new float[q.Length];
         var one = new AttentionOptions { MaxThreads = 1 };
         var causal = new AttentionOptions { MaxThreads = 1, Causal = true };
@@ -52,8 +52,8 @@ public sealed class Q38_OptimizingAttention : Experiment
         context.Report(0.5, "grouped-query decoding");
         var mha = new AttentionShape(1, heads, heads, 1, cache, d);
         var gqa = new AttentionShape(1, heads, 2, 1, cache, d);
-        var (qm, km, vm) = Inputs(mha, random);
-        var (qg, kg, vg) = Inputs(gqa, random);
+        var (qm, km, vm) = Measure.AttentionInputs(mha, random);
+        var (qg, kg, vg) = Measure.AttentionInputs(gqa, random);
         var od = new float[heads * d];
         var (tMha, tGqa) = Pair(() => DecodeAttention.Forward(qm, km, vm, od, mha, one),
                                 () => DecodeAttention.Forward(qg, kg, vg, od, gqa, one), reps * 20);
@@ -65,7 +65,7 @@ public sealed class Q38_OptimizingAttention : Experiment
         // every step recomputes causal attention over the whole prefix (the projections' cost is left out,
         // which flatters the recompute side).
         var prefix = new AttentionShape(1, heads, heads, cache, cache, d);
-        var (qp, kp, vp) = Inputs(prefix, random);
+        var (qp, kp, vp) = Measure.AttentionInputs(prefix, random);
         var op = new float[qp.Length];
         var step = new AttentionShape(1, heads, heads, 1, cache, d);
         var qs = qp.AsSpan(qp.Length - heads * d).ToArray();   // any one query row per head will do for timing
@@ -110,14 +110,5 @@ public sealed class Q38_OptimizingAttention : Experiment
             bestB = Math.Min(bestB, Measure.BestMilliseconds(b, 1));
         }
         return (bestA, bestB);
-    }
-
-    private static (float[] Q, float[] K, float[] V) Inputs(AttentionShape shape, Random random)
-    {
-        var q = new float[shape.Batch * shape.Heads * shape.QueryLength * shape.HeadDim];
-        var k = new float[shape.Batch * shape.KvHeads * shape.KeyLength * shape.HeadDim];
-        var v = new float[k.Length];
-        Measure.FillNormal(q, random); Measure.FillNormal(k, random); Measure.FillNormal(v, random);
-        return (q, k, v);
     }
 }

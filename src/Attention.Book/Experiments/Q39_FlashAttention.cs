@@ -77,7 +77,7 @@ public sealed class Q39_FlashAttention : Experiment
         {
             var shape = new AttentionShape(1, 2, 2, n, n, 64);
             var options = new AttentionOptions { Causal = causal };
-            var (q, k, v) = Inputs(shape, random);
+            var (q, k, v) = Measure.AttentionInputs(shape, random);
             var (reference, lseRef) = ReferenceAttention.Forward(q, k, v, shape, options);
             var (plain, _) = ReferenceAttention.Forward<float>(q, k, v, shape, options);
             var o = new float[q.Length]; var lse = new float[n * 2];
@@ -97,7 +97,7 @@ public sealed class Q39_FlashAttention : Experiment
     {
         int n = full ? 16384 : 2048;
         var shape = new AttentionShape(1, 1, 1, n, n, 64);
-        var (q, k, v) = Inputs(shape, random);
+        var (q, k, v) = Measure.AttentionInputs(shape, random);
         var o = new float[q.Length];
         var options = new AttentionOptions { MaxThreads = 1 };
         long math = Measure.AllocatedBytes(() => MathAttention.Forward(q, k, v, o, shape, options));
@@ -125,7 +125,7 @@ public sealed class Q39_FlashAttention : Experiment
         {
             var shape = new AttentionShape(1, heads, heads, n, n, d);
             var options = new AttentionOptions { Causal = causal, MaxThreads = 1 };
-            var (q, k, v) = Inputs(shape, new Random(context.Seed + n));
+            var (q, k, v) = Measure.AttentionInputs(shape, new Random(context.Seed + n));
             var o = new float[q.Length];
             using var ortMha = new OrtMultiHeadAttention(shape, causal, 1);
             using var ort23 = new OrtAttention23(shape, causal, 1);
@@ -168,14 +168,5 @@ public sealed class Q39_FlashAttention : Experiment
         result.Metrics["fma_peak_gflops_1thread"] = peak;
         result.Tables.Add(table);
         result.Notes.Add($"FMA peak measured in the same run: {peak:F0} GFLOP/s on one thread ({Measure.Machine()}). Peers get their inputs in their own layout, prepared outside the timed call. The full benchmark with 2 threads and decode is `attn bench` (bench/results/).");
-    }
-
-    private static (float[] Q, float[] K, float[] V) Inputs(AttentionShape shape, Random random)
-    {
-        var q = new float[shape.Batch * shape.Heads * shape.QueryLength * shape.HeadDim];
-        var k = new float[shape.Batch * shape.KvHeads * shape.KeyLength * shape.HeadDim];
-        var v = new float[k.Length];
-        Measure.FillNormal(q, random); Measure.FillNormal(k, random); Measure.FillNormal(v, random);
-        return (q, k, v);
     }
 }
