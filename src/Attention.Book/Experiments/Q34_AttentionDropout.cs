@@ -94,7 +94,7 @@ public sealed class Q34_AttentionDropout : Experiment
         var statRng = new Rng((ulong)context.Seed ^ 0xD1B54A32D192ED03UL);
         var stats = new Table($"Dropout on a trained P ({rows} rows of {s} keys: {Heads} heads × {s} queries of one validation sequence), {trials} masks per rate",
             "p", "mean row sum", "Var(row sum) measured / p/(1−p)·Σp² (mean over rows)", "worst row ratio",
-            "max |E[P̃] − P| in standard errors", "fraction zeroed", "DropKey: max |row sum − 1|", "DropKey: mean ‖E[row] − P‖₁");
+            "max |E[P̃] − P| in standard errors", "fraction zeroed", "mean ‖E[row] − P‖₁", "DropKey: max |row sum − 1|", "DropKey: mean ‖E[row] − P‖₁");
         var perRow = new Table("Row sums of P̃ row by row (head 0): the spread follows Σ_j P_ij²",
             ["query", "max P", "Σ P²", .. StatisticRates.SelectMany(p => new[] { $"sd formula p={p:0.0}", $"sd measured p={p:0.0}" })]);
         var rowFormula = new double[StatisticRates.Length][];
@@ -110,7 +110,7 @@ public sealed class Q34_AttentionDropout : Experiment
             double meanSe = Math.Sqrt(m.FormulaVariance.Sum()) / (rows * Math.Sqrt(trials));
             double zeroSe = Math.Sqrt(rate * (1 - rate) / ((double)rows * s * trials));
             stats.AddRow($"{rate:0.0}", m.MeanRowSum, meanRatio, ratios.MaxBy(r => Math.Abs(r - 1)),
-                         m.MaxElementZ, m.ZeroFraction, m.DropKeyMaxRowError, m.DropKeyBias);
+                         m.MaxElementZ, m.ZeroFraction, m.DropoutBias, m.DropKeyMaxRowError, m.DropKeyBias);
             string k = $"p{rate * 100:00}";
             result.Metrics[$"row_sum_mean_{k}"] = m.MeanRowSum;
             result.Metrics[$"row_sum_variance_ratio_{k}"] = meanRatio;
