@@ -38,7 +38,7 @@ public sealed class Q17_VanishingGradients : Experiment
         bool full = context.Full;
         int[] lengths = full ? FullLengths : QuickLengths;
         int initSeeds = full ? 5 : 2, gradBatch = full ? 16 : 8;
-        int trainSteps = full ? 300 : 30, trainBatch = full ? 32 : 16, testCount = full ? 256 : 128;
+        int trainSteps = full ? 200 : 30, trainBatch = full ? 32 : 16, testCount = full ? 256 : 128;
         int[] trainLengths = full ? lengths : [lengths[0], lengths[1]];
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var master = new Rng((ulong)context.Seed);
