@@ -211,7 +211,7 @@ public sealed class Q36_CausalMasking : Experiment
         // (d) samples
         context.Report(0.95, "sampling");
         var samples = new Table("Words sampled from each model (temperature 0.8, seeded; ✓ marks a dictionary word)", "#", "causal mask", "no mask");
-        int real = 0, count = 8;
+        int real = 0, empty = 0, count = 8;
         var sampleRng = new Rng((ulong)context.Seed + 4);
         var sampleRngOpen = new Rng((ulong)context.Seed + 4);
         for (int i = 0; i < count; i++)
@@ -220,6 +220,7 @@ public sealed class Q36_CausalMasking : Experiment
             var b = SampleWord(unmasked.Model, false, sampleRngOpen, 0.8f);
             bool aReal = a.Length > 0 && dict.Find(a) is not null;
             if (aReal) real++;
+            if (b.Length == 0) empty++;
             samples.AddRow(i + 1, Show(a, aReal), Show(b, b.Length > 0 && dict.Find(b) is not null));
         }
         result.Tables.Add(samples);
@@ -236,6 +237,7 @@ public sealed class Q36_CausalMasking : Experiment
         result.Metrics["dev_loss_unigram"] = unigram;
         result.Metrics["no_mask_attention_on_next_token"] = nextMass;
         result.Metrics["causal_samples_in_dictionary"] = real;
+        result.Metrics["no_mask_samples_empty"] = empty;
         result.Metrics["seconds"] = clock.Elapsed.TotalSeconds;
 
         int cases = perturbWords.Sum(w => w.Length - 1);
@@ -253,12 +255,19 @@ public sealed class Q36_CausalMasking : Experiment
             uPrefix - uForced > 0.5, $"{uPrefix:0.###} vs {uForced:0.###} nats");
         result.Check("with the mask, teacher forcing measures what generation sees: the causal model's two held-out losses agree within 1e-4",
             Math.Abs(mPrefix - mForced) <= 1e-4, $"{mPrefix:0.######} vs {mForced:0.######}");
+        result.Check("the mask-free model puts most of its attention on the next token (mean weight > 0.5 in some head): it copies the answer",
+            nextMass > 0.5, $"mean P[i, i+1] {nextMass:0.###} in its most next-looking head");
+        result.Check($"on prefixes alone the mask-free model is worse than guessing uniformly (ln 27 = {Math.Log(27):0.##} nats): it is confidently wrong",
+            uPrefix > Math.Log(27), $"{uPrefix:0.###} nats");
         result.Check("the causal model predicts better than letter frequencies alone", mPrefix < unigram, $"{mPrefix:0.###} vs {unigram:0.###} nats");
 
         result.Notes.Add($"Model: {s.Layers} pre-LN block(s), width {s.Dim}, {s.Heads} heads, learned positions, {masked.Model.ParameterCount:N0} parameters; " +
                          $"{s.Steps} AdamW steps of {s.BatchSize} words (length-bucketed, padded), warm-up + cosine to {s.LearningRate}; " +
                          $"{train.Text.Count:N0} train and {dev.Text.Count:N0} held-out words of 3–{s.MaxLetters} letters from the CMU dictionary's fixed split.");
         result.Notes.Add($"Training took {masked.Seconds:0.0} s with the mask and {unmasked.Seconds:0.0} s without; run {clock.Elapsed.TotalSeconds:0.0} s on {Measure.Machine()}.");
+        if (empty > 0)
+            result.Notes.Add($"{empty} of {count} samples from the mask-free model are empty. At the last position of a prefix there is no letter to its right " +
+                             "to copy; in training that happened only where the word ends (the padding after it is masked), so it predicts the end of the word.");
         result.Notes.Add("Prefix only: the loss at position t is computed from a forward pass over tokens 0..t alone, one pass per prefix length — what a model has when it generates.");
         return result;
     }
@@ -467,7 +476,7 @@ public sealed class Q36_CausalMasking : Experiment
                         }
                         if (Math.Abs(sum - 1) > 1e-5) rowsSum = false;
                         if (i + 1 < n) next += p[(h * n + i) * n + i + 1];
-                        rows.Add(i == 0 ? $"layer {layer + 1} head {h + 1}: {labels[i]}" : labels[i]);
+                        rows.Add(i == 0 ? $"L{layer + 1} H{h + 1}  {labels[i]}" : labels[i]);
                     }
                     if (!run.Causal) nextMass = Math.Max(nextMass, next / (n - 1));
                     if (g + 1 < groups)
