@@ -248,18 +248,20 @@ public sealed class Q36_CausalMasking : Experiment
         result.Check($"P of the causal model is exactly 0 above the diagonal for '{ShownWord}', every layer and head", maskZero);
         result.Check("every row of P sums to 1 (within 1e-5)", rowsSumToOne);
         result.Check("the mask-free model's training loss ends below the causal model's (it reads the letter it must predict)",
-            uTrain < mTrain, $"{uTrain:0.###} vs {mTrain:0.###} nats");
+            uTrain < mTrain, $"{F(uTrain)} vs {F(mTrain)} nats");
         result.Check("on prefixes alone, as in generation, the mask-free model is worse than the causal one",
-            uPrefix > mPrefix, $"{uPrefix:0.###} vs {mPrefix:0.###} nats");
+            uPrefix > mPrefix, $"{F(uPrefix)} vs {F(mPrefix)} nats");
         result.Check("the mask-free model's prefix-only loss is far above its own teacher-forced loss (> 0.5 nats): what it learned does not exist at generation time",
-            uPrefix - uForced > 0.5, $"{uPrefix:0.###} vs {uForced:0.###} nats");
+            uPrefix - uForced > 0.5, $"{F(uPrefix)} vs {F(uForced)} nats");
         result.Check("with the mask, teacher forcing measures what generation sees: the causal model's two held-out losses agree within 1e-4",
             Math.Abs(mPrefix - mForced) <= 1e-4, $"{mPrefix:0.######} vs {mForced:0.######}");
         result.Check("the mask-free model puts most of its attention on the next token (mean weight > 0.5 in some head): it copies the answer",
             nextMass > 0.5, $"mean P[i, i+1] {nextMass:0.###} in its most next-looking head");
         result.Check($"on prefixes alone the mask-free model is worse than guessing uniformly (ln 27 = {Math.Log(27):0.##} nats): it is confidently wrong",
-            uPrefix > Math.Log(27), $"{uPrefix:0.###} nats");
-        result.Check("the causal model predicts better than letter frequencies alone", mPrefix < unigram, $"{mPrefix:0.###} vs {unigram:0.###} nats");
+            uPrefix > Math.Log(27), $"{F(uPrefix)} nats");
+        result.Check("the mask-free model ends at least half of its sampled words before the first letter (nothing to its right reads as the end of the word)",
+            empty * 2 >= count, $"{empty} of {count} samples empty");
+        result.Check("the causal model predicts better than letter frequencies alone", mPrefix < unigram, $"{F(mPrefix)} vs {F(unigram)} nats");
 
         result.Notes.Add($"Model: {s.Layers} pre-LN block(s), width {s.Dim}, {s.Heads} heads, learned positions, {masked.Model.ParameterCount:N0} parameters; " +
                          $"{s.Steps} AdamW steps of {s.BatchSize} words (length-bucketed, padded), warm-up + cosine to {s.LearningRate}; " +
@@ -543,6 +545,8 @@ public sealed class Q36_CausalMasking : Experiment
         }
         return string.Concat(ids.Skip(1).Select(TokenText));
     }
+
+    private static string F(double nats) => Table.FormatNumber(nats);
 
     private static string Show(string word, bool real) => word.Length == 0 ? "(empty)" : real ? $"{word} ✓" : word;
 }
