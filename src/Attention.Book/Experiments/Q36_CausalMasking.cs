@@ -441,9 +441,15 @@ public sealed class Q36_CausalMasking : Experiment
         return table;
     }
 
-    /// <summary>Draws P of every layer and head for ShownWord, for both models; returns the causal model's mask and row-sum checks and the mask-free model's largest mean weight on the next token.</summary>
+    /// <summary>
+    /// Reads P of every layer and head for ShownWord in both models and draws two heads per model: the causal
+    /// model's first two, and the two of the mask-free model that put most weight on the next token. Returns the
+    /// causal model's mask and row-sum checks (over every layer and head) and the mask-free model's largest mean
+    /// P[i, i+1] over heads.
+    /// </summary>
     private static (bool MaskZero, bool RowsSumToOne, double NextTokenMass) DrawAttention(ExperimentContext context, ExperimentResult result, List<TrainingRun> runs)
     {
+        const int drawn = 2;
         var input = Encode(ShownWord).Input;
         int n = input.Length;
         var labels = input.Select(TokenText).ToList();
@@ -455,45 +461,54 @@ public sealed class Q36_CausalMasking : Experiment
             var composed = run.Model.Logits(input, run.Causal, probabilities);
             var fused = run.Model.Logits(input, run.Causal);
             double pathGap = composed.Zip(fused, (a, b) => Math.Abs(a - b)).Max();
-            int heads = probabilities[0].Shape[1];
-            int groups = probabilities.Count * heads;
-            var heat = new float[groups * (n + 1) - 1, n];
-            var rows = new List<string>();
+            var heads = new List<(int Layer, int Head, float[] P, double Next)>();
             for (int layer = 0; layer < probabilities.Count; layer++)
             {
                 var p = probabilities[layer].Value.ToArray();                                      // (1, H, n, n)
-                for (int h = 0; h < heads; h++)
+                for (int h = 0; h < probabilities[layer].Shape[1]; h++)
                 {
-                    int g = layer * heads + h, top = g * (n + 1);
+                    var ph = p.AsSpan(h * n * n, n * n).ToArray();
                     double next = 0;
                     for (int i = 0; i < n; i++)
                     {
                         double sum = 0;
                         for (int j = 0; j < n; j++)
                         {
-                            float v = p[(h * n + i) * n + j];
-                            heat[top + i, j] = v;
-                            sum += v;
-                            if (run.Causal && j > i && v != 0f) maskZero = false;
+                            sum += ph[i * n + j];
+                            if (run.Causal && j > i && ph[i * n + j] != 0f) maskZero = false;
                         }
                         if (Math.Abs(sum - 1) > 1e-5) rowsSum = false;
-                        if (i + 1 < n) next += p[(h * n + i) * n + i + 1];
-                        rows.Add(i == 0 ? $"L{layer + 1} H{h + 1}  {labels[i]}" : labels[i]);
+                        if (i + 1 < n) next += ph[i * n + i + 1];
                     }
-                    if (!run.Causal) nextMass = Math.Max(nextMass, next / (n - 1));
-                    if (g + 1 < groups)
-                    {
-                        for (int j = 0; j < n; j++) heat[top + n, j] = float.NaN;                 // a blank separator row
-                        rows.Add("");
-                    }
+                    heads.Add((layer, h, ph, next / (n - 1)));
+                }
+            }
+            if (!run.Causal) nextMass = heads.Max(x => x.Next);
+            var shown = (run.Causal ? heads.Take(drawn) : heads.OrderByDescending(x => x.Next).Take(drawn))
+                .OrderBy(x => x.Layer).ThenBy(x => x.Head).ToList();
+            var heat = new float[shown.Count * (n + 1) - 1, n];
+            var rows = new List<string>();
+            for (int g = 0; g < shown.Count; g++)
+            {
+                int top = g * (n + 1);
+                for (int i = 0; i < n; i++)
+                {
+                    for (int j = 0; j < n; j++) heat[top + i, j] = shown[g].P[i * n + j];
+                    rows.Add(i == 0 ? $"L{shown[g].Layer + 1} H{shown[g].Head + 1}  {labels[i]}" : labels[i]);
+                }
+                if (g + 1 < shown.Count)
+                {
+                    for (int j = 0; j < n; j++) heat[top + n, j] = float.NaN;                     // a blank separator row
+                    rows.Add("");
                 }
             }
             string file = run.Causal ? "q36-attention-causal.png" : "q36-attention-no-mask.png";
             string path = context.FigurePath(file);
             Charts.Heatmap(path, heat, $"P for '{ShownWord}', {run.Name}", rows, labels, "key (token read)", "query (position predicting the next letter)");
+            string which = heads.Count > shown.Count ? $" ({shown.Count} of its {heads.Count} heads)" : "";
             string caption = run.Causal
-                ? $"Causal model: row i may read keys 0..i only, so the upper triangle is exactly 0. (Composed and fused attention agree to {pathGap:e1}.)"
-                : "Mask-free model, same word: rows put weight on keys to their right — the next letter, which is the answer during training.";
+                ? $"Causal model{which}: row i may read keys 0..i only, so the upper triangle is exactly 0. (Composed and fused attention agree to {pathGap:e1}.)"
+                : $"Mask-free model, same word{(which.Length > 0 ? $", the {shown.Count} heads with most weight on the next token" : "")}: rows put their weight on the key to their right — the next letter, which is the answer during training.";
             result.Figures.Add(new Figure(path, caption) { Heatmap = heat, RowLabels = rows, ColumnLabels = labels });
         }
         return (maskZero, rowsSum, nextMass);
