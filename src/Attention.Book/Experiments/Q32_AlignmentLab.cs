@@ -28,11 +28,12 @@ public sealed record AlignmentScore(double Accuracy, double AerArgmax, double Ae
 /// </summary>
 public static class AlignmentLab
 {
-    /// <summary>The small model all four answers use (2 cores): embeddings 24, bi-GRU 2×48, decoder GRU 64, Da = 32.</summary>
+    /// <summary>The small model all four answers use (2 cores): embeddings 24, bi-GRU 2×48, decoder GRU 64, Da = 32.
+    /// Luong's dot score needs the decoder width to equal the encoder's (96); every other mechanism uses 64.</summary>
     public static Seq2SeqConfig Config(AlignedTask task, AttentionKind kind) =>
         new(task.Source.Count, task.Target.Count)
         {
-            Embedding = 24, EncoderHidden = 48, DecoderHidden = 64, AttentionSize = 32, Attention = kind, MaxSource = 64,
+            Embedding = 24, EncoderHidden = 48, DecoderHidden = kind == AttentionKind.LuongDot ? 96 : 64, AttentionSize = 32, Attention = kind, MaxSource = 64,
         };
 
     public static AlignedTask Date(int train, int test, ulong seed)
