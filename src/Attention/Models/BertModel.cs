@@ -110,13 +110,10 @@ public sealed class BertModel
         return new BertModel(weights, BertTokenizer.FromVocabFile(vocab));
     }
 
-    /// <summary>Tokenizes texts into one padded batch (see <see cref="BertTokenizer.EncodeBatch"/>); maxLength is capped by the position table.</summary>
-    public BertBatch Tokenize(IReadOnlyList<string> texts, int maxLength = 256)
-    {
-        if (maxLength > Config.MaxPositions)
-            throw new ArgumentOutOfRangeException(nameof(maxLength), maxLength, $"expected maxLength ≤ {Config.MaxPositions} (the position table)");
-        return Tokenizer.EncodeBatch(texts, maxLength);
-    }
+    /// <summary>Tokenizes texts into one padded batch (see <see cref="BertTokenizer.EncodeBatch"/>); maxLength is capped
+    /// by the position table (<see cref="BertConfig.MaxPositions"/>).</summary>
+    public BertBatch Tokenize(IReadOnlyList<string> texts, int maxLength = 256) =>
+        Tokenizer.EncodeBatch(texts, Math.Min(maxLength, Config.MaxPositions));
 
     /// <summary>Pooled, L2-normalised sentence embeddings (one array of Hidden floats per text).</summary>
     public float[][] Embed(IReadOnlyList<string> texts)
