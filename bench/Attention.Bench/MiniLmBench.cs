@@ -61,6 +61,7 @@ public static class MiniLmBench
             Console.WriteLine($"round {r + 1}/{rounds}: " + string.Join(", ", runs.Select((x, i) => $"{x.Name} {times[i][^1]:F1} ms")));
         }
         foreach (var p in peers) p.Dispose();
+        var (gemmMs, gemmFlops, attentionMs) = Components(model.Config, batch, rounds: 5);
 
         double Best(int i) => times[i].Min();
         double Median(int i) { var s = times[i].OrderBy(x => x).ToArray(); return s[s.Length / 2]; }
@@ -101,10 +102,49 @@ public static class MiniLmBench
         md.AppendLine("|---|---|---|---|---|---|---|");
         md.AppendLine($"| 1 | {CpuBest(0):F1} | {CpuMedian(0):F1} | {CpuBest(1):F1} | {CpuMedian(1):F1} | **{CpuBest(1) / CpuBest(0):F2}×** | {CpuMedian(1) / CpuMedian(0):F2}× |");
         md.AppendLine();
+        md.AppendLine("Where our one-thread time goes (the same kernels on the same shapes, run alone, best of 5, thread CPU time):");
+        md.AppendLine();
+        md.AppendLine("| part | CPU ms | share of our best forward |");
+        md.AppendLine("|---|---|---|");
+        md.AppendLine($"| 36 projections (`Gemm`, N = {batch.Batch * batch.Length} rows; {gemmFlops / 1e9:F1} GFLOP at {gemmFlops / gemmMs / 1e6:F0} GFLOP/s) | {gemmMs:F1} | {100 * gemmMs / CpuBest(0):F0}% |");
+        md.AppendLine($"| 6 attention calls (`FlashAttention.Forward`, 8 × 12 heads × 128² × 32) | {attentionMs:F1} | {100 * attentionMs / CpuBest(0):F0}% |");
+        md.AppendLine($"| the rest (embeddings, bias + head split/merge copies, GELU, residual + LayerNorm, pooling) | {CpuBest(0) - gemmMs - attentionMs:F1} | {100 * (CpuBest(0) - gemmMs - attentionMs) / CpuBest(0):F0}% |");
+        md.AppendLine();
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(outPath))!);
         File.WriteAllText(outPath, md.ToString());
         Console.Write(md.ToString());
         Console.WriteLine($"wrote {outPath}");
+    }
+
+    /// <summary>The forward pass's matrix products and attention calls alone, on random data of the same shapes.</summary>
+    private static (double GemmMs, double GemmFlops, double AttentionMs) Components(BertConfig c, BertBatch batch, int rounds)
+    {
+        int n = batch.Batch * batch.Length, hd = c.Hidden, inter = c.Intermediate;
+        var rng = new Attention.Tensors.Rng(3);
+        float[] x = rng.NormalArray(n * inter), w = rng.NormalArray(3 * hd * inter), y = new float[n * 3 * hd];
+        (int Out, int In)[] shapes = [(3 * hd, hd), (hd, hd), (inter, hd), (hd, inter)];
+        double flops = c.Layers * shapes.Sum(s => 2.0 * n * s.Out * s.In);
+        void Gemms()
+        {
+            for (int l = 0; l < c.Layers; l++)
+                foreach (var (o, i) in shapes)
+                    Attention.Kernels.Gemm.Multiply(false, true, n, o, i, 1f, x, i, w, i, 0f, y, o, 1);
+        }
+        var shape = new Attention.Kernels.AttentionShape(batch.Batch, c.Heads, c.Heads, batch.Length, batch.Length, c.HeadDim);
+        var options = new Attention.Kernels.AttentionOptions { KeyLengths = batch.Lengths, MaxThreads = 1 };
+        float[] q = rng.NormalArray(n * hd), k = rng.NormalArray(n * hd), v = rng.NormalArray(n * hd), o2 = new float[n * hd];
+        void Attentions()
+        {
+            for (int l = 0; l < c.Layers; l++) Attention.Kernels.FlashAttention.Forward(q, k, v, o2, shape, options);
+        }
+        double Best(Action a)
+        {
+            a();
+            double best = double.MaxValue;
+            for (int r = 0; r < rounds; r++) { double c0 = ThreadCpuMilliseconds(); a(); best = Math.Min(best, ThreadCpuMilliseconds() - c0); }
+            return best;
+        }
+        return (Best(Gemms), flops, Best(Attentions));
     }
 
     /// <summary>Eight different texts, each long enough to fill 128 tokens.</summary>

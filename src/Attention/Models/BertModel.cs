@@ -147,7 +147,7 @@ public sealed class BertModel
             // the tape-free path: same math, fused kernels, no T×T matrix
             var states = _inference.Value.Run(batch, options.HeadMask, options.MaxThreads ?? 0);
             var last = Tensor.FromArray(states, batch.Batch, batch.Length, Config.Hidden);
-            return new BertOutput(last, Pool(Var.Constant(last), batch).Value, null);
+            return new BertOutput(last, PoolRows(states, batch, Config.Hidden), null);
         }
         var attention = new Tensor[Config.Layers];
         var hidden = Encode(WordEmbeddings(batch), batch, options, attention);
@@ -243,6 +243,27 @@ public sealed class BertModel
         var mean = sum * Var.Constant(Tensor.FromArray(inv, b, 1));
         var norm = (mean * mean).Sum(1, keepDim: true).Sqrt();
         return mean / norm;
+    }
+
+    /// <summary><see cref="Pool"/> on a flat (B·T·Hd) buffer, without temporaries (sums in double).</summary>
+    private static Tensor PoolRows(float[] hidden, BertBatch batch, int hd)
+    {
+        var result = new float[batch.Batch * hd];
+        var sum = new double[hd];
+        for (int b = 0; b < batch.Batch; b++)
+        {
+            Array.Clear(sum);
+            for (int t = 0; t < batch.Lengths[b]; t++)
+            {
+                int at = (b * batch.Length + t) * hd;
+                for (int k = 0; k < hd; k++) sum[k] += hidden[at + k];
+            }
+            double norm = 0;
+            for (int k = 0; k < hd; k++) { sum[k] /= batch.Lengths[b]; norm += sum[k] * sum[k]; }
+            norm = Math.Sqrt(norm);
+            for (int k = 0; k < hd; k++) result[b * hd + k] = (float)(sum[k] / norm);
+        }
+        return Tensor.FromArray(result, batch.Batch, hd);
     }
 
     private void CheckBatch(BertBatch batch)
