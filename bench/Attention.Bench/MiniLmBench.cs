@@ -110,6 +110,19 @@ public static class MiniLmBench
         md.AppendLine($"| 6 attention calls (`FlashAttention.Forward`, 8 × 12 heads × 128² × 32) | {attentionMs:F1} | {100 * attentionMs / CpuBest(0):F0}% |");
         md.AppendLine($"| the rest (embeddings, bias + head split/merge copies, GELU, residual + LayerNorm, pooling) | {CpuBest(0) - gemmMs - attentionMs:F1} | {100 * (CpuBest(0) - gemmMs - attentionMs) / CpuBest(0):F0}% |");
         md.AppendLine();
+        double share = 100 * gemmMs / CpuBest(0);
+        md.AppendLine("## What stands between us and 1.0×");
+        md.AppendLine();
+        md.AppendLine($"The wall-clock ratios above move by tens of percent from run to run on this shared machine (see the load average); " +
+                      $"the one-thread CPU times are the steadier comparison. In them, {share:F0}% of our forward pass is the 36 matrix products, " +
+                      $"running at {gemmFlops / gemmMs / 1e6:F0} GFLOP/s on one core: the same `Gemm` reaches about 180 GFLOP/s on 1024³ " +
+                      "(bench/results/gemm.md), but these products are skinny (K = 384, a single K block, in all but the second feed-forward product), so the " +
+                      "per-call packing of the weight matrix and the passes over C weigh more (our reading, not measured separately). What would close the rest: packing each weight " +
+                      "once at load time instead of on every call (ONNX Runtime's CPU MatMul pre-packs constant weights when the session is " +
+                      "created); letting `FlashAttention.Forward` read Q, K and V with strides straight from the (B, T, 3·Hd) projection output, " +
+                      "which would remove the head split and merge copies; and running the row passes (GELU, residual + LayerNorm) on the " +
+                      "worker threads too, which only matters with more than one thread.");
+        md.AppendLine();
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(outPath))!);
         File.WriteAllText(outPath, md.ToString());
         Console.Write(md.ToString());
@@ -121,7 +134,7 @@ public static class MiniLmBench
     {
         int n = batch.Batch * batch.Length, hd = c.Hidden, inter = c.Intermediate;
         var rng = new Attention.Tensors.Rng(3);
-        float[] x = rng.NormalArray(n * inter), w = rng.NormalArray(3 * hd * inter), y = new float[n * 3 * hd];
+        float[] x = rng.NormalArray(n * inter), w = rng.NormalArray(3 * hd * inter), y = new float[n * inter];
         (int Out, int In)[] shapes = [(3 * hd, hd), (hd, hd), (inter, hd), (hd, inter)];
         double flops = c.Layers * shapes.Sum(s => 2.0 * n * s.Out * s.In);
         void Gemms()
