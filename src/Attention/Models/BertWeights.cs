@@ -107,7 +107,7 @@ public sealed class BertWeights
             if (bias is null)
                 throw new InvalidDataException($"ONNX BERT: MatMul {node.Name} with weight {node.Inputs[1]} is not followed by an Add of a named encoder bias; cannot name it");
             if (w.Dims.Count != 2) throw new InvalidDataException($"ONNX BERT: expected a 2-D MatMul weight for {bias}, got dims [{string.Join(", ", w.Dims)}]");
-            tensors[bias[..^".bias".Length] + ".weight"] = w.ToTensor().Transpose().Contiguous();
+            tensors[bias[..^".bias".Length] + ".weight"] = Transposed(w.ToFloats(), checked((int)w.Dims[0]), checked((int)w.Dims[1]));
         }
         if (!tensors.TryGetValue("embeddings.word_embeddings.weight", out var words))
             throw new InvalidDataException("ONNX BERT: expected an initializer embeddings.word_embeddings.weight, found none");
@@ -158,6 +158,19 @@ public sealed class BertWeights
             }
         }
         return null;
+    }
+
+    /// <summary>(rows, cols) row-major → its transpose as a (cols, rows) tensor, in cache-sized tiles.</summary>
+    private static Tensor Transposed(float[] a, int rows, int cols)
+    {
+        var t = new float[a.Length];
+        const int Tile = 32;
+        for (int r0 = 0; r0 < rows; r0 += Tile)
+            for (int c0 = 0; c0 < cols; c0 += Tile)
+                for (int r = r0; r < Math.Min(rows, r0 + Tile); r++)
+                    for (int c = c0; c < Math.Min(cols, c0 + Tile); c++)
+                        t[c * rows + r] = a[r * cols + c];
+        return Tensor.FromArray(t, cols, rows);
     }
 
     private static string StripPrefix(string name) => name.StartsWith("bert.", StringComparison.Ordinal) ? name[5..] : name;

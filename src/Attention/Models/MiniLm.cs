@@ -53,40 +53,56 @@ public static class MiniLm
             $"project's PackageDownload; run `dotnet restore`) at one of: {string.Join("; ", candidates)}; found none");
     }
 
-    /// <summary>Reads embedded managed resources by name from an assembly file without loading it.</summary>
+    /// <summary>
+    /// Reads embedded managed resources by name from an assembly file without loading it: the metadata names each
+    /// resource and its offset in the CLI resources directory, where it is stored as a 4-byte length and the bytes;
+    /// the directory's file offset comes from the PE headers, so each resource is one read from the file.
+    /// </summary>
     /// <exception cref="InvalidDataException">The file is not a .NET assembly, or a resource is missing or out of bounds.</exception>
     public static byte[][] ReadResources(string assemblyPath, params string[] names)
     {
         ArgumentException.ThrowIfNullOrEmpty(assemblyPath);
         ArgumentNullException.ThrowIfNull(names);
         using var stream = File.OpenRead(assemblyPath);
-        using var pe = new PEReader(stream);
-        if (!pe.HasMetadata || pe.PEHeaders.CorHeader is null)
-            throw new InvalidDataException($"{assemblyPath}: expected a .NET assembly with metadata, got a file without");
-        var md = pe.GetMetadataReader();
-        var dir = pe.PEHeaders.CorHeader.ResourcesDirectory;
-        var found = new byte[names.Length][];
-        foreach (var handle in md.ManifestResources)
+        var positions = new long[names.Length];
+        Array.Fill(positions, -1L);
+        long directoryStart, directoryEnd;
+        using (var pe = new PEReader(stream, PEStreamOptions.LeaveOpen))
         {
-            var res = md.GetManifestResource(handle);
-            int index = Array.IndexOf(names, md.GetString(res.Name));
-            if (index < 0) continue;
-            if (!res.Implementation.IsNil)
-                throw new InvalidDataException($"{assemblyPath}: resource {names[index]} is linked from another file, expected it embedded");
-            // embedded resources live in the CLI resources directory: a 4-byte length, then the bytes
-            var block = pe.GetSectionData(dir.RelativeVirtualAddress);
-            long start = res.Offset;
-            if (block.Length < dir.Size || start + 4 > dir.Size)
-                throw new InvalidDataException($"{assemblyPath}: resource {names[index]} at offset {start} lies outside the {dir.Size}-byte resources directory");
-            var reader = block.GetReader((int)start, dir.Size - (int)start);
-            int length = reader.ReadInt32();
-            if (length < 0 || length > reader.RemainingBytes)
-                throw new InvalidDataException($"{assemblyPath}: resource {names[index]} declares {length} bytes, only {reader.RemainingBytes} remain");
-            found[index] = reader.ReadBytes(length);
+            if (!pe.HasMetadata || pe.PEHeaders.CorHeader is null)
+                throw new InvalidDataException($"{assemblyPath}: expected a .NET assembly with metadata, got a file without");
+            var dir = pe.PEHeaders.CorHeader.ResourcesDirectory;
+            if (!pe.PEHeaders.TryGetDirectoryOffset(dir, out int offset))
+                throw new InvalidDataException($"{assemblyPath}: expected a managed resources directory, found none");
+            directoryStart = offset;
+            directoryEnd = (long)offset + dir.Size;
+            var md = pe.GetMetadataReader();
+            foreach (var handle in md.ManifestResources)
+            {
+                var res = md.GetManifestResource(handle);
+                int index = Array.IndexOf(names, md.GetString(res.Name));
+                if (index < 0) continue;
+                if (!res.Implementation.IsNil)
+                    throw new InvalidDataException($"{assemblyPath}: resource {names[index]} is linked from another file, expected it embedded");
+                positions[index] = directoryStart + res.Offset;
+            }
         }
+        var found = new byte[names.Length][];
+        Span<byte> lengthBytes = stackalloc byte[4];
         for (int i = 0; i < names.Length; i++)
-            if (found[i] is null)
+        {
+            if (positions[i] < 0)
                 throw new InvalidDataException($"{assemblyPath}: expected an embedded resource named {names[i]}, found none");
+            if (positions[i] + 4 > directoryEnd)
+                throw new InvalidDataException($"{assemblyPath}: resource {names[i]} at file offset {positions[i]} lies outside the resources directory");
+            stream.Position = positions[i];
+            stream.ReadExactly(lengthBytes);
+            int length = System.Buffers.Binary.BinaryPrimitives.ReadInt32LittleEndian(lengthBytes);
+            if (length < 0 || positions[i] + 4 + length > directoryEnd)
+                throw new InvalidDataException($"{assemblyPath}: resource {names[i]} declares {length} bytes, more than the resources directory holds");
+            found[i] = new byte[length];
+            stream.ReadExactly(found[i]);
+        }
         return found;
     }
 
