@@ -23,6 +23,9 @@ public class BertModelTests
         ablated[0, 3] = 0f;
         var changed = model.Forward(batch, new BertRunOptions { HeadMask = ablated }).Embeddings.ToArray();
         Assert.True(plain.Zip(changed).Max(p => Math.Abs(p.First - p.Second)) > 1e-4);
+        // the op-by-op path (taken when attention is recorded) applies the mask the same way
+        var recorded = model.Forward(batch, new BertRunOptions { HeadMask = ablated, RecordAttention = true }).Embeddings.ToArray();
+        Assert.True(changed.Zip(recorded).Max(p => Math.Abs(p.First - p.Second)) < 1e-5);
     }
 
     [Fact]
