@@ -214,3 +214,16 @@ public class AttributionTests
         Assert.Throws<ArgumentException>(() => Attribution.IntegratedGradients(F, Tensor.Zeros(6), Tensor.Zeros(5)));
     }
 }
+
+public class SentenceCorpusTests
+{
+    [Fact]
+    public void RepoCorpus_HasOver200DistinctSentences_AndDistinctParaphrasePairs()
+    {
+        var corpus = SentenceCorpus.LoadRepoCopy();
+        Assert.True(corpus.Pairs.Count >= 100, $"{corpus.Pairs.Count} pairs");
+        Assert.True(corpus.All.Count >= 200, $"{corpus.All.Count} sentences");
+        Assert.Equal(corpus.All.Count, corpus.All.Distinct().Count());
+        Assert.All(corpus.Pairs, p => Assert.NotEqual(p.A, p.B));
+    }
+}
