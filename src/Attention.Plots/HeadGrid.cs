@@ -48,6 +48,9 @@ public static class HeadGrid
             ?? throw new InvalidOperationException($"Skia could not create a {width}×{height} surface.");
         var canvas = surface.Canvas;
         canvas.Clear(SKColors.White);
+        var typeface = TitleTypeface();
+        using var small = new SKFont(typeface ?? SKTypeface.Default, 11);
+        using var ink = new SKPaint { Color = SKColors.Black, IsAntialias = true };
         for (int l = 0; l < layers; l++)
             for (int h = 0; h < perLayer; h++)
             {
@@ -56,16 +59,17 @@ public static class HeadGrid
                 int y0 = titleBand + l * (data + panelTitle + pad);
                 int w = (left ? labelRoom : 0) + data + pad;
                 int hgt = panelTitle + data + pad + (bottom ? labelRoom : 0);
-                var plot = Panel(heads[l][h], $"L{l} H{h}", left ? labels : null, bottom ? labels : null, max);
+                var plot = Panel(heads[l][h], left ? labels : null, bottom ? labels : null, max);
                 plot.Layout.Fixed(new PixelPadding(left ? labelRoom : 0, pad, bottom ? labelRoom : pad, panelTitle));
                 // each panel renders alone (Plot.Render clears the whole canvas it is given), then is pasted in place
                 using var bitmap = SKBitmap.Decode(plot.GetImageBytes(w, hgt, ImageFormat.Png));
                 canvas.DrawBitmap(bitmap, x0, y0);
+                // the panel's name above its data area, drawn here (ScottPlot leaves no room for a title in so small a panel)
+                canvas.DrawText($"L{l} H{h}", x0 + (left ? labelRoom : 0) + data / 2f, y0 + panelTitle - 5, SKTextAlign.Center, small, ink);
             }
         using (var font = new SKFont(SKTypeface.Default, 18))
         using (var paint = new SKPaint { Color = SKColors.Black, IsAntialias = true })
         {
-            var typeface = TitleTypeface();
             if (typeface is not null) font.Typeface = typeface;
             canvas.DrawText(title, 10, 26, SKTextAlign.Left, font, paint);
         }
@@ -77,7 +81,7 @@ public static class HeadGrid
         png.SaveTo(file);
     }
 
-    private static Plot Panel(float[,] values, string title, string[]? rowLabels, string[]? columnLabels, double max)
+    private static Plot Panel(float[,] values, string[]? rowLabels, string[]? columnLabels, double max)
     {
         int t = values.GetLength(0);
         var cells = new double[t, t];
@@ -93,8 +97,6 @@ public static class HeadGrid
         plot.Axes.Margins(0, 0);
         plot.Axes.InvertY();
         plot.Axes.Color(Color.FromHex("#808080"));
-        plot.Title(title, size: 11);
-        plot.Axes.Title.Label.ForeColor = Colors.Black;
         var centres = Enumerable.Range(0, t).Select(i => (double)i).ToArray();
         var blank = new string[t];
         Array.Fill(blank, "");
