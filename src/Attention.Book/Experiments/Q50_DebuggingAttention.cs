@@ -426,7 +426,8 @@ public sealed class Q50_DebuggingAttention : Experiment
         return result;
     }
 
-    private static double ParaphraseAccuracy(List<float[]> e)
+    /// <summary>Share of sentences whose nearest neighbour by cosine is their paraphrase; pairs sit side by side (2k, 2k + 1).</summary>
+    public static double ParaphraseAccuracy(IReadOnlyList<float[]> e)
     {
         int hits = 0, n = e.Count;
         for (int i = 0; i < n; i++)
