@@ -34,6 +34,12 @@ public sealed class ExperimentContext
 
     public CancellationToken Cancellation { get; init; }
 
+    /// <summary>
+    /// Free text the user passed with <c>attn show N --input TEXT</c> (alias <c>--word</c>), e.g. the word whose
+    /// alignment question 3 draws; null when none was given. Experiments that take no input ignore it.
+    /// </summary>
+    public string? Input { get; init; }
+
     /// <summary>Reports progress if anyone listens.</summary>
     public void Report(double fraction, string status) => Progress?.Report((Math.Clamp(fraction, 0, 1), status));
 

@@ -22,7 +22,8 @@ public static class ExperimentRunner
     /// except cancellation, which propagates.
     /// </summary>
     public static ExperimentRun Run(Experiment experiment, bool full = false, int seed = 1234, string? figureDirectory = null,
-                                    IProgress<(double Fraction, string Status)>? progress = null, CancellationToken cancellation = default)
+                                    IProgress<(double Fraction, string Status)>? progress = null, CancellationToken cancellation = default,
+                                    string? input = null)
     {
         ArgumentNullException.ThrowIfNull(experiment);
         figureDirectory ??= Path.Combine(Path.GetTempPath(), "attn-figures", $"q{experiment.Question:00}-{Environment.ProcessId}");
@@ -30,7 +31,7 @@ public static class ExperimentRunner
         Directory.CreateDirectory(figureDirectory);
         var context = new ExperimentContext
         {
-            Full = full, Seed = seed, FigureDirectory = figureDirectory, Progress = progress, Cancellation = cancellation,
+            Full = full, Seed = seed, FigureDirectory = figureDirectory, Progress = progress, Cancellation = cancellation, Input = input,
         };
         var clock = Stopwatch.StartNew();
         try

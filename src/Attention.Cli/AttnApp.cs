@@ -9,7 +9,7 @@ namespace Attention.Cli;
 
 /// <summary>
 /// The <c>attn</c> command: <c>list</c>, <c>show N [--json] [--full] [--seed S]</c>,
-/// <c>book [--out DIR] [--full] [--write-pages]</c> and <c>bench [--full] [--out DIR]</c> (DESIGN.md §2).
+/// <c>show N [--input TEXT]</c>, <c>book [--out DIR] [--full] [--write-pages] [--only N,M]</c> and <c>bench [--full] [--out DIR]</c> (DESIGN.md §2).
 /// Exit codes: 0 success, 1 a runtime failure (one line on stderr), 2 a usage error (one line on stderr).
 /// </summary>
 public sealed class AttnApp
@@ -42,15 +42,17 @@ public sealed class AttnApp
 
         var number = new Argument<string>("N") { Description = "Question number, 1..50" };
         var json = new Option<bool>("--json") { Description = "Print the experiment's result as one JSON object on stdout, nothing else" };
-        var show = new Command("show", "Show answer N and run its experiment live") { number, json, fullOption, seedOption };
+        var input = new Option<string?>("--input", "--word") { Description = "Text the experiment works on where it takes any (e.g. the word answer 3 aligns)" };
+        var show = new Command("show", "Show answer N and run its experiment live") { number, json, fullOption, seedOption, input };
         show.SetAction(parse => Show(parse.GetValue(number)!, parse.GetValue(json), parse.GetValue(fullOption), parse.GetValue(seedOption),
-                                     parse.GetValue(rootOption), stdout, stderr));
+                                     parse.GetValue(input), parse.GetValue(rootOption), stdout, stderr));
 
         var outOption = new Option<string?>("--out") { Description = "Output folder (book: site/ under the repository; bench: bench/results)" };
         var writePages = new Option<bool>("--write-pages") { Description = "Rewrite the experiment blocks of docs/answers/*.md in place" };
-        var book = new Command("book", "Run every experiment and write the static site") { outOption, fullOption, seedOption, writePages };
+        var only = new Option<string?>("--only") { Description = "Run only these questions' experiments, e.g. 3,4,10 (the site keeps the other pages' committed blocks)" };
+        var book = new Command("book", "Run every experiment and write the static site") { outOption, fullOption, seedOption, writePages, only };
         book.SetAction(parse => Book(parse.GetValue(outOption), parse.GetValue(fullOption), parse.GetValue(seedOption), parse.GetValue(writePages),
-                                     parse.GetValue(rootOption), stdout, stderr));
+                                     parse.GetValue(only), parse.GetValue(rootOption), stdout, stderr));
 
         var bench = new Command("bench", "Benchmark the attention kernels side by side with ONNX Runtime and ggml") { fullOption, outOption };
         bench.SetAction(parse => Bench(parse.GetValue(fullOption), parse.GetValue(outOption), parse.GetValue(rootOption), stdout, stderr));
@@ -108,7 +110,7 @@ public sealed class AttnApp
 
     // ---------- show ----------
 
-    private int Show(string numberText, bool json, bool full, int seed, string? rootOverride, TextWriter stdout, TextWriter stderr)
+    private int Show(string numberText, bool json, bool full, int seed, string? input, string? rootOverride, TextWriter stdout, TextWriter stderr)
     {
         if (!int.TryParse(numberText, NumberStyles.None, CultureInfo.InvariantCulture, out int n))
             throw new UsageException($"show expects a question number 1..{Questions.Count}; got '{numberText}'");
@@ -128,8 +130,8 @@ public sealed class AttnApp
                 return Fail(stderr, Failure, $"question {n} has no experiment yet");
             var progress = Consoles.IsTerminal(stderr) ? Consoles.For(stderr) : null;
             var run = progress is null
-                ? ExperimentRunner.Run(experiment, full, seed, figureDir)
-                : RunWithProgress(progress, experiment, full, seed, figureDir);
+                ? ExperimentRunner.Run(experiment, full, seed, figureDir, input: input)
+                : RunWithProgress(progress, experiment, full, seed, figureDir, input);
             if (!run.Succeeded)
                 return Fail(stderr, Failure, $"{experiment.GetType().Name} failed: {run.Error!.Message}");
             stdout.WriteLine(ResultJson.Write(run));
@@ -157,17 +159,17 @@ public sealed class AttnApp
         }
 
         console.Write(new Rule($"[bold]{Markup.Escape(experiment.GetType().Name)}[/] · {(full ? "full" : "quick")} · seed {seed}").LeftJustified());
-        var result = RunWithProgress(console, experiment, full, seed, figureDir);
+        var result = RunWithProgress(console, experiment, full, seed, figureDir, input);
         if (!result.Succeeded)
             return Fail(stderr, Failure, $"{experiment.GetType().Name} failed: {result.Error!.Message}");
         WriteResult(console, result);
         return Ok;
     }
 
-    private static ExperimentRun RunWithProgress(IAnsiConsole console, Experiment experiment, bool full, int seed, string figureDir)
+    private static ExperimentRun RunWithProgress(IAnsiConsole console, Experiment experiment, bool full, int seed, string figureDir, string? input)
     {
         // a live bar only where it can redraw in place; in a log it would be a line per update
-        if (!console.Profile.Capabilities.Interactive) return ExperimentRunner.Run(experiment, full, seed, figureDir);
+        if (!console.Profile.Capabilities.Interactive) return ExperimentRunner.Run(experiment, full, seed, figureDir, input: input);
         ExperimentRun? run = null;
         console.Progress()
             .AutoClear(true)
@@ -175,7 +177,7 @@ public sealed class AttnApp
             .Start(ctx =>
             {
                 var task = ctx.AddTask(Markup.Escape(experiment.GetType().Name), maxValue: 1.0);
-                run = ExperimentRunner.Run(experiment, full, seed, figureDir, new TaskProgress(task, experiment.GetType().Name));
+                run = ExperimentRunner.Run(experiment, full, seed, figureDir, new TaskProgress(task, experiment.GetType().Name), input: input);
                 task.Value = 1.0;
             });
         return run!;
@@ -223,12 +225,19 @@ public sealed class AttnApp
 
     // ---------- book ----------
 
-    private int Book(string? outDir, bool full, int seed, bool writePages, string? rootOverride, TextWriter stdout, TextWriter stderr)
+    private int Book(string? outDir, bool full, int seed, bool writePages, string? onlyText, string? rootOverride, TextWriter stdout, TextWriter stderr)
     {
+        var selected = onlyText is null ? null : ParseQuestionList(onlyText);
         var root = RepoPaths.FindRoot(rootOverride ?? _root);
         var site = Path.GetFullPath(outDir ?? RepoPaths.DefaultSite(root));
         var pages = Pages.Find(RepoPaths.Answers(root));
-        var experiments = Registry.All.ToList();
+        var experiments = Registry.All.Where(e => selected is null || selected.Contains(e.Question)).ToList();
+        if (selected is not null)
+        {
+            var missing = selected.Where(q => Registry.Find(q) is null).ToList();
+            if (missing.Count > 0)
+                throw new UsageException($"--only names question{(missing.Count == 1 ? "" : "s")} without an experiment: {string.Join(", ", missing)}");
+        }
         var console = Consoles.For(stdout);
         var runs = new List<ExperimentRun>();
         var figureRoot = Path.Combine(Path.GetTempPath(), $"attn-book-{Environment.ProcessId}");
@@ -311,6 +320,19 @@ public sealed class AttnApp
         if (failed.Count > 0)
             return Fail(stderr, Failure, $"{failed.Count} of {experiments.Count} experiments failed: {string.Join(", ", failed)}");
         return Ok;
+    }
+
+    /// <summary>Parses "3,4,10" into question numbers; a usage error names the bad item.</summary>
+    private static HashSet<int> ParseQuestionList(string text)
+    {
+        var set = new HashSet<int>();
+        foreach (var item in text.Split(',', StringSplitOptions.TrimEntries))
+        {
+            if (!int.TryParse(item, NumberStyles.None, CultureInfo.InvariantCulture, out int q) || q < 1 || q > Questions.Count)
+                throw new UsageException($"--only expects question numbers 1..{Questions.Count} separated by commas, e.g. 3,4,10; got '{item}' in '{text}'");
+            set.Add(q);
+        }
+        return set;
     }
 
     // ---------- bench ----------

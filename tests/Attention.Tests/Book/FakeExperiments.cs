@@ -29,6 +29,7 @@ public sealed class Q07_FakeWeights : Experiment
         result.Check("rows sum to one", true, "max error 0");
         result.Check("diagonal dominates", true);
         result.Notes.Add("A fake experiment used by the tests.");
+        if (context.Input is not null) result.Notes.Add($"input: {context.Input}");
         return result;
     }
 }

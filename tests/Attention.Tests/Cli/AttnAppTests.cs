@@ -37,6 +37,9 @@ public class AttnAppTests
     [InlineData("show", "7", "--seed", "x")]
     [InlineData("list", "extra")]
     [InlineData("book", "--frob")]
+    [InlineData("book", "--only", "7,x")]
+    [InlineData("book", "--only", "51")]
+    [InlineData("book", "--only", "12")]
     [InlineData("bench", "--bogus")]
     [InlineData]
     public void UsageErrors_ExitWith2_AndOneLineOnStderr(params string[] args)
@@ -172,5 +175,27 @@ public class AttnAppTests
         var before = File.ReadAllText(pagePath);
         Run(app, "book", "--out", Path.Combine(root, "s"));
         Assert.Equal(before, File.ReadAllText(pagePath));
+    }
+
+    [Theory]
+    [InlineData("--input")]
+    [InlineData("--word")]
+    public void Show_PassesInputToTheExperiment(string option)
+    {
+        var (code, output, _) = Run(FakeApp().App, "show", "7", option, "ATTENTION");
+        Assert.Equal(0, code);
+        Assert.Contains("input: ATTENTION", output);
+    }
+
+    [Fact]
+    public void BookOnly_RunsJustTheNamedQuestions_AndWritesOnlyTheirPages()
+    {
+        var (app, root) = FakeApp();
+        var (code, output, error) = Run(app, "book", "--only", "7,8", "--out", Path.Combine(root, "s"), "--write-pages");
+        Assert.Equal(0, code);
+        Assert.Equal("", error);
+        Assert.Contains("Q08_FakeFailingCheck", output);
+        Assert.DoesNotContain("Q09_FakeThrows", output);
+        Assert.Contains("✓ rows sum to one", File.ReadAllText(Path.Combine(RepoPaths.Answers(root), "07-fake-weights.md")));
     }
 }
