@@ -119,10 +119,11 @@ public sealed class Q22_InterpretingAttention : Experiment
         result.Figures.Add(new Figure(entropyPath, "Mean weight each layer's heads put on [CLS], [SEP], punctuation, the previous and the next token."));
 
         context.Report(0.3, "drawing the heads of one sentence");
-        var shown = ModelProbe.Attend(model, [ShownSentence])[0];
+        string shownText = string.IsNullOrWhiteSpace(context.Input) ? ShownSentence : context.Input;   // attn show 22 --input "your sentence"
+        var shown = ModelProbe.Attend(model, [shownText])[0];
         var gridPath = context.FigurePath("q22-head-grid.png");
         HeadGrid.Write(gridPath, Enumerable.Range(0, c.Layers).Select(l => (IReadOnlyList<float[,]>)Enumerable.Range(0, c.Heads).Select(h => shown.Head(l, h)).ToList()).ToList(),
-                       shown.Tokens, $"all-MiniLM-L6-v2, 72 heads on \"{ShownSentence}\" (rows: queries; colour 0 to 1)");
+                       shown.Tokens, $"all-MiniLM-L6-v2, 72 heads on \"{shownText}\" (rows: queries; colour 0 to 1)");
         result.Figures.Add(new Figure(gridPath, "All 72 heads of all-MiniLM-L6-v2 on one sentence: rows are queries, columns keys, one colour scale."));
 
         var rolled = AttentionRollout.Rollout(shown.HeadAverages());

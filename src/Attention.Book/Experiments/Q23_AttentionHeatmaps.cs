@@ -28,7 +28,8 @@ public sealed class Q23_AttentionHeatmaps : Experiment
         var c = model.Config;
 
         // the sentence alone: all heads, and the statistics to pick heads by behaviour
-        var alone = ModelProbe.Attend(model, [Sentence])[0];
+        string sentence = string.IsNullOrWhiteSpace(context.Input) ? Sentence : context.Input;        // attn show 23 --input "your sentence"
+        var alone = ModelProbe.Attend(model, [sentence])[0];
         var stats = ModelProbe.Statistics([alone], c.Layers, c.Heads).All();
         var prevHead = stats.MaxBy(h => h.ToPrevious)!;
         var sinkHead = stats.MaxBy(h => h.ToCls)!;
@@ -44,7 +45,7 @@ public sealed class Q23_AttentionHeatmaps : Experiment
 
         // (b) the same sentence padded inside a batch with a longer one
         context.Report(0.3, "padded batch");
-        var batch = model.Tokenize([Sentence, LongerSentence]);
+        var batch = model.Tokenize([sentence, sentence + " " + LongerSentence]);
         var output = model.Forward(batch, new BertRunOptions { RecordAttention = true });
         int t = batch.Length, pads = t - n;
         var p = output.Attention![prevHead.Layer].AsSpan();                                // (2, H, T, T), row 0 = our sentence
@@ -90,7 +91,7 @@ public sealed class Q23_AttentionHeatmaps : Experiment
         context.Report(0.6, "head grid");
         var gridPath = context.FigurePath("q23-head-grid.png");
         HeadGrid.Write(gridPath, Enumerable.Range(0, c.Layers).Select(l => (IReadOnlyList<float[,]>)Enumerable.Range(0, c.Heads).Select(h => alone.Head(l, h)).ToList()).ToList(),
-                       tokens, $"all-MiniLM-L6-v2 on \"{Sentence}\" (one colour scale, 0 to 1)");
+                       tokens, $"all-MiniLM-L6-v2 on \"{sentence}\" (one colour scale, 0 to 1)");
         result.Figures.Add(new Figure(gridPath, "The head grid: 6 layers × 12 heads on one colour scale, tokens on the left column and bottom row (attn viz --out DIR writes it)."));
 
         var table = new Table("What the figures show, measured", "quantity", "value");
