@@ -57,7 +57,8 @@ public sealed class AttnApp
         var bench = new Command("bench", "Benchmark the attention kernels side by side with ONNX Runtime and ggml") { fullOption, outOption };
         bench.SetAction(parse => Bench(parse.GetValue(fullOption), parse.GetValue(outOption), parse.GetValue(rootOption), stdout, stderr));
 
-        var root = new RootCommand("attn: attention, answered and implemented in C#") { rootOption, list, show, book, bench, VizCommand.Create(stdout) };
+        var root = new RootCommand("attn: attention, answered and implemented in C#")
+            { rootOption, list, show, book, bench, ModelCommands.Embed(stdout), ModelCommands.Heads(stdout), VizCommand.Create(stdout) };
 
         ParseResult parsed;
         try { parsed = root.Parse(args); }
@@ -72,8 +73,8 @@ public sealed class AttnApp
             {
                 var verb = parsed.UnmatchedTokens.FirstOrDefault(a => !a.StartsWith('-'));
                 return Fail(stderr, Usage, verb is null
-                    ? "expected a verb: list, show N, book or bench (attn --help for more)"
-                    : $"unknown verb '{verb}'; expected list, show N, book or bench");
+                    ? "expected a verb: list, show N, book, bench, embed or heads (attn --help for more)"
+                    : $"unknown verb '{verb}'; expected list, show N, book, bench, embed or heads");
             }
             return Fail(stderr, Usage, (unrecognized ?? parsed.Errors[0]).Message);
         }
@@ -82,6 +83,7 @@ public sealed class AttnApp
             return parsed.Invoke(new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false });
         }
         catch (UsageException e) { return Fail(stderr, Usage, e.Message); }
+        catch (ModelUsageException e) { return Fail(stderr, Usage, e.Message); }
         catch (Exception e) { return Fail(stderr, Failure, e.Message); }
     }
 

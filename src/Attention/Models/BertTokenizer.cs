@@ -132,7 +132,8 @@ public sealed class BertTokenizer
         var words = new List<string>();
         foreach (var raw in clean.ToString().Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries))
         {
-            var word = StripAccents(raw.ToLowerInvariant());
+            // lower-case again after stripping: .NET leaves U+0130 (İ) as is where Python gives i + U+0307
+            var word = StripAccents(raw.ToLowerInvariant()).ToLowerInvariant();
             var current = new StringBuilder();
             foreach (var rune in word.EnumerateRunes())
             {

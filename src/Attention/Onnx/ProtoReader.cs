@@ -48,7 +48,7 @@ internal ref struct ProtoReader
         for (int shift = 0; shift < 70; shift += 7)
         {
             if (_pos >= _data.Length)
-                throw Corrupt($"truncated varint at byte {at}: the message ends at byte {_base + _data.Length}");
+                throw Corrupt($"truncated varint at byte {at}: expected more bytes, the message ends at byte {_base + _data.Length}");
             byte b = _data[_pos++];
             if (shift == 63 && b > 1) throw Corrupt($"varint at byte {at} overflows 64 bits");
             result |= (ulong)(b & 0x7F) << shift;
@@ -72,7 +72,7 @@ internal ref struct ProtoReader
         int at = Offset;
         ulong length = ReadVarint();
         if (length > (ulong)(_data.Length - _pos))
-            throw Corrupt($"truncated field at byte {at}: declares {length} bytes, only {_data.Length - _pos} remain in the message");
+            throw Corrupt($"truncated field at byte {at}: expected {length} bytes, only {_data.Length - _pos} remain in the message");
         start = Offset;
         var span = _data.Slice(_pos, (int)length);
         _pos += (int)length;
@@ -90,7 +90,7 @@ internal ref struct ProtoReader
 
     public float ReadFixed32Float()
     {
-        if (_data.Length - _pos < 4) throw Corrupt($"truncated 4-byte field at byte {Offset}");
+        if (_data.Length - _pos < 4) throw Corrupt($"truncated field at byte {Offset}: expected 4 bytes, got {_data.Length - _pos}");
         float v = BitConverter.ToSingle(_data.Slice(_pos, 4));
         _pos += 4;
         return v;
@@ -142,7 +142,7 @@ internal ref struct ProtoReader
 
     private void Advance(int n)
     {
-        if (_data.Length - _pos < n) throw Corrupt($"truncated {n}-byte field at byte {Offset}");
+        if (_data.Length - _pos < n) throw Corrupt($"truncated field at byte {Offset}: expected {n} bytes, got {_data.Length - _pos}");
         _pos += n;
     }
 
