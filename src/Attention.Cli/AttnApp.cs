@@ -58,7 +58,7 @@ public sealed class AttnApp
         bench.SetAction(parse => Bench(parse.GetValue(fullOption), parse.GetValue(outOption), parse.GetValue(rootOption), stdout, stderr));
 
         var root = new RootCommand("attn: attention, answered and implemented in C#")
-            { rootOption, list, show, book, bench, ModelCommands.Embed(stdout), ModelCommands.Heads(stdout) };
+            { rootOption, list, show, book, bench, ModelCommands.Embed(stdout), ModelCommands.Heads(stdout), VizCommand.Create(stdout) };
 
         ParseResult parsed;
         try { parsed = root.Parse(args); }
@@ -369,7 +369,7 @@ public sealed class AttnApp
     }
 
     /// <summary>A usage error found after parsing (a bad question number): exit code 2.</summary>
-    private sealed class UsageException(string message) : Exception(message);
+    internal sealed class UsageException(string message) : Exception(message);
 
     /// <summary>Experiment progress → a Spectre task; thread-safe as Spectre's tasks are.</summary>
     private sealed class TaskProgress(ProgressTask task, string name) : IProgress<(double Fraction, string Status)>
