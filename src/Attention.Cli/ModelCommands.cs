@@ -28,8 +28,8 @@ internal static class ModelCommands
     {
         var text = new Argument<string>("TEXT") { Description = "The sentence whose attention to show" };
         var json = new Option<bool>("--json") { Description = "Print {\"tokens\", \"attention\": [layer][head][i][j]} as JSON, nothing else" };
-        var layer = new Option<int?>("--layer") { Description = "Layer 1..6 of the head to draw as a heatmap (with --head)" };
-        var head = new Option<int?>("--head") { Description = "Head 1..12 to draw as a heatmap (with --layer)" };
+        var layer = new Option<int?>("--layer") { Description = "Layer 0..5 of the head to draw as a heatmap (with --head); 0-based like the JSON, attn viz and the pages" };
+        var head = new Option<int?>("--head") { Description = "Head 0..11 to draw as a heatmap (with --layer); 0-based" };
         var command = new Command("heads", "The attention of all-MiniLM-L6-v2's 72 heads on one sentence") { text, json, layer, head };
         command.SetAction(parse => RunHeads(parse.GetValue(text)!, parse.GetValue(json), parse.GetValue(layer), parse.GetValue(head), stdout));
         return command;
@@ -93,8 +93,8 @@ internal static class ModelCommands
         var model = BertModel.LoadMiniLm();
         int layers = model.Config.Layers, heads = model.Config.Heads;
         if (layer.HasValue != head.HasValue) throw new ModelUsageException("heads expects --layer and --head together");
-        if (layer is { } l0 && (l0 < 1 || l0 > layers)) throw new ModelUsageException($"heads expects --layer 1..{layers}; got {l0}");
-        if (head is { } h0 && (h0 < 1 || h0 > heads)) throw new ModelUsageException($"heads expects --head 1..{heads}; got {h0}");
+        if (layer is { } l0 && (l0 < 0 || l0 >= layers)) throw new ModelUsageException($"heads expects --layer 0..{layers - 1}; got {l0}");
+        if (head is { } h0 && (h0 < 0 || h0 >= heads)) throw new ModelUsageException($"heads expects --head 0..{heads - 1}; got {h0}");
         var batch = model.Tokenize([text]);
         var output = model.Forward(batch, new BertRunOptions { RecordAttention = true });
         var tokens = batch.Tokens[0];
@@ -137,9 +137,9 @@ internal static class ModelCommands
         console.MarkupLine($"[bold]{MiniLm.ModelName}[/] on {n} tokens: {Markup.Escape(string.Join(" ", tokens))}");
         if (layer is { } lSel && head is { } hSel)
         {
-            var a = output.Attention![lSel - 1];
+            var a = output.Attention![lSel];
             var m = new float[n, n];
-            for (int i = 0; i < n; i++) for (int j = 0; j < n; j++) m[i, j] = a[0, hSel - 1, i, j];
+            for (int i = 0; i < n; i++) for (int j = 0; j < n; j++) m[i, j] = a[0, hSel, i, j];
             console.Write(new TerminalHeatmap(m, tokens, tokens, $"layer {lSel}, head {hSel}: rows attend (queries) to columns (keys)"));
             return AttnApp.Ok;
         }
@@ -147,11 +147,11 @@ internal static class ModelCommands
         var table = new Spectre.Console.Table().Border(TableBorder.Rounded)
             .Title("[bold]most-attended token per head[/] (mean weight over queries)");
         table.AddColumn("layer");
-        for (int hi = 0; hi < heads; hi++) table.AddColumn(new TableColumn($"h{hi + 1}").Centered());
+        for (int hi = 0; hi < heads; hi++) table.AddColumn(new TableColumn($"h{hi}").Centered());
         for (int li = 0; li < layers; li++)
         {
             var a = output.Attention![li];
-            var row = new List<string> { (li + 1).ToString(CultureInfo.InvariantCulture) };
+            var row = new List<string> { li.ToString(CultureInfo.InvariantCulture) };
             for (int hi = 0; hi < heads; hi++)
             {
                 int best = 0; double bestMean = -1;

@@ -84,9 +84,10 @@ public class ModelCliTests
     [InlineData("heads")]
     [InlineData("heads", "a", "b")]
     [InlineData("heads", "--bogus", "text")]
-    [InlineData("heads", "--layer", "7", "--head", "1", "text")]
+    [InlineData("heads", "--layer", "6", "--head", "1", "text")]
     [InlineData("heads", "--layer", "1", "text")]
-    [InlineData("heads", "--head", "13", "--layer", "1", "text")]
+    [InlineData("heads", "--head", "12", "--layer", "1", "text")]
+    [InlineData("heads", "--head", "-1", "--layer", "1", "text")]
     public void UsageErrors_ExitWith2_AndOneLineOnStderr(params string[] args)
     {
         var (code, output, error) = Run(args);
