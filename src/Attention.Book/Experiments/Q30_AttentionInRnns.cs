@@ -58,6 +58,7 @@ public sealed class Q30_AttentionInRnns : Experiment
         var perByWidth = new Dictionary<int, double>();
         var logpByWidth = new Dictionary<int, double>();
         int[] widths = [1, 2, 4, 8];
+        foreach (var e in test.Take(5)) Decoding.Beam(model, e.Source, 2, 40);           // warm-up: the first width's time should not include JIT
         for (int wi = 0; wi < widths.Length; wi++)
         {
             int w = widths[wi];
