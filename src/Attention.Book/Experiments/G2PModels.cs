@@ -34,6 +34,15 @@ public static class G2PModels
 {
     private static readonly ConcurrentDictionary<(string, bool, int), Lazy<TrainedG2P>> Cache = new();
 
+    /// <summary>
+    /// Multiplies the step budget of every full-setting model (G2P and the synthetic sweeps); 1 for the published
+    /// runs. A smoke trial of the full code paths sets it small (e.g. 0.02) before running the experiments.
+    /// </summary>
+    public static double FullStepScale { get; set; } = 1;
+
+    /// <summary>A full-setting step count scaled by <see cref="FullStepScale"/> (at least 1).</summary>
+    public static int FullSteps(int steps) => Math.Max(1, (int)Math.Round(steps * FullStepScale));
+
     /// <summary>Letter-count buckets for accuracy-by-length tables.</summary>
     public static readonly (int Min, int Max)[] LengthBuckets = [(1, 4), (5, 6), (7, 8), (9, 10), (11, 12), (13, 40)];
 
@@ -59,7 +68,7 @@ public static class G2PModels
         bool best = key == "bahdanau";
         var training = new TrainOptions
         {
-            Steps = full ? (best ? 6000 : 800) : 200,
+            Steps = full ? FullSteps(best ? 6000 : 800) : 200,
             BatchSize = full ? 128 : 64,
             LearningRate = full ? 2e-3f : 5e-3f,
             // Safety cap for a slow machine (the schedule then decays by time); the published runs finish by steps.

@@ -73,8 +73,13 @@ public sealed class Q04_LuongVsBahdanau : Experiment
             for (int m = 0; m < models.Count; m++)
             {
                 var model = models[m];
-                var (memory, state) = model.Begin(batch.Source);
-                var prev = model.EmbedTargets(Enumerable.Repeat(Vocabulary.Bos, batch.Source.Batch).ToArray());
+                // The encoder runs without a tape, so the backward below covers the one decoder step only.
+                AttentionMemory memory; DecoderState state; Var prev;
+                using (Var.NoGrad())
+                {
+                    (memory, state) = model.Begin(batch.Source);
+                    prev = model.EmbedTargets(Enumerable.Repeat(Vocabulary.Bos, batch.Source.Batch).ToArray());
+                }
                 var sw = Stopwatch.StartNew();
                 var (output, _, _) = model.Step(memory, prev, state);
                 output.Sum().Backward();

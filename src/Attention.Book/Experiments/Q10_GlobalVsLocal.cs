@@ -21,7 +21,8 @@ public sealed class Q10_GlobalVsLocal : Experiment
     {
         bool full = context.Full;
         var result = new ExperimentResult { Question = Question };
-        string[] keys = ["luong-general", "local-m", "local-p"];
+        // Quick: global and local-m only on G2P (local-p is measured on reversal, where it matters); full: all three.
+        string[] keys = full ? ["luong-general", "local-m", "local-p"] : ["luong-general", "local-m"];
         var g2p = new List<TrainedG2P>();
         for (int i = 0; i < keys.Length; i++)
         {
