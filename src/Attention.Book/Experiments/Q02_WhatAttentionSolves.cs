@@ -82,7 +82,7 @@ public sealed class Q02_WhatAttentionSolves : Experiment
     {
         kinds ??= [AttentionKind.None, AttentionKind.Bahdanau];
         labels ??= ["no attention", "Bahdanau attention"];
-        int steps = full ? G2PModels.FullSteps(1200) : 200, batch = full ? 64 : 48, perLength = full ? 200 : 30, h = full ? 128 : 64;
+        int steps = full ? G2PModels.FullSteps(800) : 200, batch = full ? 64 : 48, perLength = full ? 200 : 30, h = full ? 128 : 64;
         var baseConfig = new Seq2SeqConfig(SyntheticTasks.VocabularySize(Symbols), SyntheticTasks.VocabularySize(Symbols))
         {
             Embedding = 32, EncoderHidden = h / 2, DecoderHidden = h, AttentionSize = h / 2, MaxSource = TestMax, LocalHalfWidth = 2,

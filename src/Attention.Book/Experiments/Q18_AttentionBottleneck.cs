@@ -27,13 +27,13 @@ public sealed class Q18_AttentionBottleneck : Experiment
             models.Add(G2PModels.Get(keys[i], full, context.Seed, (f, s) => context.Report((full ? 0.7 : 0.95) * (k + f) / keys.Length, s)));
         }
         const int longWord = Q03_Bahdanau.LongWord;
-        var table = new Table($"G2P test split ({models[0].Test.Count} words): remedies for the fixed-size context, same steps and batch",
-            "model", "parameters", "PER", "WER", $"PER on ≥ {longWord} letters", $"PER on ≤ 6 letters", "long / short PER");
+        var table = new Table($"G2P test split ({models[0].Test.Count} words): remedies for the fixed-size context (same step budget; a run that hits its time cap stops early and says so in the steps column)",
+            "model", "parameters", "steps × batch", "PER", "WER", $"PER on ≥ {longWord} letters", $"PER on ≤ 6 letters", "long / short PER");
         foreach (var m in models)
         {
             var (pl, _, _) = m.ByLength(longWord, 40);
             var (ps, _, _) = m.ByLength(1, 6);
-            table.AddRow(m.Variant.Label, m.Model.ParameterCount, Q03_Bahdanau.Pct(m.TestPer), Q03_Bahdanau.Pct(m.TestWer), Q03_Bahdanau.Pct(pl), Q03_Bahdanau.Pct(ps), ps > 0 ? pl / ps : double.PositiveInfinity);
+            table.AddRow(m.Variant.Label, m.Model.ParameterCount, $"{m.Report.Steps} × {m.Variant.Training.BatchSize}", Q03_Bahdanau.Pct(m.TestPer), Q03_Bahdanau.Pct(m.TestWer), Q03_Bahdanau.Pct(pl), Q03_Bahdanau.Pct(ps), ps > 0 ? pl / ps : double.PositiveInfinity);
             result.Metrics[$"per_{m.Variant.Key.Replace('-', '_')}"] = m.TestPer;
             result.Metrics[$"per_long_{m.Variant.Key.Replace('-', '_')}"] = pl;
             result.Metrics[$"parameters_{m.Variant.Key.Replace('-', '_')}"] = m.Model.ParameterCount;
