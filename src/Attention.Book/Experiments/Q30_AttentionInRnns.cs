@@ -47,7 +47,7 @@ public sealed class Q30_AttentionInRnns : Experiment
         result.Check("Masking makes a padded batch give each word the logits it gets alone (max difference < 1e-4)", maxDiff < 1e-4, $"{maxDiff:0.0e0} over {words.Count} words");
 
         // 2. Teacher forcing vs free running, and 3. beam widths, on the same test words.
-        int beamWords = full ? 2000 : 150;
+        int beamWords = full ? 1000 : 150;
         var test = Enumerable.Range(0, beamWords).Select(i => trained.Test[i * trained.Test.Count / beamWords]).ToList();
         double forcedTokenAccuracy = TeacherForcedAccuracy(model, test);
         var greedy = Decoding.Greedy(model, test.Select(e => e.Source).ToList(), 40);
