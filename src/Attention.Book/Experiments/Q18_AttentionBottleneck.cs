@@ -67,7 +67,7 @@ public sealed class Q18_AttentionBottleneck : Experiment
         var xs = G2PModels.LengthBuckets.Select(b => (double)(b.Min + Math.Min(b.Max, 14)) / 2).ToArray();
         Charts.Lines(path, "G2P: phoneme error rate by word length", "letters (bucket centre)", "PER",
             models.Select(m => new Series(m.Variant.Label, xs, G2PModels.LengthBuckets.Select(b => m.ByLength(b.Min, b.Max).Per).ToArray())).ToList());
-        result.Figures.Add(new Figure(path, "PER by word length for each remedy; the gap to attention widens with length."));
+        result.Figures.Add(new Figure(path, "PER by word length for each remedy."));
         context.Report(1, "done");
         return result;
     }

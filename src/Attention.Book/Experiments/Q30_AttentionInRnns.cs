@@ -72,7 +72,7 @@ public sealed class Q30_AttentionInRnns : Experiment
             result.Metrics[$"per_beam_{w}"] = per;
             result.Metrics[$"wer_beam_{w}"] = wer;
         }
-        beams.AddRow("greedy, batched", Q03_Bahdanau.Pct(gPer), Q03_Bahdanau.Pct(gWer), greedy.Average(h => h.LogProb), double.NaN);
+        beams.AddRow("greedy, batched", Q03_Bahdanau.Pct(gPer), Q03_Bahdanau.Pct(gWer), greedy.Average(h => h.LogProb), "(one batch)");
         result.Tables.Add(beams);
         result.Metrics["per_greedy"] = gPer;
         result.Check("Beam width 1 gives exactly the greedy outputs' PER", Math.Abs(perByWidth[1] - gPer) < 1e-12, $"{Q03_Bahdanau.Pct(perByWidth[1])} vs {Q03_Bahdanau.Pct(gPer)}");
