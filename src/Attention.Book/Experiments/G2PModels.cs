@@ -71,7 +71,7 @@ public static class G2PModels
         };
         var training = new TrainOptions
         {
-            Steps = full ? FullSteps(best ? 5000 : 600) : 200,
+            Steps = full ? FullSteps(best ? 5000 : 500) : 200,
             BatchSize = full ? 128 : 64,
             LearningRate = full ? 2e-3f : 5e-3f,
             // Safety cap for a slow machine (the schedule then decays by time); the published runs finish by steps.
