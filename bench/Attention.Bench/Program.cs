@@ -2,6 +2,7 @@
 //   dotnet run -c Release --project bench/Attention.Bench -- peers [--full]     side-by-side peer runner → bench/results/peers-*.md
 //   dotnet run -c Release --project bench/Attention.Bench -- gemm [--reps N]    GEMM vs the FMA peak → bench/results/gemm.md
 //   dotnet run -c Release --project bench/Attention.Bench -- backward [--full]  FlashAttention backward vs the composed path
+//   dotnet run -c Release --project bench/Attention.Bench -- minilm [--rounds N]  all-MiniLM-L6-v2 forward vs ONNX Runtime → bench/results/minilm.md
 //   dotnet run -c Release --project bench/Attention.Bench -- bdn [BenchmarkDotNet switches]   the BenchmarkDotNet suites
 using Attention.Bench;
 using Attention.Peers;
@@ -20,11 +21,14 @@ switch (verb)
     case "backward":
         BackwardBench.Run(rest);
         return 0;
+    case "minilm":
+        MiniLmBench.Run(rest);
+        return 0;
     case "bdn":
         PeerBenchmarks.Run(rest);
         return 0;
     default:
-        Console.Error.WriteLine($"unknown benchmark '{verb}': expected one of peers, gemm, backward, bdn");
+        Console.Error.WriteLine($"unknown benchmark '{verb}': expected one of peers, gemm, backward, minilm, bdn");
         return 2;
 }
 

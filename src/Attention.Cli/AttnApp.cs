@@ -57,7 +57,8 @@ public sealed class AttnApp
         var bench = new Command("bench", "Benchmark the attention kernels side by side with ONNX Runtime and ggml") { fullOption, outOption };
         bench.SetAction(parse => Bench(parse.GetValue(fullOption), parse.GetValue(outOption), parse.GetValue(rootOption), stdout, stderr));
 
-        var root = new RootCommand("attn: attention, answered and implemented in C#") { rootOption, list, show, book, bench };
+        var root = new RootCommand("attn: attention, answered and implemented in C#")
+            { rootOption, list, show, book, bench, ModelCommands.Embed(stdout), ModelCommands.Heads(stdout), VizCommand.Create(stdout) };
 
         ParseResult parsed;
         try { parsed = root.Parse(args); }
@@ -72,8 +73,8 @@ public sealed class AttnApp
             {
                 var verb = parsed.UnmatchedTokens.FirstOrDefault(a => !a.StartsWith('-'));
                 return Fail(stderr, Usage, verb is null
-                    ? "expected a verb: list, show N, book or bench (attn --help for more)"
-                    : $"unknown verb '{verb}'; expected list, show N, book or bench");
+                    ? "expected a verb: list, show N, book, bench, embed or heads (attn --help for more)"
+                    : $"unknown verb '{verb}'; expected list, show N, book, bench, embed or heads");
             }
             return Fail(stderr, Usage, (unrecognized ?? parsed.Errors[0]).Message);
         }
@@ -82,6 +83,7 @@ public sealed class AttnApp
             return parsed.Invoke(new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false });
         }
         catch (UsageException e) { return Fail(stderr, Usage, e.Message); }
+        catch (ModelUsageException e) { return Fail(stderr, Usage, e.Message); }
         catch (Exception e) { return Fail(stderr, Failure, e.Message); }
     }
 
@@ -367,7 +369,7 @@ public sealed class AttnApp
     }
 
     /// <summary>A usage error found after parsing (a bad question number): exit code 2.</summary>
-    private sealed class UsageException(string message) : Exception(message);
+    internal sealed class UsageException(string message) : Exception(message);
 
     /// <summary>Experiment progress → a Spectre task; thread-safe as Spectre's tasks are.</summary>
     private sealed class TaskProgress(ProgressTask task, string name) : IProgress<(double Fraction, string Status)>

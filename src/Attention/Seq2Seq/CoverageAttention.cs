@@ -6,7 +6,7 @@ namespace Attention.Seq2Seq;
 
 /// <summary>
 /// Additive attention with a coverage vector in the score: Tu, Lu, Liu, Liu and Li (2016), "Modeling Coverage for
-/// Neural Machine Translation", ACL, §3 eq. (4) with linguistic coverage (eq. 5) at fertility Φ_j = 1:
+/// Neural Machine Translation", ACL, §3 (coverage in the alignment model; linguistic coverage with fertility Φ_j = 1):
 /// <code>
 ///   e_tj = v_aᵀ tanh(W_a s_{t−1} + U_a h_j + V_a C_{t−1,j})
 ///   C_{t,j} = C_{t−1,j} + α_tj          (C_0 = 0: the attention each source position has received so far)

@@ -9,8 +9,9 @@ public sealed record G2PExample(string Word, int[] Source, IReadOnlyList<string>
 /// Grapheme-to-phoneme data from the vendored CMU dictionary (<see cref="CmuDict"/>): alphabetic words only (no
 /// apostrophes, periods, hyphens), the first pronunciation of each word, letters a–z in, phonemes out, and the
 /// fixed seeded split of <see cref="CmuDict.Split"/> (5% dev, 5% test by a hash of the word).
-/// Stress digits are removed by default (AH0, AH1, AH2 → AH: 39 phonemes), the setting of the G2P literature that
-/// reports on CMUdict (e.g. Yao and Zweig, 2015; Rao et al., 2015); <c>keepStress</c> keeps the 69 symbols.
+/// Stress digits are removed by default (AH0, AH1, AH2 → AH: 39 phonemes): lexical stress is a separate, harder
+/// prediction, and the 39-phoneme inventory is the one CMUdict G2P results are usually quoted in (the pages say
+/// that their splits differ from ours); <c>keepStress</c> keeps the 69 symbols.
 /// </summary>
 public sealed class G2PData
 {

@@ -10,7 +10,7 @@ public enum LocalMode
 {
     /// <summary>Monotonic: p_t = t (Luong et al., 2015, §3.2 "local-m").</summary>
     Monotonic,
-    /// <summary>Predictive: p_t = S·sigmoid(v_pᵀ tanh(W_p h_t)) (eq. 9 of §3.2, "local-p").</summary>
+    /// <summary>Predictive: p_t = S·sigmoid(v_pᵀ tanh(W_p h_t)) (§3.2, "local-p").</summary>
     Predictive,
 }
 
@@ -18,8 +18,8 @@ public enum LocalMode
 /// Local attention of Luong, Pham and Manning (2015), EMNLP, §3.2: attend to the window [p_t − D, p_t + D] only.
 /// <code>
 ///   local-m:  p_t = t
-///   local-p:  p_t = S · sigmoid(v_pᵀ tanh(W_p h_t))                              (eq. 9; S = the item's real length)
-///   a_t(s)  = align(h_t, h̄_s) · exp(−(s − p_t)² / (2σ²)),   σ = D/2               (eq. 10)
+///   local-p:  p_t = S · sigmoid(v_pᵀ tanh(W_p h_t))                              (S = the item's real length)
+///   a_t(s)  = align(h_t, h̄_s) · exp(−(s − p_t)² / (2σ²)),   σ = D/2               (the Gaussian of §3.2)
 /// </code>
 /// align is the softmax of a <see cref="LuongAttention"/> score (eq. 7) over the positions of the window that are
 /// real source positions; everything outside gets weight exactly 0. For local-m the Gaussian is 1 on the window's
@@ -80,7 +80,7 @@ public sealed class LocalAttention : Module, IDecoderAttention
         else
         {
             var lengths = Tensor.FromArray(memory.Lengths.Select(n => (float)n).ToArray(), b, 1);
-            p = (_wp!.Forward(query).Tanh().MatMul(_vp!).Sigmoid() * Var.Constant(lengths));            // (B, 1), eq. 9
+            p = (_wp!.Forward(query).Tanh().MatMul(_vp!).Sigmoid() * Var.Constant(lengths));            // (B, 1), the predicted centre
             for (int i = 0; i < b; i++) centres[i] = p.Value.AsSpan()[i];
         }
         // Everything outside [round(p_t) − D, round(p_t) + D] or past the item's length is masked.
@@ -97,7 +97,7 @@ public sealed class LocalAttention : Module, IDecoderAttention
         {
             double sigma = HalfWidth / 2.0;
             var positions = Tensor.FromArray(Enumerable.Range(0, s).Select(j => (float)j).ToArray(), 1, s);
-            var gauss = ((Var.Constant(positions) - p).Square() * (float)(-1.0 / (2 * sigma * sigma))).Exp();   // eq. 10
+            var gauss = ((Var.Constant(positions) - p).Square() * (float)(-1.0 / (2 * sigma * sigma))).Exp();   // the Gaussian window
             weights = weights * gauss;
         }
         return new AttentionStep(weights, AttentionMasks.Context(weights, memory.States))

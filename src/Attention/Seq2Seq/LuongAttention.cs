@@ -4,7 +4,7 @@ using Attention.Tensors;
 
 namespace Attention.Seq2Seq;
 
-/// <summary>The four score functions of Luong, Pham and Manning (2015), eq. (8) and (9).</summary>
+/// <summary>The four score functions of Luong, Pham and Manning (2015), §3.1 (eq. 8 and the location variant after it).</summary>
 public enum LuongScore
 {
     /// <summary>score(h_t, h̄_s) = h_tᵀ h̄_s (needs Q = E).</summary>
@@ -13,7 +13,7 @@ public enum LuongScore
     General,
     /// <summary>score(h_t, h̄_s) = v_aᵀ tanh(W_a [h_t; h̄_s]).</summary>
     Concat,
-    /// <summary>a_t = softmax(W_a h_t): scores from the query alone, one per source position (eq. 9).</summary>
+    /// <summary>a_t = softmax(W_a h_t): scores from the query alone, one per source position (§3.1, location-based).</summary>
     Location,
 }
 
@@ -23,7 +23,7 @@ public enum LuongScore
 /// <code>
 ///   a_t(s) = exp(score(h_t, h̄_s)) / Σ_s' exp(score(h_t, h̄_s'))      (eq. 7; s' over real positions)
 ///   score  = h_tᵀ h̄_s | h_tᵀ W_a h̄_s | v_aᵀ tanh(W_a [h_t; h̄_s])     (eq. 8: dot, general, concat)
-///   a_t    = softmax(W_a h_t)                                         (eq. 9: location)
+///   a_t    = softmax(W_a h_t)                                         (location, §3.1)
 ///   c_t    = Σ_s a_t(s) h̄_s
 /// </code>
 /// The query is the current top-layer decoder state h_t (B, Q). The part of each score that depends on the source

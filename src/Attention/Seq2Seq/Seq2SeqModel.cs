@@ -189,7 +189,11 @@ public sealed class Seq2SeqModel : Module
     }
 
     /// <summary>Embeds target ids (B) for one step.</summary>
-    public Var EmbedTargets(int[] ids) => _targetEmbedding.Forward(ids, ids.Length, 1).Reshape(ids.Length, Config.Embedding);
+    public Var EmbedTargets(int[] ids)
+    {
+        ArgumentNullException.ThrowIfNull(ids);
+        return _targetEmbedding.Forward(ids, ids.Length, 1).Reshape(ids.Length, Config.Embedding);
+    }
 
     /// <summary>o (…, H) → logits (…, V).</summary>
     public Var Project(Var output) => _projection.Forward(output);
@@ -200,6 +204,7 @@ public sealed class Seq2SeqModel : Module
     /// </summary>
     public Seq2SeqOutput Forward(PaddedBatch source, PaddedBatch decoderInput)
     {
+        ArgumentNullException.ThrowIfNull(source);
         ArgumentNullException.ThrowIfNull(decoderInput);
         if (decoderInput.Batch != source.Batch)
             throw new ArgumentException($"expected decoder inputs for {source.Batch} items, got {decoderInput.Batch}", nameof(decoderInput));

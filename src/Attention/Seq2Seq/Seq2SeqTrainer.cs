@@ -45,7 +45,7 @@ public sealed record TrainOptions
     public float ClipNorm { get; init; } = 1f;
     /// <summary>Shuffling seed.</summary>
     public ulong Seed { get; init; } = 1;
-    /// <summary>Stop early when this much wall time has passed (null = run all steps).</summary>
+    /// <summary>Stop early when this much wall time has passed (null = run all steps); the learning-rate decay then follows the time used.</summary>
     public TimeSpan? TimeBudget { get; init; }
     /// <summary>An extra loss added to the cross-entropy (a regulariser on the weights, a coverage loss), or null.</summary>
     public Func<Seq2SeqOutput, Seq2SeqBatch, Var?>? ExtraLoss { get; init; }
@@ -88,7 +88,9 @@ public static class Seq2SeqTrainer
             if (cursor >= batches.Count) { batches = Batching.BucketByLength(lengths, options.BatchSize, rng); cursor = 0; }
             var idx = batches[cursor++];
             var batch = Seq2SeqBatch.Create(idx.Select(i => data[i]).ToList());
+            // The schedule follows whichever runs out first, the steps or the time budget, so a run cut by time still decays.
             double frac = (double)step / options.Steps, decayStart = 1 - options.DecayFraction;
+            if (options.TimeBudget is TimeSpan tb) frac = Math.Max(frac, clock.Elapsed / tb);
             adam.LearningRate = options.LearningRate * (float)(frac < decayStart ? 1 : Math.Max(0.1, 1 - 0.9 * (frac - decayStart) / options.DecayFraction));
             adam.ZeroGrad();
             var output = model.Forward(batch.Source, batch.DecoderInput);

@@ -43,6 +43,32 @@ public class Seq2SeqModelTests
     }
 
     [Fact]
+    public void LstmEncoder_UnidirectionalAndTwoLayers_GivesTheSameShapes_AndPaddingInvariance()
+    {
+        var config = Tiny(AttentionKind.Bahdanau) with { EncoderKind = RecurrentKind.Lstm, Bidirectional = false, EncoderLayers = 2, EncoderHidden = 16 };
+        var model = new Seq2SeqModel(config, new Rng(5));
+        var pairs = CopyData(3, 2, 6, 8);
+        var batch = Seq2SeqBatch.Create(pairs);
+        var together = model.Forward(batch.Source, batch.DecoderInput).Logits.Value;
+        Assert.Equal(new[] { 3, batch.DecoderInput.Time, 10 }, together.Shape.ToArray());
+        var alone = Seq2SeqBatch.Create([pairs[1]]);
+        var single = model.Forward(alone.Source, alone.DecoderInput).Logits.Value.AsSpan();
+        for (int t = 0; t < alone.DecoderInput.Time; t++)
+            for (int k = 0; k < 10; k++)
+                Assert.InRange(Math.Abs(single[t * 10 + k] - together.AsSpan()[(batch.DecoderInput.Time + t) * 10 + k]), 0f, 1e-5f);
+    }
+
+    [Fact]
+    public void Vocabulary_ReservesPadBosEosUnk_AndDecodeStopsAtEos()
+    {
+        var v = new Vocabulary(["K", "AE", "T", "K"]);
+        Assert.Equal(7, v.Count);
+        Assert.Equal(new[] { 4, 5, 6, Vocabulary.Unk }, v.Encode(["K", "AE", "T", "ZZ"]));
+        Assert.Equal(new[] { "K", "AE" }, v.Decode([Vocabulary.Bos, 4, 5, Vocabulary.Eos, 6]));
+        Assert.Throws<ArgumentOutOfRangeException>(() => v.Decode([99]));
+    }
+
+    [Fact]
     public void Model_Gradients_MatchFiniteDifferences_ThroughEncoderAndDecoder()
     {
         var config = new Seq2SeqConfig(6, 6) { Embedding = 3, EncoderHidden = 3, DecoderHidden = 4, AttentionSize = 3, Attention = AttentionKind.Bahdanau };
