@@ -34,6 +34,31 @@ internal static class BenchMachine
         catch (UnauthorizedAccessException) { return "unknown"; }
     }
 
+    /// <summary>
+    /// How the benchmark process was scheduled: under a real-time policy (started with `chrt -f 50 ...`) its threads
+    /// preempt ordinary processes, so a loaded machine still gives it whole cores; the results then say so.
+    /// </summary>
+    public static string Scheduling()
+    {
+        try
+        {
+            // /proc/self/stat: field 41 is the policy (0 normal, 1 FIFO, 2 round-robin); the name in field 2 may hold spaces
+            string stat = File.ReadAllText("/proc/self/stat");
+            var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+            return fields.Length > 38 && int.TryParse(fields[38], out int policy)
+                ? policy switch
+                {
+                    0 => "normal scheduling (SCHED_OTHER)",
+                    1 => "real-time scheduling (SCHED_FIFO, `chrt -f`): its threads preempted ordinary processes, so the load did not take its cores",
+                    2 => "real-time scheduling (SCHED_RR, `chrt -r`): its threads preempted ordinary processes, so the load did not take its cores",
+                    _ => $"scheduling policy {policy}",
+                }
+                : "unknown scheduling";
+        }
+        catch (IOException) { return "unknown scheduling"; }
+        catch (UnauthorizedAccessException) { return "unknown scheduling"; }
+    }
+
     /// <summary>The folder holding Attention.slnx above the running binary, else the current directory.</summary>
     public static string RepoRoot()
     {
