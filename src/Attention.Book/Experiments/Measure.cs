@@ -89,6 +89,23 @@ public static class Measure
         return peak is null ? null : Math.Max(0, peak.Value - baseline.Value);
     }
 
+    /// <summary>
+    /// Whether <see cref="PeakResidentBytes"/> can be trusted right now: it measures a known 8 MiB allocation (every page
+    /// touched) and requires the answer within [0.9, 1.25]·8 MiB + 1 MiB. In a process where other threads allocate or free
+    /// at the same time (a test host running tests in parallel) it fails, and peak-based claims should not be judged.
+    /// </summary>
+    public static bool PeakResidentIsQuiet()
+    {
+        const int size = 8 << 20;
+        var peak = PeakResidentBytes(() =>
+        {
+            var a = new byte[size];
+            for (int i = 0; i < size; i += 4096) a[i] = 1;
+            GC.KeepAlive(a);
+        });
+        return peak is { } p && p >= 0.9 * size && p <= 1.25 * size + (1 << 20);
+    }
+
     private static long? ProcStatusBytes(string field)
     {
         try

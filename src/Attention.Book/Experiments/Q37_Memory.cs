@@ -36,7 +36,7 @@ public sealed class Q37_Memory : Experiment
         var table = new Table($"Extra memory of one call, one head, d = {d}, one thread: peak resident (high-water mark during the call) and bytes allocated",
             "n", "formula n²·4", "math path: peak", "math: peak / formula", "math path: allocated", "flash: peak", "flash: allocated", "math peak / flash peak");
         var mathPeak = new List<double>(); var flashPeak = new List<double>(); var mathBytes = new List<double>(); var flashBytes = new List<double>();
-        bool havePeak = true;
+        bool havePeak = true, quiet = true;
         for (int s = 0; s < sizes.Length; s++)
         {
             int n = sizes[s];
@@ -44,8 +44,10 @@ public sealed class Q37_Memory : Experiment
             var shape = new AttentionShape(1, 1, 1, n, n, d);
             var q = new float[n * d]; var k = new float[n * d]; var v = new float[n * d]; var o = new float[n * d];
             Measure.FillNormal(q, random); Measure.FillNormal(k, random); Measure.FillNormal(v, random);
+            quiet &= Measure.PeakResidentIsQuiet();
             long? fp = Measure.PeakResidentBytes(() => FlashAttention.Forward(q, k, v, o, shape, options));
             long? mp = Measure.PeakResidentBytes(() => MathAttention.Forward(q, k, v, o, shape, options));
+            quiet &= Measure.PeakResidentIsQuiet();
             long math = Measure.AllocatedBytes(() => MathAttention.Forward(q, k, v, o, shape, options));
             long flash = Measure.AllocatedBytes(() => FlashAttention.Forward(q, k, v, o, shape, options));
             havePeak &= fp is not null && mp is not null;
@@ -66,7 +68,9 @@ public sealed class Q37_Memory : Experiment
         result.Metrics["flash_bytes_largest_n"] = flashBytes[^1];
         result.Metrics["largest_n"] = sizes[^1];
         result.Check("the materialised path's allocated bytes grow like n² (fitted exponent within 2 ± 0.15)", Math.Abs(slope - 2) <= 0.15, $"p = {slope:F3}");
-        if (havePeak)
+        if (havePeak && !quiet)
+            result.Notes.Add("Peak checks skipped: a calibration allocation of 8 MiB did not measure as 8 MiB, so other threads of this process were allocating or freeing at the same time (a test host, say); the peak columns are shown but not judged. Allocated bytes are per call and still judged.");
+        if (havePeak && quiet)
         {
             double peakSlope = Measure.LogLogSlope(large, mathPeak.Skip(skip).ToArray());
             result.Metrics["math_peak_exponent"] = peakSlope;

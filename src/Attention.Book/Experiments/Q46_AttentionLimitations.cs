@@ -31,6 +31,7 @@ public sealed class Q46_AttentionLimitations : Experiment
             "N", "math path CPU ms", "flash CPU ms", "math / flash", "P = H·N² floats (MiB)", "math path peak (MiB)", "flash peak (MiB)");
         var mathMs = new List<double>(); var flashMs = new List<double>(); var pBytes = new List<double>();
         var mathPeak = new List<double>(); var flashPeak = new List<double>();
+        bool quiet = true;                                                      // peak memory is judged only in a quiet process
         var rng = new Random(context.Seed);
         {
             // warm-up: a timing claim must not depend on the JIT (a fresh run once measured slope 1.37 on cold code);
@@ -57,8 +58,10 @@ public sealed class Q46_AttentionLimitations : Experiment
             double f = Measure.BestCpuMilliseconds(() => FlashAttention.Forward(q, k, v, o, shape, options), reps);
             p = null!;                                                               // let the timing buffer go before measuring peaks
             // peak resident memory added by one call (the math path with a fresh P buffer, as a model would allocate it)
+            quiet &= Measure.PeakResidentIsQuiet();
             long? mp = Measure.PeakResidentBytes(() => MathAttention.Forward(q, k, v, o, shape, options, new float[heads * n * n]));
             long? fp = Measure.PeakResidentBytes(() => FlashAttention.Forward(q, k, v, o, shape, options));
+            quiet &= Measure.PeakResidentIsQuiet();
             mathMs.Add(m); flashMs.Add(f); pBytes.Add(4.0 * heads * n * n);
             mathPeak.Add(mp ?? double.NaN); flashPeak.Add(fp ?? double.NaN);
             cost.AddRow(n, m, f, m / f, 4.0 * heads * n * n / (1 << 20), mp is null ? "n/a" : (object)(mp.Value / (double)(1 << 20)),
@@ -130,7 +133,9 @@ public sealed class Q46_AttentionLimitations : Experiment
 
         result.Check("the math path's time grows about quadratically (log–log slope over N ≥ 256 between 1.5 and 2.5)", mathSlope > 1.5 && mathSlope < 2.5, $"slope {mathSlope:0.00}", timing: true);
         result.Check("the flash kernel's time grows clearly faster than linearly too (slope over N ≥ 256 above 1.5): it saves memory, not FLOPs", flashSlope > 1.5, $"slope {flashSlope:0.00}", timing: true);
-        if (!mathPeak.Any(double.IsNaN) && !flashPeak.Any(double.IsNaN))
+        if (!quiet)
+            result.Notes.Add("Peak-memory checks skipped: a calibration allocation of 8 MiB did not measure as 8 MiB, so other threads of this process were allocating at the same time (a test host, say); the peak columns are shown but not judged.");
+        else if (!mathPeak.Any(double.IsNaN) && !flashPeak.Any(double.IsNaN))
         {
             double growth = mathPeak[^1] / mathPeak[^2];
             result.Check("measured: the math path's peak memory grows about 4× per doubling of N at the largest sizes (the H·N² probabilities), within 3.5–4.5×",
