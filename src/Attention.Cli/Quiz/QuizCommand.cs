@@ -92,9 +92,9 @@ internal static class QuizCommand
             stdout.WriteLine($"[{i + 1}/{picked.Count}] Q{card.Question:00} · {card.Title}");
             stdout.WriteLine("your answer (one line; may be empty):");
             if (input.ReadLine() is null) return EndOfInput(graded, store, stdout);
-            stdout.WriteLine("short answer: " + card.ShortAnswer);
+            stdout.WriteLine("short answer: " + Readable(card.ShortAnswer));
             stdout.WriteLine("key points:");
-            foreach (var point in card.KeyPoints) stdout.WriteLine("  - " + point);
+            foreach (var point in card.KeyPoints) stdout.WriteLine("  - " + Readable(point));
             int grade;
             while (true)
             {
@@ -121,6 +121,13 @@ internal static class QuizCommand
         return AttnApp.Ok;
     }
 
+    /// <summary>Markdown read as text: bold markers, code ticks and math dollars dropped, links reduced to their text.</summary>
+    internal static string Readable(string markdown)
+    {
+        var text = System.Text.RegularExpressions.Regex.Replace(markdown, @"\[([^\]]+)\]\([^)]*\)", "$1");
+        return text.Replace("**", "").Replace("`", "").Replace("$", "");
+    }
+
     /// <summary>A grade is one digit 0..5, spaces around it allowed.</summary>
     internal static bool TryGrade(string line, out int grade)
         => int.TryParse(line.Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out grade) && grade is >= 0 and <= Sm2.MaxGrade
@@ -140,9 +147,9 @@ internal static class QuizCommand
             console.MarkupLine($"[bold]{Markup.Escape(card.Title)}[/]");
             console.Prompt(new TextPrompt<string>("[grey]Your answer (type it, or think it through; Enter to reveal):[/]").AllowEmpty());
             console.WriteLine();
-            console.MarkupLine("[bold]Short answer.[/] " + Markup.Escape(card.ShortAnswer));
+            console.MarkupLine("[bold]Short answer.[/] " + Markup.Escape(Readable(card.ShortAnswer)));
             console.MarkupLine("[bold]Key points.[/]");
-            foreach (var point in card.KeyPoints) console.MarkupLine(" • " + Markup.Escape(point));
+            foreach (var point in card.KeyPoints) console.MarkupLine(" • " + Markup.Escape(Readable(point)));
             int grade = console.Prompt(new TextPrompt<int>("Grade yourself [green]0–5[/] (0 = blank, 3 = right with effort, 5 = perfect):")
                 .Validate(g => g is >= 0 and <= Sm2.MaxGrade ? ValidationResult.Success() : ValidationResult.Error("[red]a grade is 0, 1, 2, 3, 4 or 5[/]")));
             var now = app.Clock.GetUtcNow();
