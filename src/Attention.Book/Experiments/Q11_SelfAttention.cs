@@ -187,8 +187,8 @@ public sealed class Q11_SelfAttention : Experiment
             new Series("best previous-token score (layer 1)", steps, curve.Select(c => c.BestPrevious).ToArray()),
         ]);
         result.Figures.Add(new Figure(curvePath,
-            "Held-out accuracy on the two halves and the best head scores, every " + s.EvalEvery + " steps. The second copy goes from chance to nearly solved " +
-            "in a short stretch of training, together with the induction score; the first copy stays at chance."));
+            "Held-out accuracy on the two halves and the best head scores, every " + s.EvalEvery + " steps. After a plateau the second copy goes from chance to " +
+            "nearly solved; the best induction score climbs with it, a little behind (the two layer-2 heads share the job); the first copy stays at chance."));
         DrawHeads(context, result, evalBatch, probabilities, (0, prevHead), (1, indHead));
 
         result.Metrics["equivariance_error_no_positions"] = plain;
@@ -316,7 +316,8 @@ public sealed class Q11_SelfAttention : Experiment
         foreach (var (which, (l, h), file, caption) in new[]
         {
             ("previous-token head", previous, "q11-previous-token-head.png",
-             "The previous-token head: every query i puts its weight on key i − 1 (the sub-diagonal)."),
+             "The layer-1 head with the highest previous-token score: each query spreads its weight over the two or three keys just before it, most on " +
+             "i − 1 (the band below the diagonal) — a soft previous-token head. Early queries rest on BOS."),
             ("induction head", induction, "q11-induction-head.png",
              $"The induction head on the same row: in the second copy (from position {batch.Starts[b] + batch.Halves[b]}) each query attends to the key just after " +
              "the earlier occurrence of its own token — an off-diagonal stripe n − 1 to the left of the diagonal — and copies it."),

@@ -178,7 +178,8 @@ public sealed class Q12_MultiHeadAttention : Experiment
         result.Notes.Add($"Task: V = {s.Vocab} symbols, T = {s.Time}, one marked position per row; targets at every position t: x[t − 1] (none at t = 0) and x[m]. " +
                          $"Model: symbol + mark + learned position embeddings (std {EmbeddingScale}), one {s.Dim}-wide bidirectional attention layer in a residual branch, " +
                          $"final LayerNorm, a readout of 2V logits (two softmaxes); {s.Steps} AdamW steps of {s.BatchSize} fresh rows, the same rows for every model.");
-        result.Notes.Add($"Low-rank fits: A, B ~ N(0, 1) of shape (T, r), logits A·Bᵀ·3/√r; the head's logits are U·Vᵀ with U, V free (T, Dh), the best any queries and keys of width Dh can do; " +
+        result.Notes.Add($"Low-rank fits: A, B ~ N(0, 1) of shape (T, r), logits A·Bᵀ·3/√r; the head's logits are U·Vᵀ with U, V free (T, Dh), the best any queries and keys of width Dh can do " +
+                         "(KL values below about 1e-5 are float32 rounding; 0 means the fit reached it); " +
                          $"{distinct}. Run {clock.Elapsed.TotalSeconds:0.0} s on {Measure.Machine()}.");
         return result;
     }
