@@ -79,7 +79,7 @@ public sealed class Q12_MultiHeadAttention : Experiment
 
         // (b) ablation of each head of the 4-head model
         var four = models[4];
-        var ablation = new Table("Zeroing one head of the 4 × 16 model (its columns of W_O): held-out accuracy, and where the head looks",
+        var ablation = new Table("Zeroing one head of the 4 × 16 model (its columns of W_O; heads numbered from 0 as in the figure): held-out accuracy, and where the head looks",
             "head zeroed", "previous symbol", "marked symbol", "both", "head's mean weight on t − 1", "head's mean weight on the marked key");
         var (prevWeight, markWeight) = WhereHeadsLook(four, evalBatch);
         ablation.AddRow("none", accuracy[4].Previous, accuracy[4].Marked, accuracy[4].Both, "—", "—");
@@ -89,7 +89,7 @@ public sealed class Q12_MultiHeadAttention : Experiment
             Accuracy a;
             using (HeadAblation.Zero(four.Layers[0], h)) a = Evaluate(four, evalBatch);
             drops.Add((h, a));
-            ablation.AddRow($"H{h + 1}", a.Previous, a.Marked, a.Both, prevWeight[h], markWeight[h]);
+            ablation.AddRow($"H{h}", a.Previous, a.Marked, a.Both, prevWeight[h], markWeight[h]);
         }
         result.Tables.Add(ablation);
         DrawHeads(context, result, four, evalBatch);
@@ -161,7 +161,7 @@ public sealed class Q12_MultiHeadAttention : Experiment
         result.Check("one head of 64 cannot: both symbols right < 50%, at least 40 points below 4 × 16",
             accuracy[1].Both < 0.5 && accuracy[4].Both - accuracy[1].Both > 0.4, $"{accuracy[1].Both:P1} vs {accuracy[4].Both:P1}");
         result.Check("heads specialise: zeroing the 4 × 16 head that reads t − 1 drops previous-symbol accuracy below 50% and leaves the marked symbol above 90%",
-            withoutPrev.Previous < 0.5 && withoutPrev.Marked > 0.9, $"without H{prevHead + 1}: previous {withoutPrev.Previous:P0}, marked {withoutPrev.Marked:P0}");
+            withoutPrev.Previous < 0.5 && withoutPrev.Marked > 0.9, $"without H{prevHead}: previous {withoutPrev.Previous:P0}, marked {withoutPrev.Marked:P0}");
         result.Check("the model keeps spare heads: at least two heads of 4 × 16 put more than half their weight on the marked key",
             markedReaders >= 2, $"{markedReaders} heads; zeroing any one of them leaves the marked symbol at ≥ {drops.Where(d => d.Head != prevHead).Min(d => d.A.Marked):P0}");
         result.Check("the rank of a trained head's logits is capped by its width: 8 × 8 heads stay at rank ≤ 8 over 16 positions, the 64-wide head goes above 8",
@@ -169,9 +169,9 @@ public sealed class Q12_MultiHeadAttention : Experiment
         int ri8 = Array.IndexOf(targetRanks, 8), wi4 = Array.IndexOf(widths, 4), wi8 = Array.IndexOf(widths, 8), wi32 = Array.IndexOf(widths, 32);
         int riFull = targetRanks.Length - 1;
         result.Check("a head narrower than the target's logit rank cannot fit it: for rank 8, width 4 leaves at least 10 × the KL of width 8",
-            kl[wi4, ri8] > 10 * kl[wi8, ri8], $"{kl[wi4, ri8]:0.####} vs {kl[wi8, ri8]:0.####} nats");
+            kl[wi4, ri8] > 10 * kl[wi8, ri8], $"{Table.FormatNumber(kl[wi4, ri8])} vs {Table.FormatNumber(kl[wi8, ri8])} nats");
         result.Check($"a full-rank pattern over {s.FitLength} positions needs a head as wide as the sequence: width 32 fits it at least 10 × better than width 8",
-            kl[wi32, riFull] * 10 < kl[wi8, riFull], $"{kl[wi32, riFull]:0.####} vs {kl[wi8, riFull]:0.####} nats");
+            kl[wi32, riFull] * 10 < kl[wi8, riFull], $"{Table.FormatNumber(kl[wi32, riFull])} vs {Table.FormatNumber(kl[wi8, riFull])} nats");
         result.Check("MiniLM's heads differ: in every layer the mean Jensen–Shannon divergence between two heads' attention rows exceeds 0.1 nats",
             minilmLayers.Min() > 0.1, $"smallest layer mean {minilmLayers.Min():0.###}");
 
@@ -297,7 +297,7 @@ public sealed class Q12_MultiHeadAttention : Experiment
             return m;
         }).ToList() };
         string path = context.FigurePath("q12-four-heads.png");
-        HeadGrid.Write(path, grid, labels, $"The 4 heads of the 4 × 16 model on one held-out row (marked symbol shown with *)");
+        HeadGrid.Write(path, grid, labels, "4 × 16 model, one held-out row (* = marked)");
         result.Figures.Add(new Figure(path, "The four heads of the 4 × 16 model on one row: rows are queries, columns keys; the marked key is starred. " +
                                             "A sub-diagonal is a previous-symbol head, a bright column a marked-key head."));
     }
