@@ -337,6 +337,8 @@ public sealed class Q12_MultiHeadAttention : Experiment
     public static float[] LowRankTarget(int t, int rank, Rng rng)
     {
         ArgumentNullException.ThrowIfNull(rng);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(t);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(rank);
         var a = rng.NormalArray(t * rank); var b = rng.NormalArray(t * rank);
         var p = new float[t * t];
         double scale = 3 / Math.Sqrt(rank);
@@ -362,6 +364,11 @@ public sealed class Q12_MultiHeadAttention : Experiment
     public static double FitHead(float[] target, int t, int width, int steps, Rng rng)
     {
         ArgumentNullException.ThrowIfNull(target);
+        ArgumentNullException.ThrowIfNull(rng);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(width);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(steps);
+        if (t <= 0 || target.Length != t * t)
+            throw new ArgumentException($"expected a {t}×{t} target pattern, got {target.Length} values", nameof(target));
         var u = Var.Parameter(rng.NormalTensor([t, width], 0f, 0.5f));
         var v = Var.Parameter(rng.NormalTensor([t, width], 0f, 0.5f));
         var optimizer = new Adam([u, v], 0.05f);
