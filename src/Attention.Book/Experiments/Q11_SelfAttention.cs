@@ -116,32 +116,12 @@ public sealed class Q11_SelfAttention : Experiment
         var model = new AttentionOnlyTransformer(s.Vocab, s.Time, s.Dim, s.Heads, layers: 2, outputs: s.Vocab, new Rng((ulong)context.Seed + 1),
                                                  embeddingScale: EmbeddingScale);
         var evalBatch = RepeatedTokensTask.Sample(s.EvalRows, s.Time, s.MinHalf, s.MaxHalf, s.Vocab, new Rng((ulong)context.Seed + 2));
-        var dataRng = new Rng((ulong)context.Seed + 3);
-        var optimizer = new AdamW(model.Parameters(), s.LearningRate, weightDecay: 0.01f);
-        var schedule = new WarmupCosineSchedule(s.LearningRate, Math.Max(1, s.Steps / 20), s.Steps, s.LearningRate / 10);
-        var curve = new List<Evaluation> { Evaluate(model, evalBatch, 0) };
-        var losses = new double[s.Steps];
-        for (int step = 1; step <= s.Steps; step++)
-        {
-            context.Cancellation.ThrowIfCancellationRequested();
-            var batch = RepeatedTokensTask.Sample(s.BatchSize, s.Time, s.MinHalf, s.MaxHalf, s.Vocab, dataRng);
-            var logits = model.Forward(batch.Inputs, batch.Batch, batch.Time, causal: true);
-            var loss = Var.CrossEntropy(logits, batch.Targets, RepeatedTokensTask.Ignore);
-            optimizer.ZeroGrad();
-            loss.Backward();
-            GradClip.ByGlobalNorm(optimizer.Parameters, 1f);
-            optimizer.LearningRate = schedule.At(step);
-            optimizer.Step();
-            losses[step - 1] = loss.Item();
-            if (step % s.EvalEvery == 0 || step == s.Steps)
-            {
-                curve.Add(Evaluate(model, evalBatch, step));
-                var last = curve[^1];
-                context.Report(0.9 * step / s.Steps, $"step {step}: loss {losses[step - 1]:0.000}, second-copy accuracy {last.AccuracySecond:P0}");
-            }
-        }
-        model.Eval();
+        var curve = Train(model, s, evalBatch, new Rng((ulong)context.Seed + 3), context, 0, 0.75, scores: true);
         var final = curve[^1];
+        // the control: one attention layer, same data, same steps; Elhage et al. find no induction heads in one-layer models
+        var oneLayer = new AttentionOnlyTransformer(s.Vocab, s.Time, s.Dim, s.Heads, layers: 1, outputs: s.Vocab, new Rng((ulong)context.Seed + 1),
+                                                    embeddingScale: EmbeddingScale);
+        var control = Train(oneLayer, s, evalBatch, new Rng((ulong)context.Seed + 3), context, 0.75, 0.15, scores: false)[^1];
 
         // the heads, by their scores on the held-out batch
         var (scores, probabilities) = HeadScores(model, evalBatch);
@@ -168,8 +148,10 @@ public sealed class Q11_SelfAttention : Experiment
 
         var accuracyTable = new Table($"Held-out next-token prediction after {s.Steps} steps ({s.EvalRows} rows; chance = 1/{s.Vocab - 1})",
             "queries", "accuracy", "loss (nats)");
-        accuracyTable.AddRow("filler and first copy (next token is a fresh random draw)", final.AccuracyFirst, final.LossFirst);
-        accuracyTable.AddRow("second copy (next token appeared earlier in the row)", final.AccuracySecond, final.LossSecond);
+        accuracyTable.AddRow("2 layers: filler and first copy (next token is a fresh random draw)", final.AccuracyFirst, final.LossFirst);
+        accuracyTable.AddRow("2 layers: second copy (next token appeared earlier in the row)", final.AccuracySecond, final.LossSecond);
+        accuracyTable.AddRow("1 layer (control, same data and steps): filler and first copy", control.AccuracyFirst, control.LossFirst);
+        accuracyTable.AddRow("1 layer (control, same data and steps): second copy", control.AccuracySecond, control.LossSecond);
         result.Tables.Insert(1, accuracyTable);
 
         // the phase change: the first evaluation where second-copy accuracy passes 50%, and how long 10% → 90% took
@@ -198,6 +180,7 @@ public sealed class Q11_SelfAttention : Experiment
         result.Metrics["accuracy_second_copy"] = final.AccuracySecond;
         result.Metrics["loss_first_copy"] = final.LossFirst;
         result.Metrics["loss_second_copy"] = final.LossSecond;
+        result.Metrics["one_layer_accuracy_second_copy"] = control.AccuracySecond;
         result.Metrics["previous_token_score"] = prevScore;
         result.Metrics["induction_score"] = indScore;
         result.Metrics["second_copy_accuracy_without_induction_head"] = ablated[(1, indHead)].Second;
@@ -217,6 +200,8 @@ public sealed class Q11_SelfAttention : Experiment
             withPositions > 0.01 && causal > 0.01, $"{withPositions:0.###} and {causal:0.###}");
         result.Check("the second copy is predicted (held-out accuracy > 90%), the first is not (< 3 × chance)",
             final.AccuracySecond > 0.9 && final.AccuracyFirst < 3 * chance, $"{final.AccuracySecond:P1} vs {final.AccuracyFirst:P1} (chance {chance:P1})");
+        result.Check("one layer is not enough: a one-layer model trained the same way stays below 30% on the second copy",
+            control.AccuracySecond < 0.3, $"{control.AccuracySecond:P1} vs {final.AccuracySecond:P1} with two layers");
         result.Check("a layer-1 head is a previous-token head: its score is more than twice that of a head attending uniformly to the visible keys",
             prevScore > 2 * uniform.PreviousToken, $"L1 H{prevHead + 1}: {prevScore:0.###} vs uniform {uniform.PreviousToken:0.###}");
         result.Check("a layer-2 head is an induction head: its score is more than 5 times the uniform head's and above 0.3",
@@ -235,6 +220,35 @@ public sealed class Q11_SelfAttention : Experiment
                          "occurred before at j. Zeroing a head = zeroing its columns of W_O.");
         result.Notes.Add($"Run {clock.Elapsed.TotalSeconds:0.0} s on {Measure.Machine()}.");
         return result;
+    }
+
+    /// <summary>AdamW with warm-up and cosine decay on fresh batches; returns the held-out evaluations (step 0, every EvalEvery steps and the last).</summary>
+    private static List<Evaluation> Train(AttentionOnlyTransformer model, Settings s, RepeatedTokensBatch evalBatch, Rng dataRng,
+                                          ExperimentContext context, double progressStart, double progressSpan, bool scores)
+    {
+        var optimizer = new AdamW(model.Parameters(), s.LearningRate, weightDecay: 0.01f);
+        var schedule = new WarmupCosineSchedule(s.LearningRate, Math.Max(1, s.Steps / 20), s.Steps, s.LearningRate / 10);
+        var curve = new List<Evaluation> { Evaluate(model, evalBatch, 0, scores) };
+        for (int step = 1; step <= s.Steps; step++)
+        {
+            context.Cancellation.ThrowIfCancellationRequested();
+            var batch = RepeatedTokensTask.Sample(s.BatchSize, s.Time, s.MinHalf, s.MaxHalf, s.Vocab, dataRng);
+            var logits = model.Forward(batch.Inputs, batch.Batch, batch.Time, causal: true);
+            var loss = Var.CrossEntropy(logits, batch.Targets, RepeatedTokensTask.Ignore);
+            optimizer.ZeroGrad();
+            loss.Backward();
+            GradClip.ByGlobalNorm(optimizer.Parameters, 1f);
+            optimizer.LearningRate = schedule.At(step);
+            optimizer.Step();
+            if (step % s.EvalEvery == 0 || step == s.Steps)
+            {
+                curve.Add(Evaluate(model, evalBatch, step, scores));
+                context.Report(progressStart + progressSpan * step / s.Steps,
+                               $"{model.Layers.Count} layer(s), step {step}: loss {loss.Item():0.000}, second-copy accuracy {curve[^1].AccuracySecond:P0}");
+            }
+        }
+        model.Eval();
+        return curve;
     }
 
     /// <summary>Loss and accuracy on the two halves, and the best head scores, on the fixed held-out batch.</summary>
