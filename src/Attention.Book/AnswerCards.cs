@@ -16,7 +16,7 @@ public sealed record AnswerCard(int Question, string Title, string ShortAnswer, 
 /// ...
 /// **Key points.**
 ///
-/// - one statement per item (a line indented under an item continues it)
+/// - one statement per item (a line indented under an item continues it; "1." numbering works too)
 /// - ...
 /// </code>
 /// </summary>
@@ -78,6 +78,6 @@ public static partial class AnswerCards
     public static IReadOnlyList<AnswerCard> Load(string answersDirectory)
         => Pages.Find(answersDirectory).Values.Select(Read).OfType<AnswerCard>().ToList();
 
-    [GeneratedRegex(@"^\s{0,3}[-*]\s+(.*)$")]
+    [GeneratedRegex(@"^\s{0,3}(?:[-*+]|\d{1,2}[.)])\s+(.*)$")]
     private static partial Regex ItemPattern();
 }

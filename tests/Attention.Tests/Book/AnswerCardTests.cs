@@ -33,6 +33,11 @@ public class AnswerCardTests
             AnswerCards.KeyPoints(Sample));
 
     [Fact]
+    public void KeyPoints_MayBeANumberedList()
+        => Assert.Equal(["first claim, continued", "second"],
+            AnswerCards.KeyPoints("**Key points.**\n1. first claim,\n   continued\n2. second\n\n**Sources.** x\n"));
+
+    [Fact]
     public void APageWithoutTheLabels_HasNoCard()
     {
         Assert.Null(AnswerCards.ShortAnswer("# 1 · x\n\ntext\n"));
