@@ -134,6 +134,22 @@ internal ref struct ProtoReader
         for (int i = 0; i < bytes.Length; i += 4) into.Add(BitConverter.ToSingle(bytes.Slice(i, 4)));
     }
 
+    /// <summary>Repeated double: packed (wire type 2) or one fixed64 (wire type 1).</summary>
+    public void ReadDoubles(int wireType, List<double> into)
+    {
+        if (wireType == 1)
+        {
+            if (_data.Length - _pos < 8) throw Corrupt($"truncated field at byte {Offset}: expected 8 bytes, got {_data.Length - _pos}");
+            into.Add(BitConverter.ToDouble(_data.Slice(_pos, 8)));
+            _pos += 8;
+            return;
+        }
+        Expect(wireType, 2, "repeated double");
+        var bytes = ReadBytes(out int start);
+        if (bytes.Length % 8 != 0) throw Corrupt($"packed doubles at byte {start}: expected a multiple of 8 bytes, got {bytes.Length}");
+        for (int i = 0; i < bytes.Length; i += 8) into.Add(BitConverter.ToDouble(bytes.Slice(i, 8)));
+    }
+
     public readonly void Expect(int wireType, int expected, string what)
     {
         if (wireType != expected)
