@@ -102,12 +102,12 @@ public static class MiniLm
             if (positions[i] < 0)
                 throw new InvalidDataException($"{assemblyPath}: expected an embedded resource named {names[i]}, found none");
             if (positions[i] + 4 > directoryEnd)
-                throw new InvalidDataException($"{assemblyPath}: resource {names[i]} at file offset {positions[i]} lies outside the resources directory");
+                throw new InvalidDataException($"{assemblyPath}: resource {names[i]} at file offset {positions[i]} lies outside the resources directory (expected it inside)");
             stream.Position = positions[i];
             stream.ReadExactly(lengthBytes);
             int length = System.Buffers.Binary.BinaryPrimitives.ReadInt32LittleEndian(lengthBytes);
             if (length < 0 || positions[i] + 4 + length > directoryEnd)
-                throw new InvalidDataException($"{assemblyPath}: resource {names[i]} declares {length} bytes, more than the resources directory holds");
+                throw new InvalidDataException($"{assemblyPath}: resource {names[i]} declares {length} bytes, more than the resources directory holds (expected it to fit)");
             found[i] = new byte[length];
             stream.ReadExactly(found[i]);
         }

@@ -150,7 +150,7 @@ public sealed class OnnxGraph
                 {
                     r.Expect(wire, 2, "initializer");
                     var t = OnnxTensor.Read(r.ReadMessage("TensorProto"));
-                    if (!inits.TryAdd(t.Name, t)) throw r.Corrupt($"initializer \"{t.Name}\" appears twice");
+                    if (!inits.TryAdd(t.Name, t)) throw r.Corrupt($"expected each initializer name once, got \"{t.Name}\" twice");
                     break;
                 }
                 case 11: r.Expect(wire, 2, "input"); inputs.Add(OnnxValueInfo.Read(r.ReadMessage("ValueInfoProto"))); break;
@@ -351,7 +351,7 @@ public sealed class OnnxTensor
         {
             // compare by division, so no product can overflow: the data must hold exactly count elements
             if (size != 0 && (raw.LongLength % size != 0 || raw.LongLength / size != count))
-                throw r.Corrupt($"tensor \"{name}\": dims [{string.Join(", ", dims)}] of data type {type} need {(count <= long.MaxValue / size ? $"{count * size} bytes" : "more than 2^63 bytes")}, got {raw.LongLength} bytes of raw_data");
+                throw r.Corrupt($"tensor \"{name}\": dims [{string.Join(", ", dims)}] of data type {type}: expected {(count <= long.MaxValue / size ? $"{count * size} bytes" : "more than 2^63 bytes")} of raw_data, got {raw.LongLength}");
         }
         else
         {
@@ -369,7 +369,7 @@ public sealed class OnnxTensor
                 _ => (-1L, 0, ""),                                           // packed sub-byte or unknown: not checked here
             };
             if (per != 0 && (got % per != 0 || got / per != count))
-                throw r.Corrupt($"tensor \"{name}\": dims [{string.Join(", ", dims)}] of data type {type} need {(count <= long.MaxValue / per ? $"{count * per}" : "more than 2^63")} values in {field} (or raw_data), got {got}");
+                throw r.Corrupt($"tensor \"{name}\": dims [{string.Join(", ", dims)}] of data type {type}: expected {(count <= long.MaxValue / per ? $"{count * per}" : "more than 2^63")} values in {field} (or raw_data), got {got}");
             raw = type switch
             {
                 Float => ToBytes(floats.ToArray()),

@@ -130,10 +130,10 @@ public static class Npy
         }
         long needed = count * itemSize;
         if (stream.CanSeek && stream.Length - stream.Position < needed)
-            throw new InvalidDataException($"truncated data: shape {Tensor.FormatShape(shape)} of '{descr}' needs {needed} bytes, got {Math.Max(0, stream.Length - stream.Position)}");
+            throw new InvalidDataException($"truncated data: shape {Tensor.FormatShape(shape)} of '{descr}' needs {needed} bytes, got {Math.Max(0, stream.Length - stream.Position)} (expected the data to follow the header)");
         var data = ReadData(stream, needed, out long got);
         if (got < needed)
-            throw new InvalidDataException($"truncated data: shape {Tensor.FormatShape(shape)} of '{descr}' needs {needed} bytes, got {got}");
+            throw new InvalidDataException($"truncated data: shape {Tensor.FormatShape(shape)} of '{descr}' needs {needed} bytes, got {got} (expected the data to follow the header)");
         var values = new float[count];
         if (itemSize == 4)
             for (int i = 0; i < values.Length; i++) values[i] = BinaryPrimitives.ReadSingleLittleEndian(data.AsSpan(i * 4));

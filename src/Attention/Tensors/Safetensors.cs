@@ -243,7 +243,7 @@ public static class Safetensors
             !offsets[0].TryGetInt64(out long begin) || !offsets[1].TryGetInt64(out long end) || begin < 0 || end < begin)
             throw new InvalidDataException($"tensor \"{name}\": expected data_offsets [begin, end] with 0 ≤ begin ≤ end, got {offsets.GetRawText()}");
         if (count * size != end - begin)
-            throw new InvalidDataException($"tensor \"{name}\": shape [{string.Join(", ", shape)}] × {dtype} ({size} bytes) needs {count * size} bytes, " +
+            throw new InvalidDataException($"tensor \"{name}\": shape [{string.Join(", ", shape)}] × {dtype} ({size} bytes) needs {count * size} bytes (expected data_offsets spanning that), " +
                                            $"got data_offsets [{begin}, {end}] spanning {end - begin}");
         return (name, dtype, shape, begin, end);
     }
