@@ -161,7 +161,7 @@ public sealed class BertWeights
             if (!name.StartsWith(Prefix, StringComparison.Ordinal)) continue;
             int dot = name.IndexOf('.', Prefix.Length);
             if (dot < 0 || !int.TryParse(name.AsSpan(Prefix.Length, dot - Prefix.Length), NumberStyles.None, CultureInfo.InvariantCulture, out int k) || k >= layers)
-                throw new InvalidDataException($"{source}: expected encoder tensors of layers 0..{layers - 1} (each with encoder.layer.i.{probe}), got {name}");
+                throw new InvalidDataException($"{source}: expected encoder layers numbered 0, 1, … without a gap ({layers} found, each with encoder.layer.i.{probe}), got {name}");
         }
         return layers;
     }
@@ -191,9 +191,10 @@ public sealed class BertWeights
     private static float? EpsFromGraph(OnnxGraph g)
     {
         foreach (var node in g.Nodes)
+            if (node.OpType == "Sqrt") ExpectArity(node, 1, 1);
+        foreach (var node in g.Nodes)
         {
             if (node.OpType != "Sqrt") continue;
-            ExpectArity(node, 1, 1);
             var add = g.Producer(node.Inputs[0]);
             if (add?.OpType != "Add") continue;
             foreach (var input in add.Inputs)

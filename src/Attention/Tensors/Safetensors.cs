@@ -130,7 +130,19 @@ public static class Safetensors
         }
         using (doc)
         {
-            var root = doc.RootElement;
+            try { return ReadEntries(doc.RootElement, data, out metadata); }
+            catch (InvalidOperationException e)
+            {
+                // JsonElement unescapes names and strings on demand (TryGetProperty compares unescaped names), and an
+                // escape spelling a lone surrogate ("\ud800") has no .NET string: wherever it sits, the header is bad
+                throw new InvalidDataException($"expected the header's JSON strings to be valid Unicode, got an escape spelling a lone surrogate ({e.Message})", e);
+            }
+        }
+    }
+
+    private static Dictionary<string, Tensor> ReadEntries(JsonElement root, ReadOnlySpan<byte> data, out IReadOnlyDictionary<string, string> metadata)
+    {
+        {
             if (root.ValueKind != JsonValueKind.Object)
                 throw new InvalidDataException($"expected the header to be a JSON object, got a JSON {root.ValueKind}");
 

@@ -89,35 +89,21 @@ internal static class Samples
     /// each Linear weight an anonymous (in, out) MatMul initializer whose output feeds an Add of its named bias, the
     /// head split in a Concat of two int64 initializers, and ε in the Add before a Sqrt.
     /// </summary>
-    public static byte[] BertOnnx(ulong seed = 1)
+    /// <param name="seed">Seeds the weights.</param>
+    /// <param name="transform">Replaces a weight before it is written (return null to leave it out).</param>
+    /// <param name="extra">Adds fields to the graph (nodes, initializers) after the sample's own.</param>
+    public static byte[] BertOnnx(ulong seed = 1, Func<string, Tensor, Tensor?>? transform = null, Action<PeerProto>? extra = null)
     {
         var w = Weights(seed);
         var graph = new PeerProto().String(2, "tiny-bert");
         int anonymous = 100;
-        void Initializer(string name, Tensor t, int type = 1, byte[]? raw = null)
+        void Initializer(string name, Tensor t, int type = 1, byte[]? raw = null) =>
+            graph.Message(5, TensorProto(name, t.Shape.ToArray().Select(d => (long)d).ToArray(), type, raw ?? FloatBytes(t)));
+        void Node(string op, string name, string[] inputs, string[] outputs) => graph.Message(1, NodeProto(op, name, inputs, outputs));
+        foreach (var (name, original) in w.Tensors.OrderBy(p => p.Key, StringComparer.Ordinal))
         {
-            var tensor = new PeerProto();
-            foreach (int d in t.Shape) tensor.Varint(1, d);
-            tensor.Varint(2, type).String(8, name);
-            if (raw is null)
-            {
-                var data = t.ToArray();
-                raw = new byte[data.Length * 4];
-                Buffer.BlockCopy(data, 0, raw, 0, raw.Length);
-            }
-            tensor.Bytes(9, raw);
-            graph.Message(5, tensor);
-        }
-        void Node(string op, string name, string[] inputs, string[] outputs)
-        {
-            var node = new PeerProto();
-            foreach (var i in inputs) node.String(1, i);
-            foreach (var o in outputs) node.String(2, o);
-            node.String(3, name).String(4, op);
-            graph.Message(1, node);
-        }
-        foreach (var (name, t) in w.Tensors.OrderBy(p => p.Key, StringComparer.Ordinal))
-        {
+            var t = transform is null ? original : transform(name, original);
+            if (t is null) continue;
             if (name.EndsWith(".weight", StringComparison.Ordinal) && name.StartsWith("encoder.", StringComparison.Ordinal) && t.Rank == 2)
             {
                 // Linear (out, in) → MatMul weight (in, out), anonymous, followed by Add(bias)
@@ -138,8 +124,44 @@ internal static class Samples
         Initializer("onnx::Add_eps", Tensor.FromArray([Config.LayerNormEps]));
         Node("Add", "/embeddings/LayerNorm/Add", ["variance", "onnx::Add_eps"], ["variance_eps"]);
         Node("Sqrt", "/embeddings/LayerNorm/Sqrt", ["variance_eps"], ["std"]);
+        extra?.Invoke(graph);
         var opset = new PeerProto().String(1, "").Varint(2, 13);
         return new PeerProto().Varint(1, 8).String(2, "samples").Message(7, graph).Message(8, opset).ToArray();
+    }
+
+    /// <summary>A model whose graph holds just these fields (ir_version 8).</summary>
+    public static byte[] OnnxWithGraph(Action<PeerProto> fill)
+    {
+        var graph = new PeerProto().String(2, "g");
+        fill(graph);
+        return new PeerProto().Varint(1, 8).Message(7, graph).ToArray();
+    }
+
+    /// <summary>TensorProto: dims = 1, data_type = 2, name = 8, raw_data = 9 (left out when null).</summary>
+    public static PeerProto TensorProto(string name, long[] dims, int type, byte[]? raw)
+    {
+        var tensor = new PeerProto();
+        foreach (long d in dims) tensor.Varint(1, d);
+        tensor.Varint(2, type).String(8, name);
+        if (raw is not null) tensor.Bytes(9, raw);
+        return tensor;
+    }
+
+    /// <summary>NodeProto: input = 1, output = 2, name = 3, op_type = 4.</summary>
+    public static PeerProto NodeProto(string op, string name, string[] inputs, string[] outputs)
+    {
+        var node = new PeerProto();
+        foreach (var i in inputs) node.String(1, i);
+        foreach (var o in outputs) node.String(2, o);
+        return node.String(3, name).String(4, op);
+    }
+
+    public static byte[] FloatBytes(Tensor t)
+    {
+        var data = t.ToArray();
+        var raw = new byte[data.Length * 4];
+        Buffer.BlockCopy(data, 0, raw, 0, raw.Length);
+        return raw;
     }
 
     /// <summary>A fresh temporary folder for a test's files; deleted on dispose.</summary>
