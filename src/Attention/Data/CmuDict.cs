@@ -91,7 +91,8 @@ public sealed class CmuDict
         ArgumentException.ThrowIfNullOrWhiteSpace(path);
         if (!File.Exists(path)) throw new FileNotFoundException($"expected a CMU dictionary file at '{path}', found none", path);
         var bytes = File.ReadAllBytes(path);
-        if (path.EndsWith(".gz", StringComparison.OrdinalIgnoreCase)) bytes = Gzip.Decompress(bytes, path);
+        // the vendored dictionary is 3.3 MB of text; 256 MiB leaves room for any real one and stops a deflate bomb
+        if (path.EndsWith(".gz", StringComparison.OrdinalIgnoreCase)) bytes = Gzip.Decompress(bytes, path, maxOutput: 256L << 20);
         var text = new MemoryStream(bytes, writable: false);
         using var reader = new StreamReader(text, new UTF8Encoding(false, throwOnInvalidBytes: true), detectEncodingFromByteOrderMarks: false);
         return Parse(reader, path);

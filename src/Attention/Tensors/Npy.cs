@@ -104,8 +104,12 @@ public static class Npy
         }
         else throw new InvalidDataException($"expected .npy format version 1.x or 2.x, got {major}.{prefix[7]}");
 
-        var header = new byte[headerLength];
-        ReadExactly(stream, header, $"the {headerLength}-byte header");
+        // the header length is checked against the bytes present too (a v2 length can claim 16 MiB)
+        if (stream.CanSeek && stream.Length - stream.Position < headerLength)
+            throw new InvalidDataException($"truncated .npy: expected the {headerLength}-byte header, got {Math.Max(0, stream.Length - stream.Position)} bytes");
+        var header = ReadData(stream, headerLength, out long gotHeader);
+        if (gotHeader < headerLength)
+            throw new InvalidDataException($"truncated .npy: expected the {headerLength}-byte header, got {gotHeader} bytes");
         int nonAscii = header.AsSpan().IndexOfAnyExceptInRange((byte)0, (byte)127);
         if (nonAscii >= 0)
             throw new InvalidDataException($"expected an ASCII header, got byte 0x{header[nonAscii]:X2} at header offset {nonAscii}");

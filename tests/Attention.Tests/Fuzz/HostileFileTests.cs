@@ -53,6 +53,29 @@ public class HostileFileTests
     }
 
     [Fact]
+    public void NpyVersion2_ClaimingASixteenMegabyteHeader_InATinyFile_FailsBeforeAllocatingIt()
+    {
+        byte[] bytes = [0x93, .. "NUMPY"u8, 2, 0, 0, 0, 0, 1, .. "{'descr'"u8];   // header length 2^24
+        var e = Assert.Throws<InvalidDataException>(() => Npy.Read(new MemoryStream(bytes)));
+        Assert.Contains("header", e.Message);
+        Assert.True(Allocated(() => Npy.Read(new MemoryStream(bytes))) < 64 << 10);
+        Assert.True(Allocated(() => Npy.Read(new UnseekableStream(bytes))) < (2 << 20) + (64 << 10));
+    }
+
+    [Fact]
+    public void GzipBomb_StopsAtTheOutputCap()
+    {
+        var stream = new MemoryStream();
+        using (var zip = new GZipStream(stream, CompressionLevel.Optimal, leaveOpen: true)) zip.Write(new byte[4 << 20]);
+        var gz = stream.ToArray();
+        Assert.True(gz.Length < 16 << 10);
+        var e = Assert.Throws<InvalidDataException>(() => Gzip.Decompress(gz, "bomb.gz", maxOutput: 1 << 20));
+        Assert.Contains("bomb.gz", e.Message);
+        Assert.Contains("at most 1048576", e.Message);
+        Assert.Equal(4 << 20, Gzip.Decompress(gz, "bomb.gz").Length);
+    }
+
+    [Fact]
     public void OnnxFloat16Weight_WithoutData_FailsAtParse_BeforeAllocatingItsFourGigabytes()
     {
         var bytes = Samples.OnnxWithGraph(g => g.Message(5, Samples.TensorProto("big", [32768, 32768], 10, null)));
