@@ -84,23 +84,24 @@ internal sealed class BertInference
         int hd = _c.Hidden, h = _c.Heads, d = _c.HeadDim, inter = _c.Intermediate;
         float eps = _c.LayerNormEps;
         var x = new float[n * hd];
-        for (int r = 0; r < n; r++)
+        ForRows(n, hd, threads, (r0, r1) =>
         {
-            var row = x.AsSpan(r * hd, hd);
-            _word.AsSpan(batch.Ids[r] * hd, hd).CopyTo(row);
-            RowOps.Add(row, _pos.AsSpan((r % t) * hd, hd));
-            RowOps.Add(row, _type.AsSpan(batch.TypeIds[r] * hd, hd));
-            RowOps.LayerNorm(row, _embG, _embB, eps);
-        }
+            for (int r = r0; r < r1; r++)
+            {
+                var row = x.AsSpan(r * hd, hd);
+                _word.AsSpan(batch.Ids[r] * hd, hd).CopyTo(row);
+                RowOps.Add(row, _pos.AsSpan((r % t) * hd, hd));
+                RowOps.Add(row, _type.AsSpan(batch.TypeIds[r] * hd, hd));
+                RowOps.LayerNorm(row, _embG, _embB, eps);
+            }
+        });
 
         // workspace from the shared pool: a fresh 25 MB per call would be zeroed and page-faulted every time
         var pool = ArrayPool<float>.Shared;
-        float[] qkvA = pool.Rent(n * 3 * hd), qA = pool.Rent(n * hd), kA = pool.Rent(n * hd), vA = pool.Rent(n * hd),
-                ctxA = pool.Rent(n * hd), mergedA = pool.Rent(n * hd), yA = pool.Rent(n * hd), midA = pool.Rent(n * inter);
+        float[] qkv = pool.Rent(n * 3 * hd), q = pool.Rent(n * hd), k = pool.Rent(n * hd), v = pool.Rent(n * hd),
+                ctx = pool.Rent(n * hd), merged = pool.Rent(n * hd), y = pool.Rent(n * hd), mid = pool.Rent(n * inter);
         try
         {
-            Span<float> qkv = qkvA.AsSpan(0, n * 3 * hd), q = qA.AsSpan(0, n * hd), k = kA.AsSpan(0, n * hd), v = vA.AsSpan(0, n * hd),
-                        ctx = ctxA.AsSpan(0, n * hd), merged = mergedA.AsSpan(0, n * hd), y = yA.AsSpan(0, n * hd), mid = midA.AsSpan(0, n * inter);
             var options = new AttentionOptions { KeyLengths = batch.Lengths, MaxThreads = threads };
             var shape = new AttentionShape(b, h, h, t, t, d);
             for (int l = 0; l < _layers.Length; l++)
@@ -109,61 +110,82 @@ internal sealed class BertInference
                 Gemm.Multiply(false, n, 1f, x, hd, w.Wqkv, 0f, qkv, 3 * hd, threads);
                 // [q | k | v] rows (B, T, 3, H, D) + bias → three (B, H, T, D) blocks (bias added per row: one
                 // 3·Hd-wide pass is cheaper than 3·H head-wide ones)
-                for (int bi = 0; bi < b; bi++)
-                    for (int ti = 0; ti < t; ti++)
+                ForRows(n, 3 * hd, threads, (r0, r1) =>
+                {
+                    for (int r = r0; r < r1; r++)
                     {
-                        int src = (bi * t + ti) * 3 * hd;
-                        var row = qkv.Slice(src, 3 * hd);
+                        int bi = r / t, ti = r % t;
+                        var row = qkv.AsSpan(r * 3 * hd, 3 * hd);
                         RowOps.Add(row, w.Bqkv);
                         for (int hi = 0; hi < h; hi++)
                         {
                             int dst = ((bi * h + hi) * t + ti) * d;
-                            row.Slice(hi * d, d).CopyTo(q.Slice(dst, d));
-                            row.Slice(hd + hi * d, d).CopyTo(k.Slice(dst, d));
-                            row.Slice(2 * hd + hi * d, d).CopyTo(v.Slice(dst, d));
+                            row.Slice(hi * d, d).CopyTo(q.AsSpan(dst, d));
+                            row.Slice(hd + hi * d, d).CopyTo(k.AsSpan(dst, d));
+                            row.Slice(2 * hd + hi * d, d).CopyTo(v.AsSpan(dst, d));
                         }
                     }
-                FlashAttention.Forward(q, k, v, ctx, shape, options);
-                for (int bi = 0; bi < b; bi++)
-                    for (int hi = 0; hi < h; hi++)
+                });
+                FlashAttention.Forward(q.AsSpan(0, n * hd), k.AsSpan(0, n * hd), v.AsSpan(0, n * hd), ctx.AsSpan(0, n * hd), shape, options);
+                ForRows(n, hd, threads, (r0, r1) =>
+                {
+                    for (int r = r0; r < r1; r++)
                     {
-                        float factor = headMask is null ? 1f : headMask[l, hi];
-                        for (int ti = 0; ti < t; ti++)
+                        int bi = r / t, ti = r % t;
+                        for (int hi = 0; hi < h; hi++)
                         {
-                            var from = ctx.Slice(((bi * h + hi) * t + ti) * d, d);
-                            var to = merged.Slice((bi * t + ti) * hd + hi * d, d);
+                            float factor = headMask is null ? 1f : headMask[l, hi];
+                            var from = ctx.AsSpan(((bi * h + hi) * t + ti) * d, d);
+                            var to = merged.AsSpan(r * hd + hi * d, d);
                             if (factor == 1f) from.CopyTo(to); else TensorPrimitives.Multiply(from, factor, to);
                         }
                     }
+                });
                 // x = LayerNorm(x + merged·W_Oᵀ + b_O)
                 Gemm.Multiply(false, n, 1f, merged, hd, w.Wo, 0f, y, hd, threads);
-                ResidualLayerNorm(y, x, n, hd, w.Bo, w.Ln1G, w.Ln1B, eps);
+                ForRows(n, hd, threads, (r0, r1) => ResidualLayerNorm(y, x, r0, r1, hd, w.Bo, w.Ln1G, w.Ln1B, eps));
                 // x = LayerNorm(x + GELU(x·W₁ᵀ + b₁)·W₂ᵀ + b₂)
                 Gemm.Multiply(false, n, 1f, x, hd, w.W1, 0f, mid, inter, threads);
-                for (int r = 0; r < n; r++)
+                ForRows(n, inter, threads, (r0, r1) =>
                 {
-                    var row = mid.Slice(r * inter, inter);
-                    RowOps.Add(row, w.B1);
-                    GeluKernel.Apply(row, row);
-                }
+                    for (int r = r0; r < r1; r++)
+                    {
+                        var row = mid.AsSpan(r * inter, inter);
+                        RowOps.Add(row, w.B1);
+                        GeluKernel.Apply(row, row);
+                    }
+                });
                 Gemm.Multiply(false, n, 1f, mid, inter, w.W2, 0f, y, hd, threads);
-                ResidualLayerNorm(y, x, n, hd, w.B2, w.Ln2G, w.Ln2B, eps);
+                ForRows(n, hd, threads, (r0, r1) => ResidualLayerNorm(y, x, r0, r1, hd, w.B2, w.Ln2G, w.Ln2B, eps));
             }
         }
         finally
         {
-            foreach (var a in new[] { qkvA, qA, kA, vA, ctxA, mergedA, yA, midA }) pool.Return(a);
+            foreach (var a in new[] { qkv, q, k, v, ctx, merged, y, mid }) pool.Return(a);
         }
         return x;
     }
 
-    /// <summary>x_r ← LayerNorm(x_r + y_r + bias) for every row (the post-LN residual), y used as scratch.</summary>
-    private static void ResidualLayerNorm(Span<float> y, float[] x, int rows, int width, float[] bias, float[] gamma, float[] beta, float eps)
+    /// <summary>
+    /// Runs body(r0, r1) over row ranges covering [0, rows): split across up to <paramref name="threads"/> threads
+    /// (0 = all cores) when there is enough work (a pass over fewer than 64k floats costs less than waking a thread).
+    /// </summary>
+    private static void ForRows(int rows, int width, int threads, Action<int, int> body)
     {
-        for (int r = 0; r < rows; r++)
+        int workers = threads == 0 ? Environment.ProcessorCount : Math.Min(threads, Environment.ProcessorCount);
+        if (workers <= 1 || (long)rows * width < 1 << 16) { body(0, rows); return; }
+        workers = Math.Min(workers, rows);
+        Parallel.For(0, workers, new ParallelOptions { MaxDegreeOfParallelism = workers },
+                     i => body((int)((long)rows * i / workers), (int)((long)rows * (i + 1) / workers)));
+    }
+
+    /// <summary>x_r ← LayerNorm(x_r + y_r + bias) for rows [r0, r1) (the post-LN residual).</summary>
+    private static void ResidualLayerNorm(float[] y, float[] x, int r0, int r1, int width, float[] bias, float[] gamma, float[] beta, float eps)
+    {
+        for (int r = r0; r < r1; r++)
         {
             var xr = x.AsSpan(r * width, width);
-            RowOps.Add(xr, y.Slice(r * width, width), bias);
+            RowOps.Add(xr, y.AsSpan(r * width, width), bias);
             RowOps.LayerNorm(xr, gamma, beta, eps);
         }
     }
