@@ -27,6 +27,8 @@ internal sealed unsafe class DecodeAttentionKernel : AttentionJob
     private readonly AttentionOptions _options;
     private readonly float _scale;
     private readonly int _group, _groupRows, _chunk, _chunks;
+    private readonly float _softCap;
+    private readonly float[]? _alibi, _sinkLogits;
 
     private DecodeAttentionKernel(float* q, float* k, float* v, float* partials, AttentionShape shape,
                                   AttentionOptions options, float scale, int chunk, int chunks)
@@ -35,6 +37,7 @@ internal sealed unsafe class DecodeAttentionKernel : AttentionJob
         (_shape, _options, _scale, _chunk, _chunks) = (shape, options, scale, chunk, chunks);
         _group = shape.Heads / shape.KvHeads;
         _groupRows = _group * shape.QueryLength;
+        (_softCap, _alibi, _sinkLogits) = (options.SoftCap, options.AlibiSlopes, options.SinkLogits);
     }
 
     public override int Items => checked(_shape.Batch * _shape.KvHeads * _chunks);
@@ -77,28 +80,45 @@ internal sealed unsafe class DecodeAttentionKernel : AttentionJob
             int g = r / L, i = r % L, h = kvh * _group + g;
             float* q = _q + ((nint)(b * heads + h) * L + i) * D;
             float* part = _partials + ((nint)item * _groupRows + r) * (D + 2);
-            range.Of(i, out int lo, out int hi);
+            range.Visible(i, out int lo, out int hi, out int sinkEnd);
             int a = Math.Max(lo, j0), e = Math.Min(hi, j1);
-            if (a >= e)
+            int sa = j0, se = Math.Min(sinkEnd, j1);           // sinks [0, sinkEnd) apart from the window, if any
+            int ns = Math.Max(0, se - sa), nw = Math.Max(0, e - a);
+            if (ns + nw == 0)
             {
                 part[0] = float.NegativeInfinity; part[1] = 0;
                 new Span<float>(part + 2, D).Clear();
                 continue;
             }
-            // pass 1
+            // pass 1: the chunk's sink keys then its window keys, one run of scores
+            float slope = _alibi == null ? 0 : _alibi[h];
+            long p = (long)i + S - L;
             float m = float.NegativeInfinity;
-            for (int j = a; j < e; j++)
-            {
-                float s = _scale * Dot(q, kHead + (nint)j * D, D);
-                scores[j - a] = s;
-                m = MathF.Max(m, s);
-            }
+            if (ns > 0) m = Scores(q, kHead, sa, ns, D, p, slope, scores);
+            if (nw > 0) m = MathF.Max(m, Scores(q, kHead, a, nw, D, p, slope, scores + ns));
             // pass 2
-            float l = ExpInPlace(scores, e - a, m);
+            float l = ExpInPlace(scores, ns + nw, m);
             // pass 3
-            WeightedSum(scores, vHead + (nint)a * D, e - a, D, part + 2);
+            if (ns > 0) WeightedSum(scores, vHead + (nint)sa * D, ns, D, part + 2, accumulate: false);
+            if (nw > 0) WeightedSum(scores + ns, vHead + (nint)a * D, nw, D, part + 2, accumulate: ns > 0);
             part[0] = m; part[1] = l;
         }
+    }
+
+    /// <summary>s[j − first] = scale·q·k[j] for n keys from first, then soft-cap and ALiBi; returns their max.</summary>
+    private float Scores(float* q, float* kHead, int first, int n, int D, long p, float slope, float* s)
+    {
+        float m = float.NegativeInfinity;
+        for (int c = 0; c < n; c++)
+        {
+            int j = first + c;
+            float x = _scale * Dot(q, kHead + (nint)j * D, D);
+            if (_softCap > 0) x = _softCap * MathF.Tanh(x / _softCap);
+            if (slope != 0) x -= slope * Math.Abs(p - j);
+            s[c] = x;
+            m = MathF.Max(m, x);
+        }
+        return m;
     }
 
     private void Merge(float* output, float* lse)
@@ -116,9 +136,10 @@ internal sealed unsafe class DecodeAttentionKernel : AttentionJob
                     float mMax = float.NegativeInfinity;
                     for (int c = 0; c < _chunks; c++) mMax = MathF.Max(mMax, first[c * stride]);
                     new Span<float>(o, D).Clear();
+                    float sink = _sinkLogits == null ? float.NegativeInfinity : _sinkLogits[h];
                     if (float.IsNegativeInfinity(mMax))
                     {
-                        if (lse != null) lse[row] = float.NegativeInfinity;
+                        if (lse != null) lse[row] = sink;
                         continue;
                     }
                     float l = 0;
@@ -130,9 +151,16 @@ internal sealed unsafe class DecodeAttentionKernel : AttentionJob
                         l += w * part[1];
                         for (int d = 0; d < D; d++) o[d] += w * part[2 + d];
                     }
-                    float inv = 1 / l;
+                    float inv = 1 / l, lseRow = mMax + MathF.Log(l);
+                    if (sink != float.NegativeInfinity)
+                    {
+                        // the sink logit joins the denominator only
+                        float top = MathF.Max(mMax, sink), w = MathF.Exp(mMax - top), total = l * w + MathF.Exp(sink - top);
+                        inv = w / total;
+                        lseRow = top + MathF.Log(total);
+                    }
                     for (int d = 0; d < D; d++) o[d] *= inv;
-                    if (lse != null) lse[row] = mMax + MathF.Log(l);
+                    if (lse != null) lse[row] = lseRow;
                 }
     }
 
@@ -179,7 +207,7 @@ internal sealed unsafe class DecodeAttentionKernel : AttentionJob
     }
 
     /// <summary>o (D) = Σ_j p[j]·v[j, :], v rows of stride D.</summary>
-    private static void WeightedSum(float* p, float* v, int n, int D, float* o)
+    private static void WeightedSum(float* p, float* v, int n, int D, float* o, bool accumulate)
     {
         int d = 0;
         if (Vector512.IsHardwareAccelerated)
@@ -187,6 +215,7 @@ internal sealed unsafe class DecodeAttentionKernel : AttentionJob
             for (; d + 64 <= D; d += 64)
             {
                 Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
+                if (accumulate) { a0 = Vector512.Load(o + d); a1 = Vector512.Load(o + d + 16); a2 = Vector512.Load(o + d + 32); a3 = Vector512.Load(o + d + 48); }
                 for (int j = 0; j < n; j++)
                 {
                     float* vj = v + (nint)j * D + d;
@@ -200,7 +229,7 @@ internal sealed unsafe class DecodeAttentionKernel : AttentionJob
             }
             for (; d + 16 <= D; d += 16)
             {
-                var a0 = Vector512<float>.Zero;
+                var a0 = accumulate ? Vector512.Load(o + d) : Vector512<float>.Zero;
                 for (int j = 0; j < n; j++)
                     a0 = Vector512.FusedMultiplyAdd(Vector512.Load(v + (nint)j * D + d), Vector512.Create(p[j]), a0);
                 a0.Store(o + d);
@@ -208,7 +237,7 @@ internal sealed unsafe class DecodeAttentionKernel : AttentionJob
         }
         for (; d < D; d++)
         {
-            float a = 0;
+            float a = accumulate ? o[d] : 0;
             for (int j = 0; j < n; j++) a += p[j] * v[(nint)j * D + d];
             o[d] = a;
         }

@@ -41,6 +41,27 @@ public sealed record AttentionOptions
     /// <summary>Per-batch key-padding lengths: in batch b only keys j &lt; KeyLengths[b] are visible. Null = all S keys.</summary>
     public int[]? KeyLengths { get; init; }
 
+    /// <summary>Gemma 2 logit soft-capping: when &gt; 0 each score becomes s = SoftCap · tanh(scale·q·k / SoftCap),
+    /// before ALiBi and the mask; 0 = off.</summary>
+    public float SoftCap { get; init; }
+
+    /// <summary>ALiBi (Press et al., 2022, "Train Short, Test Long"): one slope per query head (length H); the score of
+    /// query i and key j gets s += −AlibiSlopes[h] · |i + S − L − j| (distance from the aligned position, so it is
+    /// the causal ALiBi when Causal is set and the symmetric one otherwise). Null = off.
+    /// <see cref="Alibi.Slopes"/> gives the paper's slopes.</summary>
+    public float[]? AlibiSlopes { get; init; }
+
+    /// <summary>StreamingLLM attention sinks (Xiao et al., 2023): keys j &lt; SinkTokens stay visible whatever
+    /// <see cref="WindowLeft"/>/<see cref="WindowRight"/> say, still subject to <see cref="Causal"/> and <see cref="KeyLengths"/>.
+    /// 0 = off.</summary>
+    public int SinkTokens { get; init; }
+
+    /// <summary>Learned sink logits, one per query head (length H): an extra logit in each row's softmax denominator whose
+    /// value vector is zero, so a row may put weight "nowhere" (o = Σⱼ e^(sⱼ)·vⱼ / (e^(sink) + Σⱼ e^(sⱼ))). The logSumExp
+    /// includes the sink term; a row with no visible key gets o = 0 and logSumExp = SinkLogits[h]. −∞ means no sink for
+    /// that head. Null = off. The sink's own gradient: <c>Var.Attention</c> with a sink-logit variable.</summary>
+    public float[]? SinkLogits { get; init; }
+
     public static AttentionOptions Default { get; } = new();
 }
 

@@ -21,6 +21,8 @@ internal sealed unsafe class FlashAttentionPortable : AttentionJob
     private readonly AttentionOptions _options;
     private readonly float _scale;
     private readonly int _blocks;
+    private readonly float _softCap;
+    private readonly float[]? _alibi, _sinkLogits;
 
     public FlashAttentionPortable(float* q, float* k, float* v, float* o, float* lse,
                                   AttentionShape shape, AttentionOptions options, float scale)
@@ -28,6 +30,7 @@ internal sealed unsafe class FlashAttentionPortable : AttentionJob
         _q = q; _k = k; _v = v; _o = o; _lse = lse;
         (_shape, _options, _scale) = (shape, options, scale);
         _blocks = (shape.QueryLength + BlockRows - 1) / BlockRows;
+        (_softCap, _alibi, _sinkLogits) = (options.SoftCap, options.AlibiSlopes, options.SinkLogits);
     }
 
     public override int Items => checked(_shape.Batch * _shape.Heads * _blocks);
@@ -44,6 +47,8 @@ internal sealed unsafe class FlashAttentionPortable : AttentionJob
         float* kHead = _k + (nint)(b * kvHeads + kvh) * S * D, vHead = _v + (nint)(b * kvHeads + kvh) * S * D;
         float* scores = scratch, acc = scratch + TileKeys;
         var o = new Span<float>(acc, D);
+        float slope = _alibi == null ? 0 : _alibi[h];
+        float sink = _sinkLogits == null ? float.NegativeInfinity : _sinkLogits[h];
 
         for (int r = 0; r < rows; r++)
         {
@@ -51,22 +56,28 @@ internal sealed unsafe class FlashAttentionPortable : AttentionJob
             nint row = (nint)bh * L + i;
             var q = new ReadOnlySpan<float>(_q + row * D, D);
             var output = new Span<float>(_o + row * D, D);
-            range.Of(i, out int lo, out int hi);
+            range.Visible(i, out int lo, out int hi, out int sinkEnd);
             if (lo >= hi)
             {
                 output.Clear();
-                if (_lse != null) _lse[row] = float.NegativeInfinity;
+                if (_lse != null) _lse[row] = sink;
                 continue;
             }
+            long pos = (long)i + S - L;
             float m = float.NegativeInfinity, l = 0;
             o.Clear();
-            for (int j0 = lo; j0 < hi; j0 += TileKeys)
+            // the sinks [0, sinkEnd) first when they lie apart from the window [lo, hi)
+            for (int segment = sinkEnd > 0 ? 0 : 1; segment < 2; segment++)
+            for (int j0 = segment == 0 ? 0 : lo, jEnd = segment == 0 ? sinkEnd : hi; j0 < jEnd; j0 += TileKeys)
             {
-                int n = Math.Min(TileKeys, hi - j0);
+                int n = Math.Min(TileKeys, jEnd - j0);
                 float tileMax = float.NegativeInfinity;
                 for (int c = 0; c < n; c++)
                 {
+                    // order inside a score: scale·q·k → soft-cap → + ALiBi
                     float s = _scale * TensorPrimitives.Dot(q, new ReadOnlySpan<float>(kHead + (nint)(j0 + c) * D, D));
+                    if (_softCap > 0) s = _softCap * MathF.Tanh(s / _softCap);
+                    if (slope != 0) s -= slope * Math.Abs(pos - (j0 + c));
                     scores[c] = s;
                     tileMax = MathF.Max(tileMax, s);
                 }
@@ -83,6 +94,14 @@ internal sealed unsafe class FlashAttentionPortable : AttentionJob
                     l += p;
                     TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(vHead + (nint)(j0 + c) * D, D), p, o, o);
                 }
+            }
+            if (sink != float.NegativeInfinity)
+            {
+                // the sink logit joins the denominator only
+                float top = MathF.Max(m, sink), a = MathF.Exp(m - top), total = l * a + MathF.Exp(sink - top);
+                TensorPrimitives.Multiply(o, a / total, output);
+                if (_lse != null) _lse[row] = top + MathF.Log(total);
+                continue;
             }
             TensorPrimitives.Multiply(o, 1 / l, output);
             if (_lse != null) _lse[row] = m + MathF.Log(l);
