@@ -205,6 +205,22 @@ public static class DecodeAttention
                                AttentionShape shape, AttentionOptions options,
                                Span<float> logSumExp = default)
         => DecodeAttentionKernel.Forward(query, key, value, output, shape, options, logSumExp);
+
+    /// <summary>
+    /// Decode against a paged KV cache (vLLM's PagedAttention, Kwon et al., 2023): kCache and vCache are
+    /// (numBlocks, KvHeads, blockSize, D); sequence b's keys are its first seqLens[b] positions, key j stored in row
+    /// j mod blockSize of block blockTable[b, j / blockSize] (blockTable is (B, maxBlocksPerSeq), row-major). query and
+    /// output are (B, H, L, D) and hold each sequence's last L positions: causal aligns query i to key seqLens[b] − L + i,
+    /// and every option means what it means in <see cref="FlashAttention.Forward(ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, Span{float}, AttentionShape, AttentionOptions, Span{float})"/>
+    /// with S = seqLens[b] (KeyLengths, if given, masks further). shape.KeyLength = maxBlocksPerSeq·blockSize is the
+    /// upper bound. Split-K over threads like <see cref="Forward"/>; forward only. <see cref="PagedKvCache"/> manages the blocks.
+    /// </summary>
+    /// <exception cref="ArgumentException">A length that does not match, KeyLength not a multiple of blockSize, a sequence
+    /// length outside [0, KeyLength], a block id outside the cache, or any check of <see cref="Forward"/>.</exception>
+    public static void ForwardPaged(ReadOnlySpan<float> query, ReadOnlySpan<float> kCache, ReadOnlySpan<float> vCache,
+                                    Span<float> output, ReadOnlySpan<int> blockTable, ReadOnlySpan<int> seqLens,
+                                    int blockSize, AttentionShape shape, AttentionOptions options)
+        => DecodeAttentionKernel.ForwardPaged(query, kCache, vCache, output, blockTable, seqLens, blockSize, shape, options);
 }
 
 /// <summary>
