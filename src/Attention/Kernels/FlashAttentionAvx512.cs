@@ -60,11 +60,14 @@ internal sealed unsafe class FlashAttentionAvx512 : AttentionJob
     private readonly float[]? _alibi, _sinkLogits;
     private readonly bool _modify;                // soft-cap or ALiBi: every tile is rewritten after pass 1
     private readonly PackedLayout? _packed;       // token-major packed sequences (ForwardVarlen); null = (B, H, L, D)
+    private readonly BlockSparseLayout? _layout;  // block-sparse attention: zero blocks are skipped; null = dense
 
     public FlashAttentionAvx512(float* q, float* k, float* v, float* o, float* lse,
-                                AttentionShape shape, AttentionOptions options, float scale, PackedLayout? packed = null)
+                                AttentionShape shape, AttentionOptions options, float scale, PackedLayout? packed = null,
+                                BlockSparseLayout? layout = null)
     {
         _packed = packed;
+        _layout = layout;
         _q = q; _k = k; _v = v; _o = o; _lse = lse;
         (_shape, _options) = (shape, options);
         _scaleLog2 = scale * Log2E;
@@ -76,7 +79,8 @@ internal sealed unsafe class FlashAttentionAvx512 : AttentionJob
     }
 
     public override int Items => _packed?.Items ?? checked(_shape.Batch * _shape.Heads * _blocks);
-    public override long ScratchFloats => 2L * BlockRows * _shape.HeadDim + TileKeys * BlockRows + 6 * BlockRows;
+    public override long ScratchFloats => 2L * BlockRows * _shape.HeadDim + TileKeys * BlockRows + 6 * BlockRows
+                                          + 2L * (_layout?.KeyBlocks ?? 0);
 
     public override void Execute(int item, float* scratch)
     {
@@ -110,6 +114,7 @@ internal sealed unsafe class FlashAttentionAvx512 : AttentionJob
         int* loRow = (int*)(st + TileKeys * BlockRows), hiRow = loRow + BlockRows;
         float* mRow = (float*)(hiRow + BlockRows), lRow = mRow + BlockRows, tileMax = lRow + BlockRows;
         int* sinkRow = (int*)(tileMax + BlockRows);
+        ulong* kbBits = _layout == null ? null : (ulong*)(sinkRow + BlockRows);
         float* oBlock = oHead + i0 * qs;
         float* lseBlock = lseHead == null ? null : lseHead + i0 * ls;
 
@@ -142,6 +147,9 @@ internal sealed unsafe class FlashAttentionAvx512 : AttentionJob
         if (sinkEnd >= kBegin) kBegin = 0;
         float slope2 = _alibi == null ? 0 : _alibi[h] * Log2E;
         int pos0 = i0 + S - L;   // aligned position of the block's first row (ALiBi distances)
+        int bs = _layout?.BlockSize ?? 1;
+        ulong realRows = rows == BlockRows ? ulong.MaxValue : (1UL << rows) - 1;
+        if (_layout != null) LayoutBits(h, i0, rows, kbBits);
 
         // Qᵀ, scaled so that scores come out in log₂ units (exp becomes exp2: one multiply less per score).
         float* qBlock = qHead + i0 * qs;
@@ -158,9 +166,25 @@ internal sealed unsafe class FlashAttentionAvx512 : AttentionJob
         Vector512<float> l0 = default, l1 = default, l2 = default, l3 = default;
 
         for (int segment = 0; segment < segments; segment++)
-        for (int c0 = segment < segments - 1 ? 0 : kBegin, cEnd = segment < segments - 1 ? sinkEnd : kEnd; c0 < cEnd; c0 += TileKeys)
+        for (int c0 = segment < segments - 1 ? 0 : kBegin, cEnd = segment < segments - 1 ? sinkEnd : kEnd; c0 < cEnd;)
         {
             int nc = Math.Min(TileKeys, cEnd - c0);
+            bool layoutClean = true;
+            if (kbBits != null)
+            {
+                // block-sparse: skip key blocks that no row of this block attends; a tile stops before the next skipped one
+                int kb = c0 / bs;
+                if ((kbBits[kb] & realRows) == 0) { c0 = (kb + 1) * bs; continue; }
+                int end = c0;
+                while (end < c0 + nc)
+                {
+                    ulong bits = kbBits[end / bs];
+                    if ((bits & realRows) == 0) break;
+                    if (bits != ulong.MaxValue) layoutClean = false;
+                    end = (end / bs + 1) * bs;
+                }
+                nc = Math.Min(nc, end - c0);
+            }
 
             // pass 1: Sᵀ = K_tile · Qᵀ, with the column max of the tile
             negInf.Store(tileMax); negInf.Store(tileMax + 16); negInf.Store(tileMax + 32); negInf.Store(tileMax + 48);
@@ -171,7 +195,8 @@ internal sealed unsafe class FlashAttentionAvx512 : AttentionJob
             // tiles that cross a row's [lo, hi) edge get −∞ outside it, and their max is taken again;
             // soft-cap and ALiBi rewrite every tile (the plain path never calls ModifyTile)
             bool edge = c0 < maxLo || c0 + nc > minHi;
-            if (_modify || sinks) ModifyTile(st, nc, c0, pos0, slope2, edge, loRow, hiRow, sinkRow, tileMax);
+            if (_modify || sinks || !layoutClean)
+                ModifyTile(st, nc, c0, pos0, slope2, edge || !layoutClean, loRow, hiRow, sinkRow, tileMax, layoutClean ? null : kbBits, bs);
             else if (edge) MaskTile(st, nc, c0, loRow, hiRow, tileMax);
 
             // pass 2: running max. Rescale ℓ and Oᵀ only when some row's max grew by more than 2^8 (lazy rescaling,
@@ -213,6 +238,7 @@ internal sealed unsafe class FlashAttentionAvx512 : AttentionJob
             int dd = 0;
             for (; dd + 4 <= D; dd += 4) Pv4(st, vTile + dd, ks, nc, ot + dd * BlockRows);
             for (; dd < D; dd++) Pv1(st, vTile + dd, ks, nc, ot + dd * BlockRows);
+            c0 += nc;
         }
 
         // O = Oᵀ / ℓ, logSumExp = ln2·(m + log₂ ℓ); ℓ = 0 means the row saw no key
@@ -248,8 +274,9 @@ internal sealed unsafe class FlashAttentionAvx512 : AttentionJob
     /// tile's column max is taken again.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void ModifyTile(float* st, int nc, int c0, int p0, float slope2, bool mask,
-                            int* loRow, int* hiRow, int* sinkRow, float* tileMax)
+                            int* loRow, int* hiRow, int* sinkRow, float* tileMax, ulong* kbBits = null, int bs = 1)
     {
+        var bitOf = Vector512.Create(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768);
         if (_cap2 > 0)
         {
             var t = new Span<float>(st, nc * BlockRows);
@@ -266,12 +293,13 @@ internal sealed unsafe class FlashAttentionAvx512 : AttentionJob
         {
             var j = Vector512.Create(c0 + c);
             float* s = st + c * BlockRows;
-            x0 = Avx512F.Max(x0, Lane(s, j, 0)); x1 = Avx512F.Max(x1, Lane(s, j, 16));
-            x2 = Avx512F.Max(x2, Lane(s, j, 32)); x3 = Avx512F.Max(x3, Lane(s, j, 48));
+            ulong bits = kbBits == null ? ulong.MaxValue : kbBits[(c0 + c) / bs];
+            x0 = Avx512F.Max(x0, Lane(s, j, 0, bits)); x1 = Avx512F.Max(x1, Lane(s, j, 16, bits));
+            x2 = Avx512F.Max(x2, Lane(s, j, 32, bits)); x3 = Avx512F.Max(x3, Lane(s, j, 48, bits));
         }
         x0.Store(tileMax); x1.Store(tileMax + 16); x2.Store(tileMax + 32); x3.Store(tileMax + 48);
 
-        Vector512<float> Lane(float* s, Vector512<int> j, int lane)
+        Vector512<float> Lane(float* s, Vector512<int> j, int lane, ulong bits)
         {
             var x = Vector512.Load(s + lane);
             if (alibi)
@@ -280,10 +308,30 @@ internal sealed unsafe class FlashAttentionAvx512 : AttentionJob
             {
                 var visible = (Vector512.GreaterThanOrEqual(j, Vector512.Load(loRow + lane)) & Vector512.LessThan(j, Vector512.Load(hiRow + lane)))
                               | Vector512.LessThan(j, Vector512.Load(sinkRow + lane));
+                if (bits != ulong.MaxValue)   // block-sparse: rows whose query block does not attend this key's block
+                    visible &= ~Vector512.Equals(Vector512.Create((int)(uint)(bits >> lane)) & bitOf, Vector512<int>.Zero);
                 x = Vector512.ConditionalSelect(visible.AsSingle(), x, negInf);
             }
             x.Store(s + lane);
             return x;
+        }
+    }
+
+    /// <summary>Per key block kb of the layout, bit r set when row i0 + r attends it (rows past L count as attending,
+    /// so that they never force masking).</summary>
+    private void LayoutBits(int h, int i0, int rows, ulong* kbBits)
+    {
+        var layout = _layout!;
+        int bs = layout.BlockSize, kbs = layout.KeyBlocks, head = layout.Heads == 1 ? 0 : h;
+        ulong padding = rows == BlockRows ? 0 : ~((1UL << rows) - 1);
+        for (int kb = 0; kb < kbs; kb++) kbBits[kb] = padding;
+        for (int qb = i0 / bs; qb * bs < i0 + rows; qb++)
+        {
+            int first = Math.Max(qb * bs, i0) - i0, last = Math.Min((qb + 1) * bs, i0 + rows) - i0;   // rows [first, last)
+            ulong mask = (last - first == 64 ? ulong.MaxValue : ((1UL << (last - first)) - 1)) << first;
+            int flags = (head * layout.QueryBlocks + qb) * kbs;
+            for (int kb = 0; kb < kbs; kb++)
+                if (layout.Blocks[flags + kb]) kbBits[kb] |= mask;
         }
     }
 

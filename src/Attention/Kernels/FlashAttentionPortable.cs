@@ -24,11 +24,14 @@ internal sealed unsafe class FlashAttentionPortable : AttentionJob
     private readonly float _softCap;
     private readonly float[]? _alibi, _sinkLogits;
     private readonly PackedLayout? _packed;       // token-major packed sequences (ForwardVarlen); null = (B, H, L, D)
+    private readonly BlockSparseLayout? _layout;  // block-sparse attention: zero blocks are skipped; null = dense
 
     public FlashAttentionPortable(float* q, float* k, float* v, float* o, float* lse,
-                                  AttentionShape shape, AttentionOptions options, float scale, PackedLayout? packed = null)
+                                  AttentionShape shape, AttentionOptions options, float scale, PackedLayout? packed = null,
+                                  BlockSparseLayout? layout = null)
     {
         _packed = packed;
+        _layout = layout;
         _q = q; _k = k; _v = v; _o = o; _lse = lse;
         (_shape, _options, _scale) = (shape, options, scale);
         _blocks = (shape.QueryLength + BlockRows - 1) / BlockRows;
@@ -86,13 +89,21 @@ internal sealed unsafe class FlashAttentionPortable : AttentionJob
                 continue;
             }
             long pos = (long)i + S - L;
+            int n, flags = _layout == null ? 0 : ((_layout.Heads == 1 ? 0 : h) * _layout.QueryBlocks + i / _layout.BlockSize) * _layout.KeyBlocks;
             float m = float.NegativeInfinity, l = 0;
             o.Clear();
             // the sinks [0, sinkEnd) first when they lie apart from the window [lo, hi)
             for (int segment = sinkEnd > 0 ? 0 : 1; segment < 2; segment++)
-            for (int j0 = segment == 0 ? 0 : lo, jEnd = segment == 0 ? sinkEnd : hi; j0 < jEnd; j0 += TileKeys)
+            for (int j0 = segment == 0 ? 0 : lo, jEnd = segment == 0 ? sinkEnd : hi; j0 < jEnd; j0 += n)
             {
-                int n = Math.Min(TileKeys, jEnd - j0);
+                n = Math.Min(TileKeys, jEnd - j0);
+                if (_layout != null)
+                {
+                    // block-sparse: a zero block is skipped whole; a tile never crosses into the next block
+                    int kb = j0 / _layout.BlockSize;
+                    if (!_layout.Blocks[flags + kb]) { n = (kb + 1) * _layout.BlockSize - j0; continue; }
+                    n = Math.Min(n, (kb + 1) * _layout.BlockSize - j0);
+                }
                 float tileMax = float.NegativeInfinity;
                 for (int c = 0; c < n; c++)
                 {
@@ -116,6 +127,13 @@ internal sealed unsafe class FlashAttentionPortable : AttentionJob
                     l += p;
                     TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(vHead + (j0 + c) * ks, D), p, o, o);
                 }
+            }
+            if (l == 0)
+            {
+                // every visible key lay in a zero block (block-sparse): as a fully masked row
+                output.Clear();
+                if (lseAt != null) *lseAt = sink;
+                continue;
             }
             if (sink != float.NegativeInfinity)
             {

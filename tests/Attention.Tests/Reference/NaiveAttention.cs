@@ -50,7 +50,9 @@ public static class NaiveAttention
 
     public sealed record Result(double[] Output, double[] LogSumExp, double[] Probabilities);
 
-    public static Result Forward(float[] query, float[] key, float[] value, AttentionShape shape, AttentionOptions options)
+    /// <summary>The reference forward; <c>allowed</c> is an optional extra mask (head, query i, key j), e.g. a block-sparse layout.</summary>
+    public static Result Forward(float[] query, float[] key, float[] value, AttentionShape shape, AttentionOptions options,
+                                 Func<int, int, int, bool>? allowed = null)
     {
         var (batch, heads, kvHeads, L, S, D) = shape;
         var output = new double[batch * heads * L * D];
@@ -67,7 +69,7 @@ public static class NaiveAttention
                     double max = double.NegativeInfinity;
                     for (int j = 0; j < S; j++)
                     {
-                        if (!Visible(shape, options, b, i, j)) { s[j] = double.NegativeInfinity; continue; }
+                        if (!Visible(shape, options, b, i, j) || allowed?.Invoke(h, i, j) == false) { s[j] = double.NegativeInfinity; continue; }
                         double dot = 0;
                         for (int d = 0; d < D; d++)
                             dot += (double)query[row * D + d] * key[((b * kvHeads + kvh) * S + j) * D + d];
