@@ -51,7 +51,7 @@ internal static class AttentionMathPath
                     if (options.SoftCap > 0)
                     {
                         TensorPrimitives.Multiply(row, 1 / options.SoftCap, row);
-                        TensorPrimitives.Tanh(row, row);
+                        SoftCapMath.Tanh(row);
                         TensorPrimitives.Multiply(row, options.SoftCap, row);
                     }
                     if (slope != 0)

@@ -281,7 +281,7 @@ internal sealed unsafe class FlashAttentionAvx512 : AttentionJob
         {
             var t = new Span<float>(st, nc * BlockRows);
             TensorPrimitives.Multiply(t, 1 / _cap2, t);
-            TensorPrimitives.Tanh(t, t);
+            SoftCapMath.Tanh(t);
             TensorPrimitives.Multiply(t, _cap2, t);
         }
         var negInf = Vector512.Create(float.NegativeInfinity);

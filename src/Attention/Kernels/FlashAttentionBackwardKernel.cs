@@ -362,7 +362,7 @@ internal sealed unsafe class FlashAttentionBackwardKernel : AttentionJob
             var row = new Span<float>(s, Block);
             var tanh = new Span<float>(th, Block);
             TensorPrimitives.Multiply(row, 1 / _cap2, tanh);
-            TensorPrimitives.Tanh(tanh, tanh);
+            SoftCapMath.Tanh(tanh);
             TensorPrimitives.Multiply(tanh, _cap2, row);
         }
         var vl = Vector512.Create(lse2); var vd = Vector512.Create(delta);

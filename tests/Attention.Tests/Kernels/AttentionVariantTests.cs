@@ -22,6 +22,7 @@ public class AttentionVariantTests
         "alibi-decode" => (new(1, 4, 1, 1, 129, 64), new() { AlibiSlopes = FourSlopes }),
         "softcap-causal" => (new(1, 2, 1, 127, 129, 64), new() { Causal = true, SoftCap = 5, Scale = 3f / 8 }),
         "softcap-window-gqa" => (new(2, 4, 2, 70, 65, 15), new() { WindowLeft = 9, WindowRight = 4, SoftCap = 2.5f, Scale = 1 }),
+        "softcap-50-large-cap" => (new(1, 2, 1, 130, 130, 64), new() { Causal = true, SoftCap = 50, AlibiSlopes = [0.5f, 0.00390625f] }),
         "softcap-decode" => (new(2, 2, 2, 3, 300, 17), new() { Causal = true, SoftCap = 1.5f, Scale = 1 }),
         "sinks-causal-window" => (new(1, 2, 1, 200, 200, 32), new() { Causal = true, WindowLeft = 10, SinkTokens = 4 }),
         "sinks-two-sided-window" => (new(1, 2, 2, 70, 131, 64), new() { WindowLeft = 5, WindowRight = 3, SinkTokens = 4 }),
@@ -47,7 +48,7 @@ public class AttentionVariantTests
     private static readonly string[] CaseNames =
     [
         "alibi-causal-gqa-odd", "alibi-full-L<S", "alibi-full-L>S", "alibi-window-padding", "alibi-decode",
-        "softcap-causal", "softcap-window-gqa", "softcap-decode",
+        "softcap-causal", "softcap-window-gqa", "softcap-50-large-cap", "softcap-decode",
         "sinks-causal-window", "sinks-two-sided-window", "sinks-wide-padding", "sinks-L>S", "sinks-decode",
         "sinklogits-full", "sinklogits-masked-rows", "sinklogits-dominant", "sinklogits-decode",
         "everything", "everything-decode",
@@ -235,5 +236,25 @@ public class AttentionVariantTests
         Check(new() { SinkLogits = [1f, float.PositiveInfinity, 0, 0] }, "SinkLogits[1]", "∞");
         Check(new() { SoftCap = -1 }, "SoftCap", "got -1");
         Check(new() { SinkTokens = -2 }, "SinkTokens", "got -2");
+    }
+}
+
+/// <summary>The soft-cap's tanh against Math.Tanh: relative error within a few float ulps at every scale.</summary>
+public class SoftCapMathTests
+{
+    [Fact]
+    public void SoftCapTanh_RelativeErrorWithinFourUlps_FromTinyToSaturated()
+    {
+        var x = new List<float> { 0f, -0f, 1e-30f, -1e-20f, 0.39999f, 0.4f, 0.40001f, -0.4f, 9f, -9f, 20f, 100f, float.PositiveInfinity, float.NegativeInfinity };
+        for (int i = -4000; i <= 4000; i++) x.Add(i * 0.00173f);
+        for (int e = -30; e <= 5; e++) { x.Add(MathF.Pow(2, e) * 1.37f); x.Add(-MathF.Pow(2, e) * 1.11f); }
+        var y = x.ToArray();
+        Attention.Kernels.SoftCapMath.Tanh(y);
+        for (int i = 0; i < y.Length; i++)
+        {
+            double want = Math.Tanh(x[i]);
+            double err = Math.Abs(y[i] - want);
+            Assert.True(err <= 4 * 6e-8 * Math.Abs(want) + 1e-45, $"tanh({x[i]:R}) = {y[i]:R}, expected {want:R} (relative error {err / Math.Abs(want):E2})");
+        }
     }
 }
