@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace Attention.Kernels;
 
@@ -174,22 +175,17 @@ internal sealed unsafe class DecodeAttentionKernel : AttentionJob
         }
     }
 
-    /// <summary>Row j of a paged cache (key or value) for sequence b, key/value head kvh.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private float* PagedRow(float* cache, int b, int kvh, int j, int D)
-    {
-        int block = _blockTable[b * _maxBlocks + j / _blockSize];
-        return cache + (((nint)block * _shape.KvHeads + kvh) * _blockSize + j % _blockSize) * D;
-    }
-
     /// <summary><see cref="Scores"/> over a paged cache: one call per run of keys inside one block.</summary>
     private float PagedScores(float* q, int b, int kvh, int first, int n, int D, long p, float slope, float* s)
     {
         float m = float.NegativeInfinity;
-        for (int c = 0; c < n;)
+        int* table = _blockTable + (nint)b * _maxBlocks;
+        int block = first / _blockSize, offset = first % _blockSize;
+        for (int c = 0; c < n; block++, offset = 0)
         {
-            int j = first + c, run = Math.Min(n - c, _blockSize - j % _blockSize);
-            m = MathF.Max(m, Scores(q, PagedRow(_k, b, kvh, j, D), j, run, D, p, slope, s + c));
+            int run = Math.Min(n - c, _blockSize - offset);
+            if (c + run < n) Prefetch(_k, table, block + PrefetchAhead, kvh, D);
+            m = MathF.Max(m, Scores(q, Row(_k, table[block], kvh, offset, D), first + c, run, D, p, slope, s + c));
             c += run;
         }
         return m;
@@ -198,12 +194,33 @@ internal sealed unsafe class DecodeAttentionKernel : AttentionJob
     /// <summary><see cref="WeightedSum"/> over a paged cache, block run by block run.</summary>
     private void PagedWeightedSum(float* w, int b, int kvh, int first, int n, int D, float* o, bool accumulate)
     {
-        for (int c = 0; c < n;)
+        int* table = _blockTable + (nint)b * _maxBlocks;
+        int block = first / _blockSize, offset = first % _blockSize, last = (first + n - 1) / _blockSize;
+        for (int ahead = 0; ahead < PrefetchAhead && block + ahead <= last; ahead++) Prefetch(_v, table, block + ahead, kvh, D);
+        for (int c = 0; c < n; block++, offset = 0)
         {
-            int j = first + c, run = Math.Min(n - c, _blockSize - j % _blockSize);
-            WeightedSum(w + c, PagedRow(_v, b, kvh, j, D), run, D, o, accumulate || c > 0);
+            int run = Math.Min(n - c, _blockSize - offset);
+            if (block + PrefetchAhead <= last) Prefetch(_v, table, block + PrefetchAhead, kvh, D);
+            WeightedSum(w + c, Row(_v, table[block], kvh, offset, D), run, D, o, accumulate || c > 0);
             c += run;
         }
+    }
+
+    private const int PrefetchAhead = 2;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private float* Row(float* cache, int block, int kvh, int offset, int D) =>
+        cache + (((nint)block * _shape.KvHeads + kvh) * _blockSize + offset) * D;
+
+    /// <summary>Asks for the rows of one block (head kvh) to be fetched into L2: a sequence's blocks are scattered through
+    /// the pool, so the hardware's stream prefetchers, which follow contiguous addresses, do not find them.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void Prefetch(float* cache, int* table, int block, int kvh, int D)
+    {
+        if (!Sse.IsSupported || block >= _maxBlocks) return;
+        byte* row = (byte*)Row(cache, table[block], kvh, 0, D);
+        nint bytes = (nint)_blockSize * D * sizeof(float);
+        for (nint x = 0; x < bytes; x += 64) Sse.Prefetch1(row + x);
     }
 
     /// <summary>s[c] = scale·q·k[c] for n consecutive key rows from <paramref name="k"/> (key index first + c), then soft-cap
