@@ -277,13 +277,9 @@ internal sealed unsafe class FlashAttentionAvx512 : AttentionJob
                             int* loRow, int* hiRow, int* sinkRow, float* tileMax, ulong* kbBits = null, int bs = 1)
     {
         var bitOf = Vector512.Create(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768);
-        if (_cap2 > 0)
-        {
-            var t = new Span<float>(st, nc * BlockRows);
-            TensorPrimitives.Multiply(t, 1 / _cap2, t);
-            SoftCapMath.Tanh(t);
-            TensorPrimitives.Multiply(t, _cap2, t);
-        }
+        bool cap = _cap2 > 0;
+        var cap2 = Vector512.Create(_cap2);
+        var invCap2 = Vector512.Create(1 / _cap2);
         var negInf = Vector512.Create(float.NegativeInfinity);
         var ns = Vector512.Create(-slope2);
         bool alibi = slope2 != 0;
@@ -302,6 +298,7 @@ internal sealed unsafe class FlashAttentionAvx512 : AttentionJob
         Vector512<float> Lane(float* s, Vector512<int> j, int lane, ulong bits)
         {
             var x = Vector512.Load(s + lane);
+            if (cap) x = cap2 * SoftCapMath.Tanh(x * invCap2);
             if (alibi)
                 x = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(Vector512.Abs(p + Vector512.Create(lane) - j)), ns, x);
             if (mask)

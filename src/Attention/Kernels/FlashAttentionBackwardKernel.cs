@@ -354,23 +354,17 @@ internal sealed unsafe class FlashAttentionBackwardKernel : AttentionJob
     private void RowGeneral(float* s, float* t, float lse2, float delta, bool mask, int c0, int lo, int hi, int sinkEnd,
                             int pos, float slope2)
     {
-        float* th = stackalloc float[Block];
         float* x = stackalloc float[16];
         bool cap = _cap2 > 0;
-        if (cap)
-        {
-            var row = new Span<float>(s, Block);
-            var tanh = new Span<float>(th, Block);
-            TensorPrimitives.Multiply(row, 1 / _cap2, tanh);
-            SoftCapMath.Tanh(tanh);
-            TensorPrimitives.Multiply(tanh, _cap2, row);
-        }
+        var cap2 = Vector512.Create(_cap2); var invCap2 = Vector512.Create(1 / _cap2);
         var vl = Vector512.Create(lse2); var vd = Vector512.Create(delta);
         var ns = Vector512.Create(-slope2); var vp = Vector512.Create(pos);
         for (int v = 0; v < Block; v += 16)
         {
             var key = Vector512.Create(c0 + v) + Vector512<int>.Indices;
             var z = Vector512.Load(s + v);
+            var tv = Vector512<float>.Zero;
+            if (cap) { tv = SoftCapMath.Tanh(z * invCap2); z = cap2 * tv; }
             if (slope2 != 0) z = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(Vector512.Abs(vp - key)), ns, z);
             Vector512<float> p;
             if (_fastExp) p = FastExp.Exp2(z - vl);
@@ -388,7 +382,7 @@ internal sealed unsafe class FlashAttentionBackwardKernel : AttentionJob
             }
             p.Store(s + v);
             var g = p * (Vector512.Load(t + v) - vd);
-            if (cap) { var tv = Vector512.Load(th + v); g *= Vector512<float>.One - tv * tv; }
+            if (cap) g *= Vector512<float>.One - tv * tv;
             g.Store(t + v);
         }
     }
