@@ -60,6 +60,16 @@ public class ReadmeKernelExampleTests
                                      new AttentionShape(2, 8, 2, 1, maxBlocks * 16, 64), new AttentionOptions { Causal = true });
         Assert.DoesNotContain(oNew, float.IsNaN);
 
+        var rolling = new RollingKvCache(kvHeads: 2, headDim: 64, sinkTokens: 4, window: 1024);
+        var outRow = new float[8 * 64];
+        for (int t = 0; t < 1100; t++)
+        {
+            rolling.Append(NaiveAttention.Random(128, t), NaiveAttention.Random(128, t + 5000));
+            if (t % 100 == 0) rolling.Attend(NaiveAttention.Random(8 * 64, t), outRow, heads: 8);
+        }
+        Assert.Equal(1028, rolling.Count);
+        Assert.DoesNotContain(outRow, float.IsNaN);
+
         var layout = BlockSparseLayout.BigBird(blockSize: 64, queryLength: 512, keyLength: 512,
                                                windowBlocks: 1, globalBlocks: 1, randomBlocks: 2, seed: 1);
         var shape = new AttentionShape(1, 8, 8, 512, 512, 64);
