@@ -96,7 +96,8 @@ internal readonly struct KeyRange
     {
         _queryLength = shape.QueryLength;
         _keyLength = shape.KeyLength;
-        _visibleLength = options.KeyLengths is int[] lengths ? lengths[batch] : shape.KeyLength;
+        // clamped: the paged decode passes each sequence's own length as KeyLength, below the bound KeyLengths was checked against
+        _visibleLength = options.KeyLengths is int[] lengths ? Math.Min(lengths[batch], shape.KeyLength) : shape.KeyLength;
         _causal = options.Causal;
         _left = options.WindowLeft ?? long.MaxValue / 4;
         _right = options.WindowRight ?? long.MaxValue / 4;

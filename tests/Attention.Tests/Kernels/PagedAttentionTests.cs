@@ -67,6 +67,26 @@ public class PagedAttentionTests
     }
 
     [Fact]
+    public void Paged_KeyLengths_MaskWithinEachSequence_NeverPastItsLength()
+    {
+        // KeyLengths (checked against the KeyLength bound) may exceed a sequence's length: the sequence's length wins
+        int[] seqLens = [40, 10];
+        var shape = new AttentionShape(2, 2, 1, 1, 64, 8);
+        var kCache = NaiveAttention.Random(8 * 16 * 8, 1);
+        var vCache = NaiveAttention.Random(kCache.Length, 2);
+        var q = NaiveAttention.Random(2 * 2 * 8, 3);
+        int[] table = [0, 1, 2, 3, 4, 5, 6, 7];
+        float[] a = new float[q.Length], b = new float[q.Length], c = new float[q.Length];
+        DecodeAttention.ForwardPaged(q, kCache, vCache, a, table, seqLens, 16, shape, new AttentionOptions());
+        DecodeAttention.ForwardPaged(q, kCache, vCache, b, table, seqLens, 16, shape, new AttentionOptions { KeyLengths = [64, 64] });
+        DecodeAttention.ForwardPaged(q, kCache, vCache, c, table, [20, 10], 16, shape, new AttentionOptions());
+        Assert.Equal(a, b);
+        var d = new float[q.Length];
+        DecodeAttention.ForwardPaged(q, kCache, vCache, d, table, seqLens, 16, shape, new AttentionOptions { KeyLengths = [20, 64] });
+        Assert.Equal(c, d);
+    }
+
+    [Fact]
     public void Paged_EqualsContiguousDecode_ForOneFullSequence()
     {
         // one sequence filling its blocks in order is the contiguous layout: the two calls agree to rounding
