@@ -61,6 +61,7 @@ internal sealed unsafe class FlashAttentionAvx512 : AttentionJob
     private readonly bool _modify;                // soft-cap or ALiBi: every tile is rewritten after pass 1
     private readonly PackedLayout? _packed;       // token-major packed sequences (ForwardVarlen); null = (B, H, L, D)
     private readonly BlockSparseLayout? _layout;  // block-sparse attention: zero blocks are skipped; null = dense
+    private readonly bool _plain;                 // none of the above, no sinks: ExecuteDense
 
     public FlashAttentionAvx512(float* q, float* k, float* v, float* o, float* lse,
                                 AttentionShape shape, AttentionOptions options, float scale, PackedLayout? packed = null,
@@ -76,6 +77,7 @@ internal sealed unsafe class FlashAttentionAvx512 : AttentionJob
         _alibi = options.AlibiSlopes;
         _sinkLogits = options.SinkLogits;
         _modify = _cap2 > 0 || _alibi != null;
+        _plain = !_modify && _sinkLogits == null && options.SinkTokens == 0 && packed == null && layout == null;
     }
 
     public override int Items => _packed?.Items ?? checked(_shape.Batch * _shape.Heads * _blocks);
@@ -84,6 +86,139 @@ internal sealed unsafe class FlashAttentionAvx512 : AttentionJob
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public override void Execute(int item, float* scratch)
+    {
+        if (_plain) ExecuteDense(item, scratch);
+        else ExecuteGeneral(item, scratch);
+    }
+
+    /// <summary>The plain call (no soft-cap, ALiBi, sinks, sink logits, packing or layout): the original loop, kept apart
+    /// from <see cref="ExecuteGeneral"/> because the general loop's extra locals cost the JIT registers in the exp pass
+    /// (measured: the plain N = 2048 forward 3–7 % slower through the general loop).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private void ExecuteDense(int item, float* scratch)
+    {
+        var (batch, heads, kvHeads, L, S, D) = _shape;
+        int bh = item / _blocks, block = _blocks - 1 - item % _blocks;
+        int b = bh / heads, h = bh % heads, kvh = h / (heads / kvHeads);
+        int i0 = block * BlockRows, rows = Math.Min(BlockRows, L - i0);
+        float* qt = scratch, ot = qt + BlockRows * D, st = ot + BlockRows * D;
+        int* loRow = (int*)(st + TileKeys * BlockRows), hiRow = loRow + BlockRows;
+        float* mRow = (float*)(hiRow + BlockRows), lRow = mRow + BlockRows, tileMax = lRow + BlockRows;
+        float* oBlock = _o + ((nint)bh * L + i0) * D;
+        float* lseBlock = _lse == null ? null : _lse + (nint)bh * L + i0;
+
+        // Visible interval of every row; padding rows (past L) see everything so they never force masking.
+        var range = new KeyRange(_shape, _options, b);
+        int kBegin = int.MaxValue, kEnd = 0, maxLo = 0, minHi = int.MaxValue;
+        for (int r = 0; r < BlockRows; r++)
+        {
+            int lo = 0, hi = int.MaxValue;
+            if (r < rows)
+            {
+                range.Of(i0 + r, out lo, out hi);
+                if (lo < hi) { kBegin = Math.Min(kBegin, lo); kEnd = Math.Max(kEnd, hi); }
+            }
+            loRow[r] = lo; hiRow[r] = hi;
+            maxLo = Math.Max(maxLo, lo); minHi = Math.Min(minHi, hi);
+        }
+        if (kBegin >= kEnd)
+        {
+            new Span<float>(oBlock, rows * D).Clear();
+            if (lseBlock != null) new Span<float>(lseBlock, rows).Fill(float.NegativeInfinity);
+            return;
+        }
+
+        // Qᵀ, scaled so that scores come out in log₂ units (exp becomes exp2: one multiply less per score).
+        float* qBlock = _q + ((nint)bh * L + i0) * D;
+        for (int r = 0; r < rows; r++)
+            for (int d = 0; d < D; d++)
+                qt[d * BlockRows + r] = qBlock[r * D + d] * _scaleLog2;
+        if (rows < BlockRows)
+            for (int d = 0; d < D; d++)
+                new Span<float>(qt + d * BlockRows + rows, BlockRows - rows).Clear();
+        new Span<float>(ot, BlockRows * D).Clear();
+
+        float* kHead = _k + (nint)(b * kvHeads + kvh) * S * D, vHead = _v + (nint)(b * kvHeads + kvh) * S * D;
+        var negInf = Vector512.Create(float.NegativeInfinity);
+        Vector512<float> m0 = negInf, m1 = negInf, m2 = negInf, m3 = negInf;
+        Vector512<float> l0 = default, l1 = default, l2 = default, l3 = default;
+
+        for (int c0 = kBegin; c0 < kEnd; c0 += TileKeys)
+        {
+            int nc = Math.Min(TileKeys, kEnd - c0);
+
+            // pass 1: Sᵀ = K_tile · Qᵀ, with the column max of the tile
+            negInf.Store(tileMax); negInf.Store(tileMax + 16); negInf.Store(tileMax + 32); negInf.Store(tileMax + 48);
+            int c = 0;
+            for (; c + 4 <= nc; c += 4) Score4(qt, kHead + (nint)(c0 + c) * D, D, D, st + c * BlockRows, tileMax);
+            for (; c < nc; c++) Score1(qt, kHead + (nint)(c0 + c) * D, D, st + c * BlockRows, tileMax);
+
+            // tiles that cross a row's [lo, hi) edge get −∞ outside it, and their max is taken again
+            if (c0 < maxLo || c0 + nc > minHi) MaskTile(st, nc, c0, loRow, hiRow, tileMax);
+
+            // pass 2: running max. Rescale ℓ and Oᵀ only when some row's max grew by more than 2^8 (lazy rescaling,
+            // as in FlashAttention-3): a stale max only lets P reach 2^8, harmless in float, and the result is the same.
+            var x0 = Avx512F.Max(m0, Vector512.Load(tileMax)); var x1 = Avx512F.Max(m1, Vector512.Load(tileMax + 16));
+            var x2 = Avx512F.Max(m2, Vector512.Load(tileMax + 32)); var x3 = Avx512F.Max(m3, Vector512.Load(tileMax + 48));
+            var slack = Vector512.Create(LazyRescale);
+            if (Vector512.GreaterThanAny(x0, m0 + slack) || Vector512.GreaterThanAny(x1, m1 + slack) ||
+                Vector512.GreaterThanAny(x2, m2 + slack) || Vector512.GreaterThanAny(x3, m3 + slack))
+            {
+                // a row that has seen nothing yet keeps m = −∞; subtract 0 instead so −∞ − (−∞) never makes NaN
+                var a0 = FastExp.Exp2Bounded(m0 - NonInfinite(x0)); var a1 = FastExp.Exp2Bounded(m1 - NonInfinite(x1));
+                var a2 = FastExp.Exp2Bounded(m2 - NonInfinite(x2)); var a3 = FastExp.Exp2Bounded(m3 - NonInfinite(x3));
+                l0 *= a0; l1 *= a1; l2 *= a2; l3 *= a3;
+                for (int d = 0; d < D; d++)
+                {
+                    float* od = ot + d * BlockRows;
+                    (a0 * Vector512.Load(od)).Store(od); (a1 * Vector512.Load(od + 16)).Store(od + 16);
+                    (a2 * Vector512.Load(od + 32)).Store(od + 32); (a3 * Vector512.Load(od + 48)).Store(od + 48);
+                }
+                m0 = x0; m1 = x1; m2 = x2; m3 = x3;
+            }
+            var u0 = NonInfinite(m0); var u1 = NonInfinite(m1); var u2 = NonInfinite(m2); var u3 = NonInfinite(m3);
+
+            // pass 3: P = 2^(Sᵀ − m), row sums
+            Vector512<float> y0 = default, y1 = default, y2 = default, y3 = default;
+            for (c = 0; c < nc; c++)
+            {
+                float* s = st + c * BlockRows;
+                var p0 = FastExp.Exp2Bounded(Vector512.Load(s) - u0); var p1 = FastExp.Exp2Bounded(Vector512.Load(s + 16) - u1);
+                var p2 = FastExp.Exp2Bounded(Vector512.Load(s + 32) - u2); var p3 = FastExp.Exp2Bounded(Vector512.Load(s + 48) - u3);
+                p0.Store(s); p1.Store(s + 16); p2.Store(s + 32); p3.Store(s + 48);
+                y0 += p0; y1 += p1; y2 += p2; y3 += p3;
+            }
+            l0 += y0; l1 += y1; l2 += y2; l3 += y3;
+
+            // pass 4: Oᵀ += V_tileᵀ · P
+            float* vTile = vHead + (nint)c0 * D;
+            int dd = 0;
+            for (; dd + 4 <= D; dd += 4) Pv4(st, vTile + dd, D, nc, ot + dd * BlockRows);
+            for (; dd < D; dd++) Pv1(st, vTile + dd, D, nc, ot + dd * BlockRows);
+        }
+
+        // O = Oᵀ / ℓ, logSumExp = ln2·(m + log₂ ℓ); ℓ = 0 means the row saw no key
+        m0.Store(mRow); m1.Store(mRow + 16); m2.Store(mRow + 32); m3.Store(mRow + 48);
+        l0.Store(lRow); l1.Store(lRow + 16); l2.Store(lRow + 32); l3.Store(lRow + 48);
+        for (int r = 0; r < rows; r++)
+        {
+            float l = lRow[r];
+            float* oRow = oBlock + r * D;
+            if (l == 0)
+            {
+                new Span<float>(oRow, D).Clear();
+                if (lseBlock != null) lseBlock[r] = float.NegativeInfinity;
+                continue;
+            }
+            float inv = 1 / l;
+            for (int d = 0; d < D; d++) oRow[d] = ot[d * BlockRows + r] * inv;
+            if (lseBlock != null) lseBlock[r] = (mRow[r] + MathF.Log2(l)) * Ln2;
+        }
+    }
+
+    /// <summary>Every option, packed sequences and block-sparse layouts; the same passes as <see cref="ExecuteDense"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private void ExecuteGeneral(int item, float* scratch)
     {
         var (batch, heads, kvHeads, L, S, D) = _shape;
         int block, h, kvh;
@@ -245,29 +380,7 @@ internal sealed unsafe class FlashAttentionAvx512 : AttentionJob
         // O = Oᵀ / ℓ, logSumExp = ln2·(m + log₂ ℓ); ℓ = 0 means the row saw no key
         m0.Store(mRow); m1.Store(mRow + 16); m2.Store(mRow + 32); m3.Store(mRow + 48);
         l0.Store(lRow); l1.Store(lRow + 16); l2.Store(lRow + 32); l3.Store(lRow + 48);
-        float sink2 = sinkLogit * Log2E;
-        for (int r = 0; r < rows; r++)
-        {
-            float l = lRow[r];
-            float* oRow = oBlock + r * qs;
-            if (l == 0)
-            {
-                new Span<float>(oRow, D).Clear();
-                if (lseBlock != null) lseBlock[r * ls] = sinkLogit;
-                continue;
-            }
-            float inv = 1 / l, lse2 = mRow[r] + MathF.Log2(l);
-            if (sink2 != float.NegativeInfinity)
-            {
-                // the sink joins the denominator only: ℓ' = ℓ·2^(m−M) + 2^(sink−M), M = max(m, sink)
-                float m = mRow[r], top = MathF.Max(m, sink2), a = float.Exp2(m - top);
-                float total = l * a + float.Exp2(sink2 - top);
-                inv = a / total;
-                lse2 = top + MathF.Log2(total);
-            }
-            for (int d = 0; d < D; d++) oRow[d] = ot[d * BlockRows + r] * inv;
-            if (lseBlock != null) lseBlock[r * ls] = lse2 * Ln2;
-        }
+        WriteRows(ot, mRow, lRow, rows, D, oBlock, qs, lseBlock, ls, sinkLogit);
     }
 
     /// <summary>The tile after pass 1 when options change scores: soft-cap (s ← c·tanh(s/c), in log₂ units c = SoftCap·log₂e),
@@ -312,6 +425,37 @@ internal sealed unsafe class FlashAttentionAvx512 : AttentionJob
             }
             x.Store(s + lane);
             return x;
+        }
+    }
+
+    /// <summary>O = Oᵀ / ℓ and logSumExp = ln2·(m + log₂ ℓ) for the block's rows (the sink logit, if any, joins ℓ).
+    /// Kept out of <see cref="Execute"/>: fewer locals there keep the tile loop's vectors in registers.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void WriteRows(float* ot, float* mRow, float* lRow, int rows, int D, float* oBlock, nint qs,
+                                  float* lseBlock, nint ls, float sinkLogit)
+    {
+        float sink2 = sinkLogit * Log2E;
+        for (int r = 0; r < rows; r++)
+        {
+            float l = lRow[r];
+            float* oRow = oBlock + r * qs;
+            if (l == 0)
+            {
+                new Span<float>(oRow, D).Clear();
+                if (lseBlock != null) lseBlock[r * ls] = sinkLogit;
+                continue;
+            }
+            float inv = 1 / l, lse2 = mRow[r] + MathF.Log2(l);
+            if (sink2 != float.NegativeInfinity)
+            {
+                // the sink joins the denominator only: ℓ' = ℓ·2^(m−M) + 2^(sink−M), M = max(m, sink)
+                float m = mRow[r], top = MathF.Max(m, sink2), a = float.Exp2(m - top);
+                float total = l * a + float.Exp2(sink2 - top);
+                inv = a / total;
+                lse2 = top + MathF.Log2(total);
+            }
+            for (int d = 0; d < D; d++) oRow[d] = ot[d * BlockRows + r] * inv;
+            if (lseBlock != null) lseBlock[r * ls] = lse2 * Ln2;
         }
     }
 
