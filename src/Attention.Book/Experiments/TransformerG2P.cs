@@ -38,12 +38,12 @@ public static class TransformerG2P
     }
 
     /// <summary>
-    /// The training budget: label smoothing 0.1, Adam (β₂ 0.98), linear warm-up then cosine decay. Quick: 150 steps of ~1k
+    /// The training budget: label smoothing 0.1, Adam (β₂ 0.98), linear warm-up then cosine decay. Quick: 300 steps of ~1k
     /// tokens. Full: 6000 steps of ~2k padded tokens (~120 words), about 7 epochs of the 105k training words.
     /// </summary>
     public static TransformerTrainOptions Training(bool full) => full
         ? new TransformerTrainOptions { Steps = G2PModels.FullSteps(6000), TokensPerBatch = 2048, PeakLearningRate = 1.5e-3f, WarmupSteps = 500, LabelSmoothing = 0.1f }
-        : new TransformerTrainOptions { Steps = 150, TokensPerBatch = 1024, PeakLearningRate = 3e-3f, WarmupSteps = 30, LabelSmoothing = 0.1f };
+        : new TransformerTrainOptions { Steps = 300, TokensPerBatch = 1024, PeakLearningRate = 3e-3f, WarmupSteps = 50, LabelSmoothing = 0.1f };
 
     /// <summary>The trained model for (setting, seed), trained on first use in this process and cached.</summary>
     public static TrainedTransformerG2P Get(bool full, int seed, Action<double, string>? progress = null) =>
