@@ -249,6 +249,10 @@ public static unsafe class Gemm
                     float* cTile = c + (long)(ic + ir) * ldc + jr;
                     switch (kernel)
                     {
+                        // an edge sliver with at most 16 (32) valid columns: one (two) zmm per row instead of four,
+                        // so n = 129 computes 144 columns, not 192
+                        case Kernel.Vector512 when nrCur <= 16: Micro512x16(aSliver, bSliver, kc, cTile, ldc, alpha, beta, mrCur, nrCur, tile); break;
+                        case Kernel.Vector512 when nrCur <= 32: Micro512x32(aSliver, bSliver, kc, cTile, ldc, alpha, beta, mrCur, nrCur, tile); break;
                         case Kernel.Vector512: Micro512(aSliver, bSliver, kc, cTile, ldc, alpha, beta, mrCur, nrCur, tile); break;
                         case Kernel.Vector256: Micro256(aSliver, bSliver, kc, cTile, ldc, alpha, beta, mrCur, nrCur, tile); break;
                         default: MicroScalar(aSliver, bSliver, kc, cTile, ldc, alpha, beta, mrCur, nrCur); break;
@@ -571,6 +575,52 @@ public static unsafe class Gemm
         Update(c30, c31, c32, c33, c, alpha, beta); c += ldc;
         Update(c40, c41, c42, c43, c, alpha, beta); c += ldc;
         Update(c50, c51, c52, c53, c, alpha, beta);
+    }
+
+    /// <summary>6×16 edge tile (the first 16 columns of a 64-wide packed sliver): 6 zmm accumulators.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Micro512x16(float* a, float* b, int kc, float* c, int ldc, float alpha, float beta, int mr, int nr, float* tile)
+    {
+        Vector512<float> c0 = default, c1 = default, c2 = default, c3 = default, c4 = default, c5 = default;
+        for (int p = 0; p < kc; p++)
+        {
+            var b0 = Vector512.LoadAligned(b);
+            c0 = Vector512.FusedMultiplyAdd(Vector512.Create(a[0]), b0, c0); c1 = Vector512.FusedMultiplyAdd(Vector512.Create(a[1]), b0, c1);
+            c2 = Vector512.FusedMultiplyAdd(Vector512.Create(a[2]), b0, c2); c3 = Vector512.FusedMultiplyAdd(Vector512.Create(a[3]), b0, c3);
+            c4 = Vector512.FusedMultiplyAdd(Vector512.Create(a[4]), b0, c4); c5 = Vector512.FusedMultiplyAdd(Vector512.Create(a[5]), b0, c5);
+            a += MR; b += NR;
+        }
+        var al = Vector512.Create(alpha);
+        Vector512.Store(c0 * al, tile); Vector512.Store(c1 * al, tile + NR); Vector512.Store(c2 * al, tile + 2 * NR);
+        Vector512.Store(c3 * al, tile + 3 * NR); Vector512.Store(c4 * al, tile + 4 * NR); Vector512.Store(c5 * al, tile + 5 * NR);
+        WriteEdge(tile, NR, c, ldc, beta, mr, nr);
+    }
+
+    /// <summary>6×32 edge tile (the first 32 columns of a 64-wide packed sliver): 12 zmm accumulators.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Micro512x32(float* a, float* b, int kc, float* c, int ldc, float alpha, float beta, int mr, int nr, float* tile)
+    {
+        Vector512<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
+        Vector512<float> c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
+        for (int p = 0; p < kc; p++)
+        {
+            var b0 = Vector512.LoadAligned(b); var b1 = Vector512.LoadAligned(b + 16);
+            var ai = Vector512.Create(a[0]); c00 = Vector512.FusedMultiplyAdd(ai, b0, c00); c01 = Vector512.FusedMultiplyAdd(ai, b1, c01);
+            ai = Vector512.Create(a[1]); c10 = Vector512.FusedMultiplyAdd(ai, b0, c10); c11 = Vector512.FusedMultiplyAdd(ai, b1, c11);
+            ai = Vector512.Create(a[2]); c20 = Vector512.FusedMultiplyAdd(ai, b0, c20); c21 = Vector512.FusedMultiplyAdd(ai, b1, c21);
+            ai = Vector512.Create(a[3]); c30 = Vector512.FusedMultiplyAdd(ai, b0, c30); c31 = Vector512.FusedMultiplyAdd(ai, b1, c31);
+            ai = Vector512.Create(a[4]); c40 = Vector512.FusedMultiplyAdd(ai, b0, c40); c41 = Vector512.FusedMultiplyAdd(ai, b1, c41);
+            ai = Vector512.Create(a[5]); c50 = Vector512.FusedMultiplyAdd(ai, b0, c50); c51 = Vector512.FusedMultiplyAdd(ai, b1, c51);
+            a += MR; b += NR;
+        }
+        var al = Vector512.Create(alpha);
+        Vector512.Store(c00 * al, tile); Vector512.Store(c01 * al, tile + 16);
+        Vector512.Store(c10 * al, tile + NR); Vector512.Store(c11 * al, tile + NR + 16);
+        Vector512.Store(c20 * al, tile + 2 * NR); Vector512.Store(c21 * al, tile + 2 * NR + 16);
+        Vector512.Store(c30 * al, tile + 3 * NR); Vector512.Store(c31 * al, tile + 3 * NR + 16);
+        Vector512.Store(c40 * al, tile + 4 * NR); Vector512.Store(c41 * al, tile + 4 * NR + 16);
+        Vector512.Store(c50 * al, tile + 5 * NR); Vector512.Store(c51 * al, tile + 5 * NR + 16);
+        WriteEdge(tile, NR, c, ldc, beta, mr, nr);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
