@@ -87,7 +87,7 @@ public sealed record DecoderState(Var Hidden, Var? Feed, AttentionStepState Atte
 /// one uses tanh (one hidden layer either way). No attention = the Bahdanau layout with <see cref="FixedContext"/>,
 /// i.e. Cho et al. (2014)'s decoder that sees the same c at every step.
 /// </summary>
-public sealed class Seq2SeqModel : Module
+public sealed class Seq2SeqModel : Module, IStepDecoder
 {
     private readonly Encoder _encoder;
     private readonly Embedding _targetEmbedding;
@@ -185,6 +185,44 @@ public sealed class Seq2SeqModel : Module
             var s = _cell.Step(_cell.InputGates(Var.Concat([previous, step.Context], 1)), state.Hidden);
             var output = _deepOutput.Forward(Var.Concat([s, step.Context, previous], 1)).Tanh();
             return (output, new DecoderState(s, null, state.Attention.Next(step.Weights)), step);
+        }
+    }
+
+    /// <summary>Starts step-by-step decoding (see <see cref="Decoding"/>): encodes the sources once; rows follow the recurrent state.</summary>
+    public IDecoderSession Start(PaddedBatch source)
+    {
+        var (memory, state) = Begin(source);
+        return new Session(this, memory, state);
+    }
+
+    private sealed class Session(Seq2SeqModel model, AttentionMemory sourceMemory, DecoderState state) : IDecoderSession
+    {
+        private readonly AttentionMemory _sources = sourceMemory;
+        private int[] _sourceOf = Enumerable.Range(0, sourceMemory.Batch).ToArray();
+        private AttentionMemory _memory = sourceMemory;
+        private DecoderState _state = state;
+
+        public int Rows => _sourceOf.Length;
+        public int SourceLength => _sources.Source;
+        public int MaxSteps => int.MaxValue;
+
+        public (Tensor LogProbs, Tensor Weights) Step(int[] previous)
+        {
+            ArgumentNullException.ThrowIfNull(previous);
+            if (previous.Length != Rows) throw new ArgumentException($"expected {Rows} previous tokens (one per row), got {previous.Length}", nameof(previous));
+            var (output, next, step) = model.Step(_memory, model.EmbedTargets(previous), _state);
+            _state = next;
+            return (model.Project(output).LogSoftmax(-1).Value, step.Weights.Value);
+        }
+
+        public void Reorder(int[] rows)
+        {
+            ArgumentNullException.ThrowIfNull(rows);
+            foreach (var r in rows)
+                if ((uint)r >= (uint)Rows) throw new ArgumentOutOfRangeException(nameof(rows), $"expected rows in [0, {Rows}), got {r}");
+            _sourceOf = rows.Select(r => _sourceOf[r]).ToArray();
+            _state = _state.Select(rows);
+            _memory = _sources.Select(_sourceOf);
         }
     }
 

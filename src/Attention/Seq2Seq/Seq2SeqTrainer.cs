@@ -110,7 +110,7 @@ public static class Seq2SeqTrainer
     }
 
     /// <summary>(PER, WER) of greedy decoding on pairs, in batches of 256 sorted by length.</summary>
-    public static (double Per, double Wer, IReadOnlyList<int[]> Outputs) Evaluate(Seq2SeqModel model, IReadOnlyList<(int[] Source, int[] Target)> data, int maxLength = 30)
+    public static (double Per, double Wer, IReadOnlyList<int[]> Outputs) Evaluate(IStepDecoder model, IReadOnlyList<(int[] Source, int[] Target)> data, int maxLength = 30)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(data);
