@@ -1,6 +1,5 @@
 using System.IO.Compression;
 using System.Text;
-using Attention.Tensors;
 
 namespace Attention.Data;
 
@@ -24,7 +23,7 @@ public sealed record KjvSplit(IReadOnlyList<int> TrainBooks, IReadOnlyList<int> 
 /// <summary>
 /// The King James Bible (1611, public domain) as vendored in <c>data/kjv/kjv.txt.gz</c>: the output of
 /// <c>bible -f "Gen1:1-Rev22:21"</c> from Debian's bible-kjv 4.38 (see PROVENANCE.md there), 31,102 verses
-/// in 66 books, about 4.3 million characters.
+/// in 66 books, 4.4 MB; the verse texts joined by newlines are 4,137,850 characters of 63 kinds.
 /// <para>
 /// File format, ASCII (optionally gzip), one verse per line: <c>&lt;Book&gt;&lt;chapter&gt;:&lt;verse&gt; &lt;text&gt;</c>,
 /// e.g. <c>Ge1:1 In the beginning God created the heaven and the earth.</c> Books come in canonical order
@@ -254,8 +253,8 @@ public sealed class Kjv
 
 /// <summary>
 /// A character vocabulary: id 0 is reserved for characters the vocabulary has not seen (unknown), then
-/// the distinct characters of the text it was built from in ordinal order. For the KJV text: 74 symbols
-/// (letters, digits, punctuation, space, newline) plus unknown.
+/// the distinct characters of the text it was built from in ordinal order. For the KJV text: 63 characters
+/// (letters, punctuation, space, newline) plus unknown.
 /// </summary>
 public sealed class CharVocabulary
 {
