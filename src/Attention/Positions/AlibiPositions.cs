@@ -19,7 +19,7 @@ namespace Attention.Positions;
 public sealed class AlibiPositions : PositionScheme
 {
     /// <summary>True once FlashAttention takes <c>AttentionOptions.AlibiSlopes</c> (then the fused path is used).</summary>
-    internal static readonly bool KernelSupportsAlibi = false;
+    public static readonly bool KernelSupportsAlibi = false;
 
     public override string Name => "ALiBi";
 
