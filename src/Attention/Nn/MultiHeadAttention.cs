@@ -32,7 +32,7 @@ public sealed record AttentionResult(Var Output, Var Probabilities);
 /// </para>
 /// <para>
 /// Positions. An optional <see cref="PositionScheme"/> acts inside self-attention: RoPE rotates q and k before
-/// the kernel, ALiBi becomes the kernel's slopes option (or a materialised bias until the kernel has it), and
+/// the kernel, ALiBi becomes the kernel's slopes option (a materialised bias on the composed path), and
 /// bias schemes (T5, Shaw) add to the materialised scores, Shaw also to the values (composed path). Query i
 /// sits at position offset + S − L + i and key j at offset + j. Absolute schemes (sinusoidal, learned) add to
 /// the token embeddings, which is the model's job (<see cref="PositionScheme.AddToInput"/>); here they do
@@ -177,9 +177,11 @@ public sealed class MultiHeadAttention : Module
     // back already summed over the query heads of each GQA group).
     private Var AttendFused(Var q, Var k, Var v, int b, int l, int s, int[]? keyLengths, bool causal, PositionScheme? scheme)
     {
-        var options = new AttentionOptions { Causal = causal, KeyLengths = (int[]?)keyLengths?.Clone(), Scale = 1f / MathF.Sqrt(HeadDim) };
-        if (scheme?.AlibiSlopes(Heads) is { } slopes && !AlibiPositions.KernelSupportsAlibi)
-            throw new InvalidOperationException($"{scheme.Name} needs the kernel's ALiBi option, which this build lacks");
+        // ALiBi rides in the kernel (s −= m_h·|i + S − L − j|, with positions shifted alike on both sides, so the offset cancels)
+        var options = new AttentionOptions
+        {
+            Causal = causal, KeyLengths = (int[]?)keyLengths?.Clone(), Scale = 1f / MathF.Sqrt(HeadDim), AlibiSlopes = scheme?.AlibiSlopes(Heads),
+        };
         return Var.Attention(q, k, v, options);
     }
 

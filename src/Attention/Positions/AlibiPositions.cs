@@ -13,17 +13,12 @@ namespace Attention.Positions;
 /// slopes of the nearest power of two and then every other slope of the next power of two (<see cref="Slopes"/>).
 /// Heads with steep slopes look locally, shallow ones far. The bias depends on i − j only, costs no parameters,
 /// and keeps growing linearly beyond the trained length, which is why it extrapolates.
-/// The fused kernel takes the slopes as <c>AttentionOptions.AlibiSlopes</c> when it supports them; otherwise
-/// the bias (1, H, L, S) is materialised.
+/// The fused kernel takes the slopes as <c>AttentionOptions.AlibiSlopes</c> (no L×S tensor); the composed path
+/// (attention weights requested, or attention dropout) adds the materialised bias (1, H, L, S) instead.
 /// </summary>
 public sealed class AlibiPositions : PositionScheme
 {
-    /// <summary>True once FlashAttention takes <c>AttentionOptions.AlibiSlopes</c> (then the fused path is used).</summary>
-    public static readonly bool KernelSupportsAlibi = false;
-
     public override string Name => "ALiBi";
-
-    public override bool UsesFusedKernel => KernelSupportsAlibi;
 
     /// <summary>The slopes m_1 … m_H (Press et al.'s recipe, including the one for H not a power of two).</summary>
     public static float[] Slopes(int heads)
@@ -39,7 +34,7 @@ public sealed class AlibiPositions : PositionScheme
 
     public override float[]? AlibiSlopes(int heads) => Slopes(heads);
 
-    /// <summary>−m_h·|pos(i) − pos(j)| as (1, H, L, S); used when the kernel lacks the ALiBi option (and by tests).</summary>
+    /// <summary>−m_h·|pos(i) − pos(j)| as (1, H, L, S): the composed path's form of the kernel option.</summary>
     public static Tensor Bias(int heads, int queryLength, int keyLength, int queryStart, int keyStart)
     {
         var slopes = Slopes(heads);
@@ -55,7 +50,6 @@ public sealed class AlibiPositions : PositionScheme
     public override Var? ScoreBias(Var query, int keyLength, int queryStart, int keyStart)
     {
         ArgumentNullException.ThrowIfNull(query);
-        if (KernelSupportsAlibi) return null;
         return Var.Constant(Bias(query.Shape[1], query.Shape[2], keyLength, queryStart, keyStart));
     }
 }

@@ -77,6 +77,7 @@ public class RelativeSchemeTests
         var twelve = AlibiPositions.Slopes(12);
         Assert.Equal(AlibiPositions.Slopes(8), twelve[..8]);
         Assert.Equal(new[] { -0.5, -1.5, -2.5, -3.5 }.Select(e => (float)Math.Pow(2, e)), twelve[8..]);
+        foreach (int h in new[] { 1, 3, 6, 8, 12, 16 }) Assert.Equal(Attention.Kernels.Alibi.Slopes(h), AlibiPositions.Slopes(h));   // the kernel's own recipe
     }
 
     [Fact]
