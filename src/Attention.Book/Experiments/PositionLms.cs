@@ -55,7 +55,7 @@ public static class PositionLms
 
     /// <summary>Quick: a tiny model, seconds per scheme. Full: the published setting, step-budgeted.</summary>
     public static PositionLmSettings Settings(bool full) => full
-        ? new PositionLmSettings(Dim: 64, Heads: 4, Layers: 3, Context: 128, Steps: G2PModels.FullSteps(1500), Batch: 16, LearningRate: 2e-3f, EvalTokens: 32_768)
+        ? new PositionLmSettings(Dim: 48, Heads: 4, Layers: 2, Context: 128, Steps: G2PModels.FullSteps(600), Batch: 16, LearningRate: 3e-3f, EvalTokens: 16_384)
         : new PositionLmSettings(Dim: 32, Heads: 2, Layers: 2, Context: 128, Steps: 120, Batch: 8, LearningRate: 4e-3f, EvalTokens: 4096);
 
     /// <summary>The model sizes for <paramref name="full"/>.</summary>
