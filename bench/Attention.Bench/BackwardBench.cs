@@ -7,6 +7,8 @@ using System.Text;
 using Attention.Kernels;
 using Attention.Tensors;
 
+using static Attention.Bench.BenchMachine;
+
 namespace Attention.Bench;
 
 /// <summary>
@@ -33,7 +35,7 @@ public static class BackwardBench
             else if (args[i] == "--reps" && i + 1 < args.Length) reps = int.Parse(args[++i], CultureInfo.InvariantCulture);
             else if (args[i] == "--out" && i + 1 < args.Length) outPath = args[++i];
         }
-        outPath ??= Path.Combine(FindRepoRoot(), "bench", "results", "backward.md");
+        outPath ??= Path.Combine(RepoRoot(), "bench", "results", "backward.md");
         int[] sizes = full ? [256, 512, 1000, 1024, 2048, 4096, 8192] : [256, 512, 1000, 1024, 2048];
 
         double peak = 0;
@@ -119,18 +121,8 @@ public static class BackwardBench
         return (wall, double.IsNaN(cpu) ? wall : cpu);
     }
 
-    [StructLayout(LayoutKind.Sequential)]
-    private struct TimeSpec { public long Seconds, Nanoseconds; }
-
-    [DllImport("libc", EntryPoint = "clock_gettime")]
-    private static extern int ClockGetTime(int clock, out TimeSpec time);
-
-    /// <summary>CLOCK_THREAD_CPUTIME_ID (Linux); NaN elsewhere, and the wall time is used instead.</summary>
-    private static double ThreadCpuSeconds()
-    {
-        if (!OperatingSystem.IsLinux()) return double.NaN;
-        return ClockGetTime(3, out var t) == 0 ? t.Seconds + t.Nanoseconds * 1e-9 : double.NaN;
-    }
+    /// <summary>The calling thread's CPU time in seconds; NaN where unavailable, and the wall time is used instead.</summary>
+    private static double ThreadCpuSeconds() => ThreadCpuMilliseconds() * 1e-3;
 
     private static double MaxDiff(float[] a, float[] b)
     {
@@ -169,30 +161,5 @@ public static class BackwardBench
                 Gemm.Multiply(true, false, n, D, n, scale, _dp, n, qh, D, 0, dk.AsSpan(h * n * D, n * D), D, 1);   // dK = scale·dSᵀ·Q
             }
         }
-    }
-
-    private static string LoadAverage()
-    {
-        try { return string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3)); }
-        catch (IOException) { return "unknown"; }
-    }
-
-    private static string CpuModel()
-    {
-        try
-        {
-            foreach (var line in File.ReadLines("/proc/cpuinfo"))
-                if (line.StartsWith("model name", StringComparison.Ordinal)) return line[(line.IndexOf(':') + 1)..].Trim();
-        }
-        catch (IOException) { }
-        catch (UnauthorizedAccessException) { }
-        return RuntimeInformation.ProcessArchitecture.ToString();
-    }
-
-    private static string FindRepoRoot()
-    {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Attention.slnx"))) dir = dir.Parent;
-        return dir?.FullName ?? Directory.GetCurrentDirectory();
     }
 }

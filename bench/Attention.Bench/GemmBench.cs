@@ -6,6 +6,8 @@ using System.Text;
 using Attention.Kernels;
 using Attention.Tensors;
 
+using static Attention.Bench.BenchMachine;
+
 namespace Attention.Bench;
 
 /// <summary>
@@ -27,7 +29,7 @@ public static class GemmBench
             if (args[i] == "--reps" && i + 1 < args.Length) reps = int.Parse(args[++i], CultureInfo.InvariantCulture);
             else if (args[i] == "--out" && i + 1 < args.Length) outPath = args[++i];
         }
-        outPath ??= Path.Combine(FindRepoRoot(), "bench", "results", "gemm.md");
+        outPath ??= Path.Combine(RepoRoot(), "bench", "results", "gemm.md");
 
         double peak1 = 0, peak2 = 0;
         for (int r = 0; r < 4; r++) { peak1 = Math.Max(peak1, FmaPeak.MeasureGflops(1)); peak2 = Math.Max(peak2, FmaPeak.MeasureGflops(2)); }
@@ -96,16 +98,11 @@ public static class GemmBench
         Console.WriteLine($"wrote {outPath}");
     }
 
-    [DllImport("libc", EntryPoint = "clock_gettime")]
-    private static extern int ClockGetTime(int clock, out TimeSpec time);
-    private struct TimeSpec { public long Seconds, Nanoseconds; }
-
     /// <summary>CPU seconds consumed by the calling thread, or −1 where the clock is unavailable.</summary>
     private static double ThreadCpuSeconds()
     {
-        if (!OperatingSystem.IsLinux()) return -1;
-        const int ClockThreadCpuTimeId = 3;
-        return ClockGetTime(ClockThreadCpuTimeId, out var t) == 0 ? t.Seconds + t.Nanoseconds * 1e-9 : -1;
+        double ms = ThreadCpuMilliseconds();
+        return double.IsNaN(ms) ? -1 : ms * 1e-3;
     }
 
     private static (double Wall, double Cpu) Measure(bool ta, bool tb, int m, int n, int k, int threads, int reps)
@@ -139,39 +136,5 @@ public static class GemmBench
                 for (int p = 0; p < k; p++) s += a[i * k + p] * b[p * n + j];
                 c[i * n + j] = s;
             }
-    }
-
-    // Model name plus the x86 family: a virtual machine may hide the name ("AMD EPYC"), while family
-    // 25 is Zen 3/4 and 26 is Zen 5, which tells whether 512-bit FMAs are double-pumped or native.
-    private static string CpuModel()
-    {
-        string? name = null, family = null;
-        try
-        {
-            foreach (var line in File.ReadLines("/proc/cpuinfo"))
-            {
-                if (name is null && line.StartsWith("model name", StringComparison.Ordinal)) name = line[(line.IndexOf(':') + 1)..].Trim();
-                if (family is null && line.StartsWith("cpu family", StringComparison.Ordinal)) family = line[(line.IndexOf(':') + 1)..].Trim();
-                if (name is not null && family is not null) break;
-            }
-        }
-        catch (IOException) { }
-        catch (UnauthorizedAccessException) { }
-        if (name is null) return RuntimeInformation.ProcessArchitecture.ToString();
-        return family is null ? name : $"{name} (x86 family {family})";
-    }
-
-    private static string LoadAverage()
-    {
-        try { return string.Join(" / ", File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) + " (1 / 5 / 15 min)"; }
-        catch (IOException) { return "unknown"; }
-        catch (UnauthorizedAccessException) { return "unknown"; }
-    }
-
-    private static string FindRepoRoot()
-    {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Attention.slnx"))) dir = dir.Parent;
-        return dir?.FullName ?? Directory.GetCurrentDirectory();
     }
 }

@@ -3,6 +3,7 @@
 //   dotnet run -c Release --project bench/Attention.Bench -- gemm [--reps N]    GEMM vs the FMA peak → bench/results/gemm.md
 //   dotnet run -c Release --project bench/Attention.Bench -- backward [--full]  FlashAttention backward vs the composed path
 //   dotnet run -c Release --project bench/Attention.Bench -- minilm [--rounds N]  all-MiniLM-L6-v2 forward vs ONNX Runtime → bench/results/minilm.md
+//   dotnet run -c Release --project bench/Attention.Bench -- warmup            first call vs steady state, fresh processes → bench/results/warmup.md
 //   dotnet run -c Release --project bench/Attention.Bench -- bdn [BenchmarkDotNet switches]   the BenchmarkDotNet suites
 using Attention.Bench;
 using Attention.Peers;
@@ -12,7 +13,7 @@ string[] rest = args.Skip(1).ToArray();
 switch (verb)
 {
     case "peers":
-        string results = Path.Combine(RepoRoot(), "bench", "results");
+        string results = Path.Combine(BenchMachine.RepoRoot(), "bench", "results");
         Console.WriteLine(PeerBench.Run(rest.Contains("--full"), results, Console.Out));
         return 0;
     case "gemm":
@@ -24,17 +25,15 @@ switch (verb)
     case "minilm":
         MiniLmBench.Run(rest);
         return 0;
+    case "warmup":
+        WarmupBench.Run(rest);
+        return 0;
+    case "warmup-case":
+        return WarmupBench.RunCase(rest.Length > 0 ? rest[0] : "");
     case "bdn":
         PeerBenchmarks.Run(rest);
         return 0;
     default:
-        Console.Error.WriteLine($"unknown benchmark '{verb}': expected one of peers, gemm, backward, minilm, bdn");
+        Console.Error.WriteLine($"unknown benchmark '{verb}': expected one of peers, gemm, backward, minilm, warmup, bdn");
         return 2;
-}
-
-static string RepoRoot()
-{
-    for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir != null; dir = dir.Parent)
-        if (File.Exists(Path.Combine(dir.FullName, "Attention.slnx"))) return dir.FullName;
-    return Directory.GetCurrentDirectory();
 }

@@ -119,6 +119,7 @@ internal sealed unsafe class DecodeAttentionKernel : AttentionJob
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public override void Execute(int item, float* scores)
     {
         var (_, heads, kvHeads, L, S, D) = _shape;
@@ -224,6 +225,7 @@ internal sealed unsafe class DecodeAttentionKernel : AttentionJob
         return m;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void Merge(float* output, float* lse)
     {
         var (batch, heads, kvHeads, L, _, D) = _shape;
@@ -289,6 +291,7 @@ internal sealed unsafe class DecodeAttentionKernel : AttentionJob
     }
 
     /// <summary>p = e^(s − m) in place; returns Σ p.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static float ExpInPlace(float* s, int n, float m)
     {
         int j = 0;
@@ -310,6 +313,7 @@ internal sealed unsafe class DecodeAttentionKernel : AttentionJob
     }
 
     /// <summary>o (D) = Σ_j p[j]·v[j, :], v rows of stride D.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void WeightedSum(float* p, float* v, int n, int D, float* o, bool accumulate)
     {
         int d = 0;

@@ -78,6 +78,7 @@ internal sealed unsafe class FlashAttentionAvx512 : AttentionJob
     public override int Items => _packed?.Items ?? checked(_shape.Batch * _shape.Heads * _blocks);
     public override long ScratchFloats => 2L * BlockRows * _shape.HeadDim + TileKeys * BlockRows + 6 * BlockRows;
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public override void Execute(int item, float* scratch)
     {
         var (batch, heads, kvHeads, L, S, D) = _shape;
@@ -355,6 +356,7 @@ internal sealed unsafe class FlashAttentionAvx512 : AttentionJob
         Avx512F.Max(Vector512.Load(tileMax + 48), Avx512F.Max(Avx512F.Max(a03, a13), Avx512F.Max(a23, a33))).Store(tileMax + 48);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Score1(float* qt, float* k, int D, float* st, float* tileMax)
     {
         Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
@@ -403,6 +405,7 @@ internal sealed unsafe class FlashAttentionAvx512 : AttentionJob
         a30.Store(ot + 192); a31.Store(ot + 208); a32.Store(ot + 224); a33.Store(ot + 240);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Pv1(float* p, float* v, nint D, int nc, float* ot)
     {
         Vector512<float> a0 = Vector512.Load(ot), a1 = Vector512.Load(ot + 16), a2 = Vector512.Load(ot + 32), a3 = Vector512.Load(ot + 48);

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Numerics.Tensors;
 
 namespace Attention.Kernels;
@@ -38,6 +39,7 @@ internal sealed unsafe class FlashAttentionPortable : AttentionJob
     public override int Items => _packed?.Items ?? checked(_shape.Batch * _shape.Heads * _blocks);
     public override long ScratchFloats => TileKeys + _shape.HeadDim;
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public override void Execute(int item, float* scratch)
     {
         var (_, heads, kvHeads, L, S, D) = _shape;

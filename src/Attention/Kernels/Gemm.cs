@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
@@ -171,6 +172,7 @@ public static unsafe class Gemm
             throw new ArgumentException($"expected {name} ({layout} = {rows}×{cols}, {ldName} {ld}) of at least {need} elements, got {length}", name);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void ScaleC(int m, int n, float beta, float* c, int ldc)
     {
         for (int i = 0; i < m; i++)
@@ -190,14 +192,14 @@ public static unsafe class Gemm
     };
 
     /// <summary>One thread's whole GEMM on raw pointers (already validated).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Serial(bool transposeA, bool transposeB, int m, int n, int k, float alpha,
                                float* a, int lda, float* b, int ldb, float beta, float* c, int ldc, Kernel kernel)
     {
         kernel = Resolve(kernel);
-        int nr = kernel switch { Kernel.Vector512 => NR, Kernel.Vector256 => 16, _ => 4 };
+        int nr = SliverWidth(kernel);
         int mr = kernel == Kernel.Scalar ? 4 : MR;
-        int mc = MC / mr * mr, nc = NC;
-        int kcMax = Math.Min(KC, k), ncMax = Math.Min(nc, (n + nr - 1) / nr * nr), mcMax = Math.Min(mc, (m + mr - 1) / mr * mr);
+        int kcMax = Math.Min(KC, k), ncMax = Math.Min(NC, (n + nr - 1) / nr * nr), mcMax = Math.Min(MC / mr * mr, (m + mr - 1) / mr * mr);
         // 16 spare floats let both packs start on a 64-byte boundary once pinned.
         int aSize = mcMax * kcMax + 16, bSize = kcMax * ncMax + 16;
         float[] rented = ArrayPool<float>.Shared.Rent(aSize + bSize);
@@ -206,38 +208,156 @@ public static unsafe class Gemm
             fixed (float* buffer = rented)
             {
                 float* aPack = Align64(buffer), bPack = Align64(buffer + aSize);
-                float* tile = stackalloc float[MR * NR + 16];
-                tile = Align64(tile);
-                for (int jc = 0; jc < n; jc += nc)
+                for (int jc = 0; jc < n; jc += NC)
                 {
-                    int ncCur = Math.Min(nc, n - jc);
+                    int ncCur = Math.Min(NC, n - jc);
                     for (int pc = 0; pc < k; pc += KC)
                     {
                         int kc = Math.Min(KC, k - pc);
-                        float betaBlock = pc == 0 ? beta : 1f;
                         PackB(transposeB, b, ldb, pc, jc, kc, ncCur, nr, bPack);
-                        for (int ic = 0; ic < m; ic += mc)
-                        {
-                            int mcCur = Math.Min(mc, m - ic);
-                            PackA(transposeA, a, lda, ic, pc, mcCur, kc, mr, aPack);
-                            for (int jr = 0; jr < ncCur; jr += nr)
-                            {
-                                int nrCur = Math.Min(nr, ncCur - jr);
-                                float* bSliver = bPack + (long)jr * kc;
-                                for (int ir = 0; ir < mcCur; ir += mr)
-                                {
-                                    int mrCur = Math.Min(mr, mcCur - ir);
-                                    float* aSliver = aPack + (long)ir * kc;
-                                    float* cTile = c + (long)(ic + ir) * ldc + jc + jr;
-                                    switch (kernel)
-                                    {
-                                        case Kernel.Vector512: Micro512(aSliver, bSliver, kc, cTile, ldc, alpha, betaBlock, mrCur, nrCur, tile); break;
-                                        case Kernel.Vector256: Micro256(aSliver, bSliver, kc, cTile, ldc, alpha, betaBlock, mrCur, nrCur, tile); break;
-                                        default: MicroScalar(aSliver, bSliver, kc, cTile, ldc, alpha, betaBlock, mrCur, nrCur); break;
-                                    }
-                                }
-                            }
-                        }
+                        Panel(transposeA, a, lda, m, pc, kc, bPack, 0, ncCur, c + jc, ldc, alpha, pc == 0 ? beta : 1f, kernel, mr, nr, aPack);
+                    }
+                }
+            }
+        }
+        finally { ArrayPool<float>.Shared.Return(rented); }
+    }
+
+    /// <summary>
+    /// One packed KC×NC panel of op(B) against every row block of A: columns [j0, j1) of the panel (j0 a multiple of
+    /// nr) into C's columns [j0, j1) relative to <paramref name="c"/>; A's rows are packed MC at a time into aPack.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Panel(bool transposeA, float* a, int lda, int m, int pc, int kc, float* bPack, int j0, int j1,
+                              float* c, int ldc, float alpha, float beta, Kernel kernel, int mr, int nr, float* aPack)
+    {
+        int mc = MC / mr * mr;
+        float* tile = stackalloc float[MR * NR + 16];
+        tile = Align64(tile);
+        for (int ic = 0; ic < m; ic += mc)
+        {
+            int mcCur = Math.Min(mc, m - ic);
+            PackA(transposeA, a, lda, ic, pc, mcCur, kc, mr, aPack);
+            for (int jr = j0; jr < j1; jr += nr)
+            {
+                int nrCur = Math.Min(nr, j1 - jr);
+                float* bSliver = bPack + (long)jr * kc;
+                for (int ir = 0; ir < mcCur; ir += mr)
+                {
+                    int mrCur = Math.Min(mr, mcCur - ir);
+                    float* aSliver = aPack + (long)ir * kc;
+                    float* cTile = c + (long)(ic + ir) * ldc + jr;
+                    switch (kernel)
+                    {
+                        // an edge sliver with at most 16 (32) valid columns: one (two) zmm per row instead of four,
+                        // so n = 129 computes 144 columns, not 192
+                        case Kernel.Vector512 when nrCur <= 16: Micro512x16(aSliver, bSliver, kc, cTile, ldc, alpha, beta, mrCur, nrCur, tile); break;
+                        case Kernel.Vector512 when nrCur <= 32: Micro512x32(aSliver, bSliver, kc, cTile, ldc, alpha, beta, mrCur, nrCur, tile); break;
+                        case Kernel.Vector512: Micro512(aSliver, bSliver, kc, cTile, ldc, alpha, beta, mrCur, nrCur, tile); break;
+                        case Kernel.Vector256: Micro256(aSliver, bSliver, kc, cTile, ldc, alpha, beta, mrCur, nrCur, tile); break;
+                        default: MicroScalar(aSliver, bSliver, kc, cTile, ldc, alpha, beta, mrCur, nrCur); break;
+                    }
+                }
+            }
+        }
+    }
+
+    private static int SliverWidth(Kernel kernel) => kernel switch { Kernel.Vector512 => NR, Kernel.Vector256 => 16, _ => 4 };
+
+    /// <summary>
+    /// Packs op(B) (k×n; B stored k×n, or n×k when <paramref name="transposeB"/>) once, in the layout the micro-kernel
+    /// reads, for <see cref="Multiply(bool, int, float, ReadOnlySpan{float}, int, GemmPackedB, float, Span{float}, int, int)"/>.
+    /// A weight matrix used on every call (a projection's W in x·Wᵀ) is packed at load time, as ONNX Runtime's CPU MatMul
+    /// pre-packs constant weights: with few rows of A (one short sentence), packing B on every call would cost more than
+    /// the arithmetic.
+    /// </summary>
+    /// <exception cref="ArgumentException">Negative sizes, ldb smaller than the stored width, or b too short.</exception>
+    public static GemmPackedB Prepack(bool transposeB, ReadOnlySpan<float> b, int ldb, int k, int n) =>
+        Prepack(transposeB, b, ldb, k, n, Kernel.Auto);
+
+    internal static GemmPackedB Prepack(bool transposeB, ReadOnlySpan<float> b, int ldb, int k, int n, Kernel kernel)
+    {
+        if (n < 0) throw new ArgumentOutOfRangeException(nameof(n), n, "expected n ≥ 0");
+        if (k < 0) throw new ArgumentOutOfRangeException(nameof(k), k, "expected k ≥ 0");
+        CheckMatrix("b", transposeB ? "n×k (B transposed)" : "k×n", b.Length, transposeB ? n : k, transposeB ? k : n, ldb, "ldb");
+        kernel = Resolve(kernel);
+        var packed = new GemmPackedB(k, n, kernel, SliverWidth(kernel));
+        fixed (float* pb = b)
+            for (int jb = 0; jb < packed.ColumnBlocks; jb++)
+                for (int pb2 = 0; pb2 < packed.DepthBlocks; pb2++)
+                {
+                    int jc = jb * NC, pc = pb2 * KC;
+                    PackB(transposeB, pb, ldb, pc, jc, Math.Min(KC, k - pc), Math.Min(NC, n - jc), packed.Nr, packed.Block(jb, pb2));
+                }
+        return packed;
+    }
+
+    /// <summary>
+    /// C = α·op(A)·B + β·C with B packed by <see cref="Prepack(bool, ReadOnlySpan{float}, int, int, int)"/> (k×n);
+    /// op(A) is m×k, C is m×n, row-major. The same operations in the same order as the unpacked
+    /// <see cref="Multiply(bool, bool, int, int, int, float, ReadOnlySpan{float}, int, ReadOnlySpan{float}, int, float, Span{float}, int, int)"/>,
+    /// so the results are bitwise identical to it.
+    /// </summary>
+    /// <exception cref="ArgumentException">A negative m, a or c too short for the shapes, or c overlapping a.</exception>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Multiply(bool transposeA, int m, float alpha, ReadOnlySpan<float> a, int lda, GemmPackedB b,
+                                float beta, Span<float> c, int ldc, int maxThreads = 0)
+    {
+        ArgumentNullException.ThrowIfNull(b);
+        if (m < 0) throw new ArgumentOutOfRangeException(nameof(m), m, "expected m ≥ 0");
+        if (maxThreads < 0) throw new ArgumentOutOfRangeException(nameof(maxThreads), maxThreads, "expected maxThreads ≥ 0 (0 = all cores)");
+        int n = b.N, k = b.K;
+        CheckMatrix("a", transposeA ? "k×m (A transposed)" : "m×k", a.Length, transposeA ? k : m, transposeA ? m : k, lda, "lda");
+        CheckMatrix("c", "m×n", c.Length, m, n, ldc, "ldc");
+        if (m > 0 && n > 0 && k > 0 && c.Overlaps(a))
+            throw new ArgumentException("expected c not to overlap a: the kernel reads A after writing parts of C", nameof(c));
+        if (m == 0 || n == 0) return;
+        fixed (float* pa = a, pc = c)
+        {
+            if (k == 0 || alpha == 0) { ScaleC(m, n, beta, pc, ldc); return; }
+            int threads = ThreadCount(maxThreads);
+            if ((long)m * n * k < 1 << 20) threads = 1;
+            // the same split as the unpacked product: row bands of MR, or column bands of whole slivers
+            bool splitRows = m >= n;
+            int mr = b.Kernel == Kernel.Scalar ? 4 : MR;
+            int units = splitRows ? (m + mr - 1) / mr : (n + b.Nr - 1) / b.Nr;
+            threads = Math.Min(threads, units);
+            if (threads <= 1) { SerialPacked(transposeA, 0, m, 0, n, alpha, pa, lda, b, beta, pc, ldc); return; }
+            nint ia = (nint)pa, ic = (nint)pc;
+            Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, t =>
+            {
+                int u0 = (int)((long)units * t / threads), u1 = (int)((long)units * (t + 1) / threads);
+                if (splitRows) SerialPacked(transposeA, u0 * mr, Math.Min(m, u1 * mr), 0, n, alpha, (float*)ia, lda, b, beta, (float*)ic, ldc);
+                else SerialPacked(transposeA, 0, m, u0 * b.Nr, Math.Min(n, u1 * b.Nr), alpha, (float*)ia, lda, b, beta, (float*)ic, ldc);
+            });
+        }
+    }
+
+    /// <summary>Rows [r0, r1) and columns [c0, c1) of C (c0 a multiple of the sliver width) on one thread.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void SerialPacked(bool transposeA, int r0, int r1, int c0, int c1, float alpha, float* a, int lda,
+                                     GemmPackedB b, float beta, float* c, int ldc)
+    {
+        if (r1 <= r0 || c1 <= c0) return;
+        int m = r1 - r0, k = b.K, mr = b.Kernel == Kernel.Scalar ? 4 : MR;
+        float* aPart = transposeA ? a + r0 : a + (long)r0 * lda;
+        float* cPart = c + (long)r0 * ldc;
+        int aSize = Math.Min(MC / mr * mr, (m + mr - 1) / mr * mr) * Math.Min(KC, k) + 16;
+        float[] rented = ArrayPool<float>.Shared.Rent(aSize);
+        try
+        {
+            fixed (float* buffer = rented)
+            {
+                float* aPack = Align64(buffer);
+                for (int jb = c0 / NC; jb < b.ColumnBlocks && jb * NC < c1; jb++)
+                {
+                    int jc = jb * NC, ncCur = Math.Min(NC, b.N - jc);
+                    int j0 = Math.Max(c0 - jc, 0), j1 = Math.Min(c1 - jc, ncCur);
+                    for (int pb = 0; pb < b.DepthBlocks; pb++)
+                    {
+                        int pc = pb * KC;
+                        Panel(transposeA, aPart, lda, m, pc, Math.Min(KC, k - pc), b.Block(jb, pb), j0, j1, cPart + jc, ldc,
+                              alpha, pc == 0 ? beta : 1f, b.Kernel, mr, b.Nr, aPack);
                     }
                 }
             }
@@ -251,6 +371,7 @@ public static unsafe class Gemm
     /// Packs op(A)[ic..ic+mc, pc..pc+kc] as MR-tall slivers: sliver s holds, for each p, the MR values
     /// op(A)[ic + s·MR + i, pc + p] contiguously; rows past mc are zeros.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void PackA(bool transposeA, float* a, int lda, int ic, int pc, int mc, int kc, int mr, float* dst)
     {
         for (int ir = 0; ir < mc; ir += mr)
@@ -351,6 +472,7 @@ public static unsafe class Gemm
     /// Packs op(B)[pc..pc+kc, jc..jc+nc] as NR-wide slivers: sliver s holds, for each p, the NR values
     /// op(B)[pc + p, jc + s·NR + j] contiguously; columns past nc are zeros.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void PackB(bool transposeB, float* b, int ldb, int pc, int jc, int kc, int nc, int nr, float* dst)
     {
         for (int jr = 0; jr < nc; jr += nr)
@@ -455,6 +577,52 @@ public static unsafe class Gemm
         Update(c50, c51, c52, c53, c, alpha, beta);
     }
 
+    /// <summary>6×16 edge tile (the first 16 columns of a 64-wide packed sliver): 6 zmm accumulators.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Micro512x16(float* a, float* b, int kc, float* c, int ldc, float alpha, float beta, int mr, int nr, float* tile)
+    {
+        Vector512<float> c0 = default, c1 = default, c2 = default, c3 = default, c4 = default, c5 = default;
+        for (int p = 0; p < kc; p++)
+        {
+            var b0 = Vector512.LoadAligned(b);
+            c0 = Vector512.FusedMultiplyAdd(Vector512.Create(a[0]), b0, c0); c1 = Vector512.FusedMultiplyAdd(Vector512.Create(a[1]), b0, c1);
+            c2 = Vector512.FusedMultiplyAdd(Vector512.Create(a[2]), b0, c2); c3 = Vector512.FusedMultiplyAdd(Vector512.Create(a[3]), b0, c3);
+            c4 = Vector512.FusedMultiplyAdd(Vector512.Create(a[4]), b0, c4); c5 = Vector512.FusedMultiplyAdd(Vector512.Create(a[5]), b0, c5);
+            a += MR; b += NR;
+        }
+        var al = Vector512.Create(alpha);
+        Vector512.Store(c0 * al, tile); Vector512.Store(c1 * al, tile + NR); Vector512.Store(c2 * al, tile + 2 * NR);
+        Vector512.Store(c3 * al, tile + 3 * NR); Vector512.Store(c4 * al, tile + 4 * NR); Vector512.Store(c5 * al, tile + 5 * NR);
+        WriteEdge(tile, NR, c, ldc, beta, mr, nr);
+    }
+
+    /// <summary>6×32 edge tile (the first 32 columns of a 64-wide packed sliver): 12 zmm accumulators.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Micro512x32(float* a, float* b, int kc, float* c, int ldc, float alpha, float beta, int mr, int nr, float* tile)
+    {
+        Vector512<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
+        Vector512<float> c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
+        for (int p = 0; p < kc; p++)
+        {
+            var b0 = Vector512.LoadAligned(b); var b1 = Vector512.LoadAligned(b + 16);
+            var ai = Vector512.Create(a[0]); c00 = Vector512.FusedMultiplyAdd(ai, b0, c00); c01 = Vector512.FusedMultiplyAdd(ai, b1, c01);
+            ai = Vector512.Create(a[1]); c10 = Vector512.FusedMultiplyAdd(ai, b0, c10); c11 = Vector512.FusedMultiplyAdd(ai, b1, c11);
+            ai = Vector512.Create(a[2]); c20 = Vector512.FusedMultiplyAdd(ai, b0, c20); c21 = Vector512.FusedMultiplyAdd(ai, b1, c21);
+            ai = Vector512.Create(a[3]); c30 = Vector512.FusedMultiplyAdd(ai, b0, c30); c31 = Vector512.FusedMultiplyAdd(ai, b1, c31);
+            ai = Vector512.Create(a[4]); c40 = Vector512.FusedMultiplyAdd(ai, b0, c40); c41 = Vector512.FusedMultiplyAdd(ai, b1, c41);
+            ai = Vector512.Create(a[5]); c50 = Vector512.FusedMultiplyAdd(ai, b0, c50); c51 = Vector512.FusedMultiplyAdd(ai, b1, c51);
+            a += MR; b += NR;
+        }
+        var al = Vector512.Create(alpha);
+        Vector512.Store(c00 * al, tile); Vector512.Store(c01 * al, tile + 16);
+        Vector512.Store(c10 * al, tile + NR); Vector512.Store(c11 * al, tile + NR + 16);
+        Vector512.Store(c20 * al, tile + 2 * NR); Vector512.Store(c21 * al, tile + 2 * NR + 16);
+        Vector512.Store(c30 * al, tile + 3 * NR); Vector512.Store(c31 * al, tile + 3 * NR + 16);
+        Vector512.Store(c40 * al, tile + 4 * NR); Vector512.Store(c41 * al, tile + 4 * NR + 16);
+        Vector512.Store(c50 * al, tile + 5 * NR); Vector512.Store(c51 * al, tile + 5 * NR + 16);
+        WriteEdge(tile, NR, c, ldc, beta, mr, nr);
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Update(Vector512<float> x0, Vector512<float> x1, Vector512<float> x2, Vector512<float> x3, float* c, float alpha, float beta)
     {
@@ -466,6 +634,7 @@ public static unsafe class Gemm
     }
 
     /// <summary>Copies the valid mr×nr corner of an α-scaled tile into C, adding β·C unless β = 0.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void WriteEdge(float* tile, int tileLd, float* c, int ldc, float beta, int mr, int nr)
     {
         for (int i = 0; i < mr; i++)
@@ -505,6 +674,7 @@ public static unsafe class Gemm
     }
 
     /// <summary>4×4 scalar tile, the portable fallback.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void MicroScalar(float* a, float* b, int kc, float* c, int ldc, float alpha, float beta, int mr, int nr)
     {
         float* acc = stackalloc float[16];
@@ -515,4 +685,46 @@ public static unsafe class Gemm
         for (int i = 0; i < 16; i++) acc[i] *= alpha;
         WriteEdge(acc, 4, c, ldc, beta, mr, nr);
     }
+}
+
+/// <summary>
+/// op(B) packed once for <see cref="Gemm.Multiply(bool, int, float, ReadOnlySpan{float}, int, GemmPackedB, float, Span{float}, int, int)"/>
+/// (made by <see cref="Gemm.Prepack(bool, ReadOnlySpan{float}, int, int, int)"/>): for each KC×NC block of op(B), its NR-wide
+/// slivers, zero-padded, 64-byte aligned, in pinned memory. Immutable once made; safe to share between threads.
+/// </summary>
+public sealed unsafe class GemmPackedB
+{
+    private readonly float[] _data;     // pinned (never moves), so its address can be kept
+    private readonly float* _base;
+    private readonly long[] _offsets;   // start of block (jb, pb) at [jb · DepthBlocks + pb]
+
+    /// <summary>Rows of op(B) (the inner dimension).</summary>
+    public int K { get; }
+    /// <summary>Columns of op(B) (the output width).</summary>
+    public int N { get; }
+    internal Gemm.Kernel Kernel { get; }
+    internal int Nr { get; }
+    internal int ColumnBlocks { get; }
+    internal int DepthBlocks { get; }
+
+    internal GemmPackedB(int k, int n, Gemm.Kernel kernel, int nr)
+    {
+        (K, N, Kernel, Nr) = (k, n, kernel, nr);
+        ColumnBlocks = (n + Gemm.NC - 1) / Gemm.NC;
+        DepthBlocks = (k + Gemm.KC - 1) / Gemm.KC;
+        _offsets = new long[ColumnBlocks * DepthBlocks];
+        long total = 0;
+        for (int jb = 0; jb < ColumnBlocks; jb++)
+            for (int pb = 0; pb < DepthBlocks; pb++)
+            {
+                _offsets[jb * DepthBlocks + pb] = total;
+                int nc = Math.Min(Gemm.NC, n - jb * Gemm.NC), kc = Math.Min(Gemm.KC, k - pb * Gemm.KC);
+                total += ((long)kc * ((nc + nr - 1) / nr * nr) + 15) / 16 * 16;   // each block starts 64-byte aligned
+            }
+        _data = GC.AllocateUninitializedArray<float>(checked((int)(total + 16)), pinned: true);
+        float* p = (float*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_data));
+        _base = (float*)(((nint)p + 63) & ~(nint)63);
+    }
+
+    internal float* Block(int columnBlock, int depthBlock) => _base + _offsets[columnBlock * DepthBlocks + depthBlock];
 }

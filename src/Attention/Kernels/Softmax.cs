@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Numerics.Tensors;
 
 namespace Attention.Kernels;
@@ -17,11 +18,13 @@ namespace Attention.Kernels;
 public static class Softmax
 {
     /// <summary>y[r, :] = softmax(x[r, :]) for a rows × cols row-major matrix. A row of all −∞ gives zeros.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Rows(ReadOnlySpan<float> x, Span<float> y, int rows, int cols) => Rows(x, y, rows, cols, 1f);
 
     /// <summary>
     /// y[r, :] = softmax(scale · x[r, :]); scale = 1/temperature, or 1/√D for attention logits.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Rows(ReadOnlySpan<float> x, Span<float> y, int rows, int cols, float scale)
     {
         Validate(x, y, rows, cols);
@@ -51,6 +54,7 @@ public static class Softmax
     }
 
     /// <summary>y[r, :] = log softmax(x[r, :]) = x − logsumexp(x). A row of all −∞ gives −∞ everywhere.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void LogRows(ReadOnlySpan<float> x, Span<float> y, int rows, int cols)
     {
         Validate(x, y, rows, cols);
@@ -76,6 +80,7 @@ public static class Softmax
         return LogSumExp(x, scratch);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static float LogSumExp(ReadOnlySpan<float> x, Span<float> scratch)
     {
         float max = TensorPrimitives.Max(x);

@@ -1,4 +1,6 @@
 using System.Buffers;
+using System.Numerics;
+using System.Runtime.CompilerServices;
 using Attention.Kernels;
 using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 
@@ -18,8 +20,9 @@ internal sealed class BertInference
     private readonly float[] _word, _pos, _type, _embG, _embB;
     private readonly Layer[] _layers;
 
-    private sealed record Layer(float[] Wqkv, float[] Bqkv, float[] Wo, float[] Bo, float[] Ln1G, float[] Ln1B,
-                                float[] W1, float[] B1, float[] W2, float[] B2, float[] Ln2G, float[] Ln2B);
+    // the four weight matrices packed once, here, in the layout the GEMM micro-kernel reads (x·Wᵀ: W is (out, in))
+    private sealed record Layer(GemmPackedB Wqkv, float[] Bqkv, GemmPackedB Wo, float[] Bo, float[] Ln1G, float[] Ln1B,
+                                GemmPackedB W1, float[] B1, GemmPackedB W2, float[] B2, float[] Ln2G, float[] Ln2B);
 
     public BertInference(BertWeights w)
     {
@@ -36,116 +39,203 @@ internal sealed class BertInference
             string p = $"encoder.layer.{l}.";
             string[] qkv = ["attention.self.query", "attention.self.key", "attention.self.value"];
             // (out, in) weights stacked along out: one (3·Hd, Hd) matrix, so x·Wᵀ gives [q | k | v] per row
-            var wqkv = qkv.SelectMany(n => F(p + n + ".weight")).ToArray();
-            var bqkv = qkv.SelectMany(n => F(p + n + ".bias")).ToArray();
-            _layers[l] = new Layer(wqkv, bqkv, F(p + "attention.output.dense.weight"), F(p + "attention.output.dense.bias"),
+            var wqkv = Concat(qkv.Select(n => F(p + n + ".weight")));
+            var bqkv = Concat(qkv.Select(n => F(p + n + ".bias")));
+            int hd = _c.Hidden, inter = _c.Intermediate;
+            GemmPackedB Pack(float[] w, int outDim, int inDim) => Gemm.Prepack(true, w, inDim, inDim, outDim);
+            _layers[l] = new Layer(Pack(wqkv, 3 * hd, hd), bqkv, Pack(F(p + "attention.output.dense.weight"), hd, hd), F(p + "attention.output.dense.bias"),
                 F(p + "attention.output.LayerNorm.weight"), F(p + "attention.output.LayerNorm.bias"),
-                F(p + "intermediate.dense.weight"), F(p + "intermediate.dense.bias"),
-                F(p + "output.dense.weight"), F(p + "output.dense.bias"),
+                Pack(F(p + "intermediate.dense.weight"), inter, hd), F(p + "intermediate.dense.bias"),
+                Pack(F(p + "output.dense.weight"), hd, inter), F(p + "output.dense.bias"),
                 F(p + "output.LayerNorm.weight"), F(p + "output.LayerNorm.bias"));
         }
     }
 
+    /// <summary>
+    /// Runs the path once on dummy tokens so that loading, not the caller's first forward, pays for compiling it: the
+    /// JIT compiles each kernel at its first call, about 45 ms for this path (bench/results/warmup.md), ten times a
+    /// short sentence's forward. Two lengths, because up to 8 tokens attention takes the decode kernel, above it the
+    /// tiled one.
+    /// </summary>
+    public void Warm()
+    {
+        foreach (int t in new[] { Math.Min(_c.MaxPositions, 2), Math.Min(_c.MaxPositions, 9) })
+        {
+            var ids = new int[t];
+            var batch = new BertBatch([""], 1, t, ids, Enumerable.Repeat(1, t).ToArray(), new int[t], [t], [new string[t]]);
+            Run(batch, null, 1);
+        }
+    }
+
+    private static float[] Concat(IEnumerable<float[]> parts)
+    {
+        var list = parts.ToList();
+        var all = new float[list.Sum(a => a.Length)];
+        int at = 0;
+        foreach (var a in list) { a.CopyTo(all, at); at += a.Length; }
+        return all;
+    }
+
     /// <summary>Hidden states (B·T·Hd, row-major) for a checked batch.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public float[] Run(BertBatch batch, float[,]? headMask, int threads)
     {
         int b = batch.Batch, t = batch.Length, n = b * t;
         int hd = _c.Hidden, h = _c.Heads, d = _c.HeadDim, inter = _c.Intermediate;
         float eps = _c.LayerNormEps;
         var x = new float[n * hd];
-        for (int r = 0; r < n; r++)
+        ForRows(n, hd, threads, (r0, r1) =>
         {
-            var row = x.AsSpan(r * hd, hd);
-            TensorPrimitives.Add(_word.AsSpan(batch.Ids[r] * hd, hd), _pos.AsSpan((r % t) * hd, hd), row);
-            TensorPrimitives.Add(row, _type.AsSpan(batch.TypeIds[r] * hd, hd), row);
-            LayerNorm(row, row, _embG, _embB, eps);
-        }
+            for (int r = r0; r < r1; r++)
+            {
+                var row = x.AsSpan(r * hd, hd);
+                _word.AsSpan(batch.Ids[r] * hd, hd).CopyTo(row);
+                RowOps.Add(row, _pos.AsSpan((r % t) * hd, hd));
+                RowOps.Add(row, _type.AsSpan(batch.TypeIds[r] * hd, hd));
+                RowOps.LayerNorm(row, _embG, _embB, eps);
+            }
+        });
 
         // workspace from the shared pool: a fresh 25 MB per call would be zeroed and page-faulted every time
         var pool = ArrayPool<float>.Shared;
-        float[] qkvA = pool.Rent(n * 3 * hd), qA = pool.Rent(n * hd), kA = pool.Rent(n * hd), vA = pool.Rent(n * hd),
-                ctxA = pool.Rent(n * hd), mergedA = pool.Rent(n * hd), yA = pool.Rent(n * hd), midA = pool.Rent(n * inter);
+        float[] qkv = pool.Rent(n * 3 * hd), q = pool.Rent(n * hd), k = pool.Rent(n * hd), v = pool.Rent(n * hd),
+                ctx = pool.Rent(n * hd), merged = pool.Rent(n * hd), y = pool.Rent(n * hd), mid = pool.Rent(n * inter);
         try
         {
-            Span<float> qkv = qkvA.AsSpan(0, n * 3 * hd), q = qA.AsSpan(0, n * hd), k = kA.AsSpan(0, n * hd), v = vA.AsSpan(0, n * hd),
-                        ctx = ctxA.AsSpan(0, n * hd), merged = mergedA.AsSpan(0, n * hd), y = yA.AsSpan(0, n * hd), mid = midA.AsSpan(0, n * inter);
             var options = new AttentionOptions { KeyLengths = batch.Lengths, MaxThreads = threads };
             var shape = new AttentionShape(b, h, h, t, t, d);
             for (int l = 0; l < _layers.Length; l++)
             {
                 var w = _layers[l];
-                Gemm.Multiply(false, true, n, 3 * hd, hd, 1f, x, hd, w.Wqkv, hd, 0f, qkv, 3 * hd, threads);
+                Gemm.Multiply(false, n, 1f, x, hd, w.Wqkv, 0f, qkv, 3 * hd, threads);
                 // [q | k | v] rows (B, T, 3, H, D) + bias → three (B, H, T, D) blocks (bias added per row: one
                 // 3·Hd-wide pass is cheaper than 3·H head-wide ones)
-                for (int bi = 0; bi < b; bi++)
-                    for (int ti = 0; ti < t; ti++)
+                ForRows(n, 3 * hd, threads, (r0, r1) =>
+                {
+                    for (int r = r0; r < r1; r++)
                     {
-                        int src = (bi * t + ti) * 3 * hd;
-                        var row = qkv.Slice(src, 3 * hd);
-                        TensorPrimitives.Add(row, w.Bqkv, row);
+                        int bi = r / t, ti = r % t;
+                        var row = qkv.AsSpan(r * 3 * hd, 3 * hd);
+                        RowOps.Add(row, w.Bqkv);
                         for (int hi = 0; hi < h; hi++)
                         {
                             int dst = ((bi * h + hi) * t + ti) * d;
-                            row.Slice(hi * d, d).CopyTo(q.Slice(dst, d));
-                            row.Slice(hd + hi * d, d).CopyTo(k.Slice(dst, d));
-                            row.Slice(2 * hd + hi * d, d).CopyTo(v.Slice(dst, d));
+                            row.Slice(hi * d, d).CopyTo(q.AsSpan(dst, d));
+                            row.Slice(hd + hi * d, d).CopyTo(k.AsSpan(dst, d));
+                            row.Slice(2 * hd + hi * d, d).CopyTo(v.AsSpan(dst, d));
                         }
                     }
-                FlashAttention.Forward(q, k, v, ctx, shape, options);
-                for (int bi = 0; bi < b; bi++)
-                    for (int hi = 0; hi < h; hi++)
+                });
+                FlashAttention.Forward(q.AsSpan(0, n * hd), k.AsSpan(0, n * hd), v.AsSpan(0, n * hd), ctx.AsSpan(0, n * hd), shape, options);
+                ForRows(n, hd, threads, (r0, r1) =>
+                {
+                    for (int r = r0; r < r1; r++)
                     {
-                        float factor = headMask is null ? 1f : headMask[l, hi];
-                        for (int ti = 0; ti < t; ti++)
+                        int bi = r / t, ti = r % t;
+                        for (int hi = 0; hi < h; hi++)
                         {
-                            var from = ctx.Slice(((bi * h + hi) * t + ti) * d, d);
-                            var to = merged.Slice((bi * t + ti) * hd + hi * d, d);
+                            float factor = headMask is null ? 1f : headMask[l, hi];
+                            var from = ctx.AsSpan(((bi * h + hi) * t + ti) * d, d);
+                            var to = merged.AsSpan(r * hd + hi * d, d);
                             if (factor == 1f) from.CopyTo(to); else TensorPrimitives.Multiply(from, factor, to);
                         }
                     }
+                });
                 // x = LayerNorm(x + merged·W_Oᵀ + b_O)
-                Gemm.Multiply(false, true, n, hd, hd, 1f, merged, hd, w.Wo, hd, 0f, y, hd, threads);
-                ResidualLayerNorm(y, x, n, hd, w.Bo, w.Ln1G, w.Ln1B, eps);
+                Gemm.Multiply(false, n, 1f, merged, hd, w.Wo, 0f, y, hd, threads);
+                ForRows(n, hd, threads, (r0, r1) => ResidualLayerNorm(y, x, r0, r1, hd, w.Bo, w.Ln1G, w.Ln1B, eps));
                 // x = LayerNorm(x + GELU(x·W₁ᵀ + b₁)·W₂ᵀ + b₂)
-                Gemm.Multiply(false, true, n, inter, hd, 1f, x, hd, w.W1, hd, 0f, mid, inter, threads);
-                for (int r = 0; r < n; r++)
+                Gemm.Multiply(false, n, 1f, x, hd, w.W1, 0f, mid, inter, threads);
+                ForRows(n, inter, threads, (r0, r1) =>
                 {
-                    var row = mid.Slice(r * inter, inter);
-                    TensorPrimitives.Add(row, w.B1, row);
-                    GeluKernel.Apply(row, row);
-                }
-                Gemm.Multiply(false, true, n, hd, inter, 1f, mid, inter, w.W2, inter, 0f, y, hd, threads);
-                ResidualLayerNorm(y, x, n, hd, w.B2, w.Ln2G, w.Ln2B, eps);
+                    for (int r = r0; r < r1; r++)
+                    {
+                        var row = mid.AsSpan(r * inter, inter);
+                        RowOps.Add(row, w.B1);
+                        GeluKernel.Apply(row, row);
+                    }
+                });
+                Gemm.Multiply(false, n, 1f, mid, inter, w.W2, 0f, y, hd, threads);
+                ForRows(n, hd, threads, (r0, r1) => ResidualLayerNorm(y, x, r0, r1, hd, w.B2, w.Ln2G, w.Ln2B, eps));
             }
         }
         finally
         {
-            foreach (var a in new[] { qkvA, qA, kA, vA, ctxA, mergedA, yA, midA }) pool.Return(a);
+            foreach (var a in new[] { qkv, q, k, v, ctx, merged, y, mid }) pool.Return(a);
         }
         return x;
     }
 
-    /// <summary>x_r ← LayerNorm(x_r + y_r + bias) for every row (the post-LN residual), y used as scratch.</summary>
-    private static void ResidualLayerNorm(Span<float> y, float[] x, int rows, int width, float[] bias, float[] gamma, float[] beta, float eps)
+    /// <summary>
+    /// Runs body(r0, r1) over row ranges covering [0, rows): split across up to <paramref name="threads"/> threads
+    /// (0 = all cores) when there is enough work (a pass over fewer than 64k floats costs less than waking a thread).
+    /// </summary>
+    private static void ForRows(int rows, int width, int threads, Action<int, int> body)
     {
-        for (int r = 0; r < rows; r++)
-        {
-            var yr = y.Slice(r * width, width);
-            var xr = x.AsSpan(r * width, width);
-            TensorPrimitives.Add(yr, xr, yr);
-            TensorPrimitives.Add(yr, bias, yr);
-            LayerNorm(yr, xr, gamma, beta, eps);
-        }
+        int workers = threads == 0 ? Environment.ProcessorCount : Math.Min(threads, Environment.ProcessorCount);
+        if (workers <= 1 || (long)rows * width < 1 << 16) { body(0, rows); return; }
+        workers = Math.Min(workers, rows);
+        Parallel.For(0, workers, new ParallelOptions { MaxDegreeOfParallelism = workers },
+                     i => body((int)((long)rows * i / workers), (int)((long)rows * (i + 1) / workers)));
     }
 
-    /// <summary>(x − mean)/√(var + ε)·γ + β over one row, the biased variance (Ba et al., 2016); output may alias input.</summary>
-    private static void LayerNorm(ReadOnlySpan<float> x, Span<float> y, float[] gamma, float[] beta, float eps)
+    /// <summary>x_r ← LayerNorm(x_r + y_r + bias) for rows [r0, r1) (the post-LN residual).</summary>
+    private static void ResidualLayerNorm(float[] y, float[] x, int r0, int r1, int width, float[] bias, float[] gamma, float[] beta, float eps)
     {
-        int width = x.Length;
-        float mu = TensorPrimitives.Sum(x) / width;
-        TensorPrimitives.Subtract(x, mu, y);
-        float var = TensorPrimitives.Dot(y, y) / width;
-        TensorPrimitives.Multiply(y, 1f / MathF.Sqrt(var + eps), y);
-        TensorPrimitives.FusedMultiplyAdd(y, gamma, beta, y);
+        for (int r = r0; r < r1; r++)
+        {
+            var xr = x.AsSpan(r * width, width);
+            RowOps.Add(xr, y.AsSpan(r * width, width), bias);
+            RowOps.LayerNorm(xr, gamma, beta, eps);
+        }
+    }
+}
+
+/// <summary>
+/// The row passes of the inference path, in <see cref="Vector{T}"/> loops compiled optimised at their first call:
+/// System.Numerics.Tensors ships without precompiled code, so its TensorPrimitives ran as unoptimised tier-0 code for
+/// the first calls of every process (bench/results/warmup.md).
+/// </summary>
+internal static class RowOps
+{
+    /// <summary>y += a.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Add(Span<float> y, ReadOnlySpan<float> a)
+    {
+        int i = 0, w = Vector<float>.Count;
+        for (; i + w <= y.Length; i += w) (new Vector<float>(y[i..]) + new Vector<float>(a[i..])).CopyTo(y[i..]);
+        for (; i < y.Length; i++) y[i] += a[i];
+    }
+
+    /// <summary>y += a + b.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Add(Span<float> y, ReadOnlySpan<float> a, ReadOnlySpan<float> b)
+    {
+        int i = 0, w = Vector<float>.Count;
+        for (; i + w <= y.Length; i += w) (new Vector<float>(y[i..]) + new Vector<float>(a[i..]) + new Vector<float>(b[i..])).CopyTo(y[i..]);
+        for (; i < y.Length; i++) y[i] += a[i] + b[i];
+    }
+
+    /// <summary>x ← (x − mean)/√(var + ε)·γ + β over one row, the biased variance (Ba et al., 2016); two passes, the
+    /// second on centred values, so a large mean costs no precision.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void LayerNorm(Span<float> x, ReadOnlySpan<float> gamma, ReadOnlySpan<float> beta, float eps)
+    {
+        int n = x.Length, w = Vector<float>.Count, i;
+        var acc = Vector<float>.Zero;
+        for (i = 0; i + w <= n; i += w) acc += new Vector<float>(x[i..]);
+        float sum = Vector.Sum(acc);
+        for (; i < n; i++) sum += x[i];
+        float mu = sum / n;
+        var muV = new Vector<float>(mu);
+        acc = Vector<float>.Zero;
+        for (i = 0; i + w <= n; i += w) { var d = new Vector<float>(x[i..]) - muV; acc += d * d; }
+        float sq = Vector.Sum(acc);
+        for (; i < n; i++) { float d = x[i] - mu; sq += d * d; }
+        float inv = 1f / MathF.Sqrt(sq / n + eps);
+        var invV = new Vector<float>(inv);
+        for (i = 0; i + w <= n; i += w)
+            ((new Vector<float>(x[i..]) - muV) * invV * new Vector<float>(gamma[i..]) + new Vector<float>(beta[i..])).CopyTo(x[i..]);
+        for (; i < n; i++) x[i] = (x[i] - mu) * inv * gamma[i] + beta[i];
     }
 }

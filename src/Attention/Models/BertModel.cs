@@ -2,6 +2,7 @@ using Attention.Autograd;
 using Attention.Kernels;
 using Attention.Onnx;
 using Attention.Tensors;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 
@@ -43,7 +44,7 @@ public sealed class BertModel
 {
     private readonly Var _word, _pos, _type, _embLnG, _embLnB;
     private readonly LayerWeights[] _layers;
-    private readonly Lazy<BertInference> _inference;
+    private readonly BertInference _inference;
 
     public BertConfig Config { get; }
     public BertTokenizer Tokenizer { get; }
@@ -61,7 +62,10 @@ public sealed class BertModel
         if (tokenizer.Vocabulary.Count != weights.Config.VocabSize)
             throw new ArgumentException($"tokenizer: expected a vocabulary of {weights.Config.VocabSize} tokens (the embedding rows), got {tokenizer.Vocabulary.Count}", nameof(tokenizer));
         Weights = weights; Config = weights.Config; Tokenizer = tokenizer;
-        _inference = new Lazy<BertInference>(() => new BertInference(weights));
+        // built and warmed here, not on the first Forward: packing the weights and compiling the kernels is loading, and
+        // a first call that paid for them would not run at the model's speed (bench/results/warmup.md)
+        _inference = new BertInference(weights);
+        _inference.Warm();
         Var C(string name) => Var.Constant(weights[name], name);
         _word = C("embeddings.word_embeddings.weight");
         _pos = C("embeddings.position_embeddings.weight");
@@ -145,7 +149,7 @@ public sealed class BertModel
         if (!options.RecordAttention)
         {
             // the tape-free path: same math, fused kernels, no T×T matrix
-            var states = _inference.Value.Run(batch, options.HeadMask, options.MaxThreads ?? 0);
+            var states = _inference.Run(batch, options.HeadMask, options.MaxThreads ?? 0);
             var last = Tensor.FromArray(states, batch.Batch, batch.Length, Config.Hidden);
             return new BertOutput(last, PoolRows(states, batch, Config.Hidden), null);
         }
@@ -246,6 +250,7 @@ public sealed class BertModel
     }
 
     /// <summary><see cref="Pool"/> on a flat (B·T·Hd) buffer, without temporaries (sums in double).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static Tensor PoolRows(float[] hidden, BertBatch batch, int hd)
     {
         var result = new float[batch.Batch * hd];
@@ -310,6 +315,7 @@ internal static class GeluKernel
     private const float P = 0.3275911f, A1 = 0.254829592f, A2 = -0.284496736f, A3 = 1.421413741f, A4 = -1.453152027f, A5 = 1.061405429f;
     private const float InvSqrt2 = 0.70710678118654752f;
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Apply(ReadOnlySpan<float> x, Span<float> y)
     {
         if (y.Length != x.Length) throw new ArgumentException($"GELU: expected output of {x.Length} elements, got {y.Length}", nameof(y));
