@@ -1,5 +1,6 @@
 using Attention.Autograd;
 using Attention.Kernels;
+using Attention.Positions;
 using Attention.Tensors;
 using Tensor = Attention.Tensors.Tensor;
 
@@ -29,7 +30,16 @@ public sealed record AttentionResult(Var Output, Var Probabilities);
 /// gradients are recorded one autograd node whose backward is <c>FlashAttention.Backward</c>
 /// (Dao, 2023), so neither pass stores L×S. Both paths compute the same function (tested).
 /// </para>
-/// Parameters: q, k, v, o (each a <see cref="Linear"/>); q.weight (H·Dh, E), k.weight and v.weight (G·Dh, Ekv), o.weight (E, H·Dh).
+/// <para>
+/// Positions. An optional <see cref="PositionScheme"/> acts inside self-attention: RoPE rotates q and k before
+/// the kernel, ALiBi becomes the kernel's slopes option (a materialised bias on the composed path), and
+/// bias schemes (T5, Shaw) add to the materialised scores, Shaw also to the values (composed path). Query i
+/// sits at position offset + S − L + i and key j at offset + j. Absolute schemes (sinusoidal, learned) add to
+/// the token embeddings, which is the model's job (<see cref="PositionScheme.AddToInput"/>); here they do
+/// nothing. Cross-attention (a keyValue memory) ignores the scheme: source and target positions are unrelated.
+/// </para>
+/// Parameters: q, k, v, o (each a <see cref="Linear"/>); q.weight (H·Dh, E), k.weight and v.weight (G·Dh, Ekv), o.weight (E, H·Dh);
+/// a trainable scheme's under "pos" (a scheme shared by several layers is counted once).
 /// </summary>
 public sealed class MultiHeadAttention : Module
 {
@@ -56,6 +66,8 @@ public sealed class MultiHeadAttention : Module
     public Linear V { get; }
     /// <summary>Output projection.</summary>
     public Linear O { get; }
+    /// <summary>The position scheme of self-attention, or null (none: the same as <see cref="NoPositions"/>).</summary>
+    public PositionScheme? Positions { get; }
 
     /// <summary>Creates the layer; weights drawn from <paramref name="rng"/> (Linear's default init).</summary>
     /// <param name="modelDim">E.</param>
@@ -66,8 +78,10 @@ public sealed class MultiHeadAttention : Module
     /// <param name="kvInputDim">Ekv for cross-attention, default E.</param>
     /// <param name="bias">Biases on the four projections.</param>
     /// <param name="attentionDropout">Dropout on P during training.</param>
+    /// <param name="positions">How self-attention sees positions (see the class remarks); null for none.</param>
     public MultiHeadAttention(int modelDim, int heads, Rng rng, int? kvHeads = null, int? headDim = null,
-                              int? kvInputDim = null, bool bias = true, float attentionDropout = 0f)
+                              int? kvInputDim = null, bool bias = true, float attentionDropout = 0f,
+                              PositionScheme? positions = null)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(modelDim);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(heads);
@@ -89,27 +103,44 @@ public sealed class MultiHeadAttention : Module
         V = RegisterModule("v", new Linear(ekv, g * dh, rng, bias));
         O = RegisterModule("o", new Linear(heads * dh, modelDim, rng, bias));
         if (attentionDropout > 0f) _dropoutRng = new Rng(rng.NextUInt64());
+        if (positions is not null)
+        {
+            positions.Validate(modelDim, heads, dh);
+            Positions = RegisterModule("pos", positions);
+        }
     }
 
     /// <summary>
     /// query (B, L, E), keyValue (B, S, Ekv) or null for self-attention, keyLengths (B) with values in
-    /// [0, S] or null → (B, L, E). Uses the fused path (see the class remarks).
+    /// [0, S] or null → (B, L, E). Uses the fused path (see the class remarks) unless the position scheme
+    /// needs the materialised scores. <paramref name="positionOffset"/> shifts every position of self-attention.
     /// </summary>
     /// <exception cref="ArgumentException">A shape or length does not match (the message names expected and actual).</exception>
-    public Var Forward(Var query, Var? keyValue = null, int[]? keyLengths = null, bool causal = false)
+    public Var Forward(Var query, Var? keyValue = null, int[]? keyLengths = null, bool causal = false, int positionOffset = 0)
     {
         var (q, k, v, b, l, s) = Project(query, keyValue, keyLengths);
-        bool dropout = Training && AttentionDropout > 0f;
-        var heads = dropout ? AttendComposed(q, k, v, b, l, s, keyLengths, causal, out _) : AttendFused(q, k, v, b, l, s, keyLengths, causal);
+        var scheme = PositionsFor(keyValue, positionOffset);
+        (q, k) = scheme?.TransformQueryKey(q, k, positionOffset + s - l, positionOffset) ?? (q, k);
+        bool composed = (Training && AttentionDropout > 0f) || (scheme is not null && !scheme.UsesFusedKernel);
+        var heads = composed ? AttendComposed(q, k, v, b, l, s, keyLengths, causal, scheme, positionOffset, out _)
+                             : AttendFused(q, k, v, b, l, s, keyLengths, causal, scheme);
         return Merge(heads, b, l);
     }
 
     /// <summary>As <see cref="Forward"/>, and also returns the per-head probabilities P (B, H, L, S) (composed path).</summary>
-    public AttentionResult ForwardWithProbabilities(Var query, Var? keyValue = null, int[]? keyLengths = null, bool causal = false)
+    public AttentionResult ForwardWithProbabilities(Var query, Var? keyValue = null, int[]? keyLengths = null, bool causal = false, int positionOffset = 0)
     {
         var (q, k, v, b, l, s) = Project(query, keyValue, keyLengths);
-        var heads = AttendComposed(q, k, v, b, l, s, keyLengths, causal, out var p);
+        var scheme = PositionsFor(keyValue, positionOffset);
+        (q, k) = scheme?.TransformQueryKey(q, k, positionOffset + s - l, positionOffset) ?? (q, k);
+        var heads = AttendComposed(q, k, v, b, l, s, keyLengths, causal, scheme, positionOffset, out var p);
         return new AttentionResult(Merge(heads, b, l), p);
+    }
+
+    private PositionScheme? PositionsFor(Var? keyValue, int positionOffset)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(positionOffset);
+        return keyValue is null ? Positions : null;
     }
 
     private (Var Q, Var K, Var V, int B, int L, int S) Project(Var query, Var? keyValue, int[]? keyLengths)
@@ -144,10 +175,18 @@ public sealed class MultiHeadAttention : Module
     // The fused path: Var.Attention is one FlashAttention.Forward and, with gradients, a backward that calls
     // FlashAttention.Backward (it recomputes P from the saved logSumExp, so L×S never exists and dK, dV come
     // back already summed over the query heads of each GQA group).
-    private Var AttendFused(Var q, Var k, Var v, int b, int l, int s, int[]? keyLengths, bool causal) =>
-        Var.Attention(q, k, v, new AttentionOptions { Causal = causal, KeyLengths = (int[]?)keyLengths?.Clone(), Scale = 1f / MathF.Sqrt(HeadDim) });
+    private Var AttendFused(Var q, Var k, Var v, int b, int l, int s, int[]? keyLengths, bool causal, PositionScheme? scheme)
+    {
+        // ALiBi rides in the kernel (s −= m_h·|i + S − L − j|, with positions shifted alike on both sides, so the offset cancels)
+        var options = new AttentionOptions
+        {
+            Causal = causal, KeyLengths = (int[]?)keyLengths?.Clone(), Scale = 1f / MathF.Sqrt(HeadDim), AlibiSlopes = scheme?.AlibiSlopes(Heads),
+        };
+        return Var.Attention(q, k, v, options);
+    }
 
-    private Var AttendComposed(Var q, Var k, Var v, int b, int l, int s, int[]? keyLengths, bool causal, out Var probabilities)
+    private Var AttendComposed(Var q, Var k, Var v, int b, int l, int s, int[]? keyLengths, bool causal,
+                               PositionScheme? scheme, int positionOffset, out Var probabilities)
     {
         if (KvHeads != Heads)
         {
@@ -158,11 +197,15 @@ public sealed class MultiHeadAttention : Module
             v = v.IndexSelect(1, map);
         }
         var scores = Var.MatMul(q, k, transposeB: true) * (1f / MathF.Sqrt(HeadDim));   // (B, H, L, S)
+        int queryStart = positionOffset + s - l;
+        if (scheme?.ScoreBias(q, s, queryStart, positionOffset) is { } positionBias) scores = scores + positionBias;
         var mask = BuildMask(b, l, s, keyLengths, causal);
         if (mask is not null) scores = scores.MaskedFill(mask, float.NegativeInfinity);
         probabilities = scores.Softmax(-1);                                                // rows of −∞ give zeros
         var p = Training && AttentionDropout > 0f ? probabilities.Dropout(AttentionDropout, _dropoutRng!, true) : probabilities;
-        return Var.MatMul(p, v);                                                           // (B, H, L, Dh)
+        var output = Var.MatMul(p, v);                                                     // (B, H, L, Dh)
+        if (scheme?.ValueTerm(p, queryStart, positionOffset) is { } valueTerm) output = output + valueTerm;
+        return output;
     }
 
     /// <summary>(B, 1, L, S), 1 where key j is hidden from query i: padding j ≥ keyLengths[b], causal j > i + S − L. Null when nothing is masked.</summary>

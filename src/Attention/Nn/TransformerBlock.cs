@@ -1,4 +1,5 @@
 using Attention.Autograd;
+using Attention.Positions;
 using Attention.Tensors;
 
 namespace Attention.Nn;
@@ -38,12 +39,14 @@ public sealed class TransformerBlock : Module
     /// <param name="preNorm">Pre-LN (default) or post-LN.</param>
     /// <param name="dropout">Dropout on branch outputs in training mode.</param>
     /// <param name="attentionDropout">Dropout on the attention weights in training mode.</param>
-    public TransformerBlock(int modelDim, int heads, int ffDim, Rng rng, bool preNorm = true, float dropout = 0f, float attentionDropout = 0f)
+    /// <param name="positions">The self-attention's position scheme (RoPE, ALiBi, T5, Shaw; see <see cref="MultiHeadAttention"/>), or null.</param>
+    public TransformerBlock(int modelDim, int heads, int ffDim, Rng rng, bool preNorm = true, float dropout = 0f, float attentionDropout = 0f,
+                            PositionScheme? positions = null)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(ffDim);
         ArgumentNullException.ThrowIfNull(rng);
         PreNorm = preNorm;
-        Attention = RegisterModule("attn", new MultiHeadAttention(modelDim, heads, rng, attentionDropout: attentionDropout));
+        Attention = RegisterModule("attn", new MultiHeadAttention(modelDim, heads, rng, attentionDropout: attentionDropout, positions: positions));
         Ln1 = RegisterModule("ln1", new LayerNorm(modelDim));
         Ln2 = RegisterModule("ln2", new LayerNorm(modelDim));
         Fc1 = RegisterModule("fc1", new Linear(modelDim, ffDim, rng));
@@ -51,18 +54,18 @@ public sealed class TransformerBlock : Module
         if (dropout > 0f) _dropout = RegisterModule("drop", new Dropout(dropout, new Rng(rng.NextUInt64())));
     }
 
-    /// <summary>x (B, L, E), keyLengths (B) or null, causal mask on request → (B, L, E).</summary>
-    public Var Forward(Var x, int[]? keyLengths = null, bool causal = false)
+    /// <summary>x (B, L, E), keyLengths (B) or null, causal mask on request → (B, L, E); positions start at <paramref name="positionOffset"/>.</summary>
+    public Var Forward(Var x, int[]? keyLengths = null, bool causal = false, int positionOffset = 0)
     {
         ArgumentNullException.ThrowIfNull(x);
         Var Drop(Var v) => _dropout is null ? v : _dropout.Forward(v);
         Var Mlp(Var v) => Fc2.Forward(Fc1.Forward(v).Gelu());
         if (PreNorm)
         {
-            x = x + Drop(Attention.Forward(Ln1.Forward(x), keyLengths: keyLengths, causal: causal));
+            x = x + Drop(Attention.Forward(Ln1.Forward(x), keyLengths: keyLengths, causal: causal, positionOffset: positionOffset));
             return x + Drop(Mlp(Ln2.Forward(x)));
         }
-        x = Ln1.Forward(x + Drop(Attention.Forward(x, keyLengths: keyLengths, causal: causal)));
+        x = Ln1.Forward(x + Drop(Attention.Forward(x, keyLengths: keyLengths, causal: causal, positionOffset: positionOffset)));
         return Ln2.Forward(x + Drop(Mlp(x)));
     }
 }
