@@ -1,4 +1,3 @@
-using System.IO.Compression;
 using System.Text;
 
 namespace Attention.Data;
@@ -80,17 +79,22 @@ public sealed class CmuDict
         Find(word)?.Phonemes ?? throw new KeyNotFoundException($"expected a word in the CMU dictionary, got '{word}'");
 
     /// <summary>
-    /// Reads a dictionary file: <c>.gz</c> files through <see cref="GZipStream"/>, anything else as plain UTF-8 text.
+    /// Reads a dictionary file: <c>.gz</c> files through <see cref="Gzip.Decompress"/> (checked to the end, so a cut
+    /// or damaged file is an error rather than a shorter dictionary), anything else as plain UTF-8 text; a UTF-8
+    /// byte-order mark is skipped.
     /// </summary>
     /// <exception cref="FileNotFoundException">No file at <paramref name="path"/>.</exception>
-    /// <exception cref="InvalidDataException">A line is not <c>word&lt;TAB&gt;phonemes</c>, or words are not unique and sorted (the message names the line).</exception>
+    /// <exception cref="InvalidDataException">The gzip stream is damaged or truncated, a line is not <c>word&lt;TAB&gt;phonemes</c>,
+    /// or words are not unique and sorted (the message names the file and the line).</exception>
     public static CmuDict Load(string path)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(path);
         if (!File.Exists(path)) throw new FileNotFoundException($"expected a CMU dictionary file at '{path}', found none", path);
-        using var file = File.OpenRead(path);
-        using Stream stream = path.EndsWith(".gz", StringComparison.OrdinalIgnoreCase) ? new GZipStream(file, CompressionMode.Decompress) : file;
-        using var reader = new StreamReader(stream, new UTF8Encoding(false, throwOnInvalidBytes: true));
+        var bytes = File.ReadAllBytes(path);
+        // the vendored dictionary is 3.3 MB of text; 256 MiB leaves room for any real one and stops a deflate bomb
+        if (path.EndsWith(".gz", StringComparison.OrdinalIgnoreCase)) bytes = Gzip.Decompress(bytes, path, maxOutput: 256L << 20);
+        var text = new MemoryStream(bytes, writable: false);
+        using var reader = new StreamReader(text, new UTF8Encoding(false, throwOnInvalidBytes: true), detectEncodingFromByteOrderMarks: false);
         return Parse(reader, path);
     }
 
@@ -132,6 +136,7 @@ public sealed class CmuDict
             while ((line = reader.ReadLine()) is not null)
             {
                 lineNumber++;
+                if (lineNumber == 1 && line.StartsWith('\uFEFF')) line = line[1..];   // a byte-order mark
                 var entry = ParseLine(line, lineNumber, source);
                 if (previous is not null && string.CompareOrdinal(previous, entry.Word) >= 0)
                     throw Bad(source, lineNumber, "words unique and in ordinal order",

@@ -100,7 +100,8 @@ public sealed class BertModel
     /// </summary>
     /// <exception cref="ArgumentException">The extension is neither .onnx nor .safetensors.</exception>
     /// <exception cref="FileNotFoundException">The file or its vocab.txt is missing.</exception>
-    /// <exception cref="InvalidDataException">The file is malformed or lacks a BERT tensor.</exception>
+    /// <exception cref="InvalidDataException">The file, its config.json or vocab.txt is malformed, lacks a BERT tensor, or
+    /// they disagree; the message names the file.</exception>
     public static BertModel Load(string path)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
@@ -110,11 +111,21 @@ public sealed class BertModel
         var ext = Path.GetExtension(path).ToLowerInvariant();
         var weights = ext switch
         {
-            ".onnx" => BertWeights.FromOnnx(OnnxModel.Load(path)),
+            ".onnx" => FromOnnxFile(path),
             ".safetensors" => BertWeights.FromSafetensors(path),
             _ => throw new ArgumentException($"BERT model: expected a .onnx or .safetensors file, got \"{ext}\" ({path})", nameof(path)),
         };
-        return new BertModel(weights, BertTokenizer.FromVocabFile(vocab));
+        var tokenizer = BertTokenizer.FromVocabFile(vocab);
+        if (tokenizer.Vocabulary.Count != weights.Config.VocabSize)
+            throw new InvalidDataException($"{vocab}: expected {weights.Config.VocabSize} tokens (the rows of embeddings.word_embeddings.weight in {path}), got {tokenizer.Vocabulary.Count}");
+        return new BertModel(weights, tokenizer);
+    }
+
+    private static BertWeights FromOnnxFile(string path)
+    {
+        var model = OnnxModel.Load(path);   // its messages already name the file
+        try { return BertWeights.FromOnnx(model); }
+        catch (InvalidDataException e) { throw new InvalidDataException($"{path}: {e.Message}", e); }
     }
 
     /// <summary>Tokenizes texts into one padded batch (see <see cref="BertTokenizer.EncodeBatch"/>); maxLength is capped

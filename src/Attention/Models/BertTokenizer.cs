@@ -55,11 +55,17 @@ public sealed class BertTokenizer
             : throw new ArgumentException($"vocabulary: expected the special token {token}, found none among {_vocab.Length} tokens", nameof(vocabulary));
     }
 
-    /// <summary>Reads a vocab.txt (one token per line, UTF-8).</summary>
+    /// <summary>Reads a vocab.txt (one token per line, UTF-8; a byte-order mark is skipped).</summary>
+    /// <exception cref="InvalidDataException">The file is not UTF-8, has an empty line, or lacks a special token; the message names the file.</exception>
     public static BertTokenizer FromVocabFile(string path)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
-        return new BertTokenizer(MiniLm.VocabFromBytes(File.ReadAllBytes(path)));
+        var bytes = File.ReadAllBytes(path);
+        try { return new BertTokenizer(MiniLm.VocabFromBytes(bytes)); }
+        catch (Exception e) when (e is InvalidDataException or ArgumentException)
+        {
+            throw new InvalidDataException($"{path}: {e.Message}", e);
+        }
     }
 
     /// <summary>Id of a token, or null when it is not in the vocabulary.</summary>
@@ -79,7 +85,15 @@ public sealed class BertTokenizer
     public int[] Encode(string text, int maxLength = 512)
     {
         if (maxLength < 2) throw new ArgumentOutOfRangeException(nameof(maxLength), maxLength, "expected maxLength ≥ 2 (room for [CLS] and [SEP])");
-        var pieces = Tokenize(text);
+        ArgumentNullException.ThrowIfNull(text);
+        // word by word, stopping once maxLength − 2 pieces are in hand: the ids are the same as tokenizing the whole
+        // text and cutting, but a megabyte of text costs what its first words cost
+        var pieces = new List<string>();
+        foreach (var word in Words(text))
+        {
+            if (pieces.Count >= maxLength - 2) break;
+            WordPiece(word, pieces);
+        }
         int n = Math.Min(pieces.Count, maxLength - 2);
         var ids = new int[n + 2];
         ids[0] = ClsId;
@@ -120,33 +134,49 @@ public sealed class BertTokenizer
     public static List<string> BasicTokenize(string text)
     {
         ArgumentNullException.ThrowIfNull(text);
-        var clean = new StringBuilder(text.Length + 8);
+        return Words(text).ToList();
+    }
+
+    /// <summary>
+    /// <see cref="BasicTokenize"/> one word at a time: cleaning (step 1) and CJK spacing (step 2) rune by rune, a
+    /// whitespace-separated chunk is lower-cased, accent-stripped and split at punctuation (steps 3–4) when it ends.
+    /// </summary>
+    private static IEnumerable<string> Words(string text)
+    {
+        var chunk = new StringBuilder();
         foreach (var rune in text.EnumerateRunes())
         {
             int cp = rune.Value;
             if (cp == 0 || cp == 0xFFFD || IsControl(rune)) continue;
-            if (IsWhitespace(rune)) { clean.Append(' '); continue; }
-            if (IsCjk(cp)) { clean.Append(' ').Append(rune.ToString()).Append(' '); continue; }
-            clean.Append(rune.ToString());
-        }
-        var words = new List<string>();
-        foreach (var raw in clean.ToString().Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries))
-        {
-            // lower-case again after stripping: .NET leaves U+0130 (İ) as is where Python gives i + U+0307
-            var word = StripAccents(raw.ToLowerInvariant()).ToLowerInvariant();
-            var current = new StringBuilder();
-            foreach (var rune in word.EnumerateRunes())
+            // whitespace by BERT's rule becomes a space; a CJK ideograph stands alone; the split that follows is on
+            // every .NET whitespace character (which also catches U+2028 and U+2029, kept by the cleaning step)
+            bool isCjk = IsCjk(cp);
+            if (IsWhitespace(rune) || Rune.IsWhiteSpace(rune) || isCjk)
             {
-                if (IsPunctuation(rune))
-                {
-                    if (current.Length > 0) { words.Add(current.ToString()); current.Clear(); }
-                    words.Add(rune.ToString());
-                }
-                else current.Append(rune.ToString());
+                if (chunk.Length > 0) { foreach (var w in SplitChunk(chunk.ToString())) yield return w; chunk.Clear(); }
+                if (isCjk) foreach (var w in SplitChunk(rune.ToString())) yield return w;
+                continue;
             }
-            if (current.Length > 0) words.Add(current.ToString());
+            chunk.Append(rune.ToString());
         }
-        return words;
+        if (chunk.Length > 0) foreach (var w in SplitChunk(chunk.ToString())) yield return w;
+    }
+
+    private static IEnumerable<string> SplitChunk(string raw)
+    {
+        // lower-case again after stripping: .NET leaves U+0130 (İ) as is where Python gives i + U+0307
+        var word = StripAccents(raw.ToLowerInvariant()).ToLowerInvariant();
+        var current = new StringBuilder();
+        foreach (var rune in word.EnumerateRunes())
+        {
+            if (IsPunctuation(rune))
+            {
+                if (current.Length > 0) { yield return current.ToString(); current.Clear(); }
+                yield return rune.ToString();
+            }
+            else current.Append(rune.ToString());
+        }
+        if (current.Length > 0) yield return current.ToString();
     }
 
     private void WordPiece(string word, List<string> pieces)

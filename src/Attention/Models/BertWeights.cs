@@ -16,9 +16,12 @@ public sealed record BertConfig(int Layers, int Heads, int HeadDim, int Hidden, 
     {
         if (Layers <= 0 || Heads <= 0 || HeadDim <= 0 || Hidden <= 0 || Intermediate <= 0 || MaxPositions <= 0 || VocabSize <= 0 || TypeVocabSize <= 0)
             throw new ArgumentException($"BertConfig: expected positive sizes, got {this}");
-        if (Heads * HeadDim != Hidden)
+        // every sequence is [CLS] … [SEP]: a table of fewer positions could never embed anything
+        if (MaxPositions < 2)
+            throw new ArgumentException($"BertConfig: expected MaxPositions ≥ 2 (room for [CLS] and [SEP]), got {MaxPositions}");
+        if ((long)Heads * HeadDim != Hidden)
             throw new ArgumentException($"BertConfig: expected Heads × HeadDim = Hidden, got {Heads} × {HeadDim} ≠ {Hidden}");
-        if (!(LayerNormEps > 0)) throw new ArgumentException($"BertConfig: expected LayerNormEps > 0, got {LayerNormEps}");
+        if (!(LayerNormEps > 0) || !float.IsFinite(LayerNormEps)) throw new ArgumentException($"BertConfig: expected a finite LayerNormEps > 0, got {LayerNormEps}");
     }
 }
 
@@ -84,7 +87,8 @@ public sealed class BertWeights
     }
 
     /// <summary>Reads the weights of a PyTorch-exported BERT ONNX graph (see the class remarks).</summary>
-    /// <exception cref="InvalidDataException">The graph lacks a BERT tensor, or a MatMul weight cannot be matched to a bias.</exception>
+    /// <exception cref="InvalidDataException">The graph lacks a BERT tensor, a tensor has the wrong rank or type, a node
+    /// it follows lacks its inputs or outputs, or a MatMul weight cannot be matched to a bias.</exception>
     public static BertWeights FromOnnx(OnnxModel model)
     {
         ArgumentNullException.ThrowIfNull(model);
@@ -100,28 +104,66 @@ public sealed class BertWeights
         // each MatMul whose second input is an initializer: its output feeds an Add whose other input is "<linear>.bias"
         foreach (var node in g.Nodes)
         {
-            if (node.OpType != "MatMul" || node.Inputs.Count != 2 || !g.Initializers.TryGetValue(node.Inputs[1], out var w)) continue;
+            if (node.OpType != "MatMul") continue;
+            ExpectArity(node, 2, 1);
+            if (!g.Initializers.TryGetValue(node.Inputs[1], out var w)) continue;
             if (tensors.ContainsKey(StripPrefix(node.Inputs[1]))) continue;   // already named (an export that kept names)
             var add = g.Consumers(node.Outputs[0]).FirstOrDefault(n => n.OpType == "Add");
             var bias = add?.Inputs.Select(StripPrefix).FirstOrDefault(i => i.EndsWith(".bias", StringComparison.Ordinal) && i.StartsWith("encoder.", StringComparison.Ordinal));
             if (bias is null)
-                throw new InvalidDataException($"ONNX BERT: MatMul {node.Name} with weight {node.Inputs[1]} is not followed by an Add of a named encoder bias; cannot name it");
+                throw new InvalidDataException($"ONNX BERT: MatMul {node.Name} with weight {node.Inputs[1]} : expected it to be followed by an Add of a named encoder bias, found none (cannot name the weight)");
             if (w.Dims.Count != 2) throw new InvalidDataException($"ONNX BERT: expected a 2-D MatMul weight for {bias}, got dims [{string.Join(", ", w.Dims)}]");
-            tensors[bias[..^".bias".Length] + ".weight"] = Transposed(w.ToFloats(), checked((int)w.Dims[0]), checked((int)w.Dims[1]));
+            var dims = w.IntDims();
+            tensors[bias[..^".bias".Length] + ".weight"] = Transposed(w.ToFloats(), dims[0], dims[1]);
         }
-        if (!tensors.TryGetValue("embeddings.word_embeddings.weight", out var words))
-            throw new InvalidDataException("ONNX BERT: expected an initializer embeddings.word_embeddings.weight, found none");
+        const string Source = "ONNX BERT";
+        var words = Need(tensors, "embeddings.word_embeddings.weight", 2, "(vocabulary, hidden)", Source)
+            ?? throw new InvalidDataException("ONNX BERT: expected an initializer embeddings.word_embeddings.weight, found none");
         int hidden = words.Dim(1);
-        int layers = 0;
-        while (tensors.ContainsKey($"encoder.layer.{layers}.attention.self.query.bias")) layers++;
-        int inter = tensors.TryGetValue("encoder.layer.0.intermediate.dense.bias", out var ib) ? ib.Dim(0) : 4 * hidden;
-        int maxPos = tensors.TryGetValue("embeddings.position_embeddings.weight", out var pe) ? pe.Dim(0) : 512;
-        int types = tensors.TryGetValue("embeddings.token_type_embeddings.weight", out var te) ? te.Dim(0) : 2;
+        int layers = CountLayers(tensors, "attention.self.query.bias", Source);
+        int inter = Need(tensors, "encoder.layer.0.intermediate.dense.bias", 1, "(intermediate)", Source)?.Dim(0) ?? 4 * hidden;
+        int maxPos = Need(tensors, "embeddings.position_embeddings.weight", 2, "(positions, hidden)", Source)?.Dim(0) ?? 512;
+        int types = Need(tensors, "embeddings.token_type_embeddings.weight", 2, "(types, hidden)", Source)?.Dim(0) ?? 2;
         var (heads, headDim) = HeadsFromGraph(g, hidden);
         float eps = EpsFromGraph(g) ?? 1e-12f;
         var config = new BertConfig(layers, heads, headDim, hidden, inter, maxPos, words.Dim(0), types, eps);
         try { return new BertWeights(config, tensors); }
         catch (ArgumentException e) { throw new InvalidDataException("ONNX BERT: " + e.Message, e); }
+    }
+
+    /// <summary>A node the reader follows must have the inputs and outputs its operator defines.</summary>
+    private static void ExpectArity(OnnxNode node, int inputs, int outputs)
+    {
+        if (node.Inputs.Count < inputs || node.Outputs.Count < outputs)
+            throw new InvalidDataException($"ONNX BERT: node {node.OpType} \"{node.Name}\": expected at least {inputs} input(s) and {outputs} output(s), got {node.Inputs.Count} and {node.Outputs.Count}");
+    }
+
+    /// <summary>The tensor named <paramref name="name"/> if present, after checking its rank; null when absent.</summary>
+    private static Tensor? Need(Dictionary<string, Tensor> tensors, string name, int rank, string layout, string source)
+    {
+        if (!tensors.TryGetValue(name, out var t)) return null;
+        if (t.Rank != rank)
+            throw new InvalidDataException($"{source}: expected {name} to be {rank}-D {layout}, got shape {Tensor.FormatShape(t.Shape)}");
+        return t;
+    }
+
+    /// <summary>
+    /// Layers 0, 1, … as long as <c>encoder.layer.{i}.{probe}</c> exists; any encoder.layer.{k}.* tensor with k at or
+    /// beyond that count means a layer is missing in between, and loading the layers before it would be a partial load.
+    /// </summary>
+    private static int CountLayers(Dictionary<string, Tensor> tensors, string probe, string source)
+    {
+        int layers = 0;
+        while (tensors.ContainsKey($"encoder.layer.{layers}.{probe}")) layers++;
+        const string Prefix = "encoder.layer.";
+        foreach (var name in tensors.Keys)
+        {
+            if (!name.StartsWith(Prefix, StringComparison.Ordinal)) continue;
+            int dot = name.IndexOf('.', Prefix.Length);
+            if (dot < 0 || !int.TryParse(name.AsSpan(Prefix.Length, dot - Prefix.Length), NumberStyles.None, CultureInfo.InvariantCulture, out int k) || k >= layers)
+                throw new InvalidDataException($"{source}: expected encoder layers numbered 0, 1, … without a gap ({layers} found, each with encoder.layer.i.{probe}), got {name}");
+        }
+        return layers;
     }
 
     /// <summary>
@@ -136,15 +178,20 @@ public sealed class BertWeights
             var a = g.Initializers.GetValueOrDefault(node.Inputs[2]);
             var b = g.Initializers.GetValueOrDefault(node.Inputs[3]);
             if (a is null || b is null || a.ElementCount != 1 || b.ElementCount != 1) continue;
+            if (a.DataType is not (OnnxTensor.Int64 or OnnxTensor.Int32) || b.DataType is not (OnnxTensor.Int64 or OnnxTensor.Int32)) continue;
             long h = a.ToInt64s()[0], d = b.ToInt64s()[0];
-            if (h > 0 && d > 0 && h * d == hidden) return ((int)h, (int)d);
+            if (h > 0 && d > 0 && h <= hidden && d <= hidden && h * d == hidden) return ((int)h, (int)d);
         }
+        if (hidden % 64 != 0)
+            throw new InvalidDataException($"ONNX BERT: expected the head split (a Concat of two int64 initializers heads, headDim with heads × headDim = {hidden}) or a hidden size divisible by BERT's head size 64, got neither");
         return (hidden / 64, 64);
     }
 
     /// <summary>LayerNorm ε: the constant added to the variance (ReduceMean → Add → Sqrt) in the decomposed LayerNorm.</summary>
     private static float? EpsFromGraph(OnnxGraph g)
     {
+        foreach (var node in g.Nodes)
+            if (node.OpType == "Sqrt") ExpectArity(node, 1, 1);
         foreach (var node in g.Nodes)
         {
             if (node.OpType != "Sqrt") continue;
@@ -154,7 +201,13 @@ public sealed class BertWeights
             {
                 var c = g.Producer(input);
                 var t = c?.OpType == "Constant" ? c.Attributes.GetValueOrDefault("value")?.Tensor : g.Initializers.GetValueOrDefault(input);
-                if (t is { ElementCount: 1 } && t.DataType is OnnxTensor.Float or OnnxTensor.Double) return t.ToFloats()[0];
+                if (t is { ElementCount: 1 } && t.DataType is OnnxTensor.Float or OnnxTensor.Double)
+                {
+                    float eps = t.ToFloats()[0];
+                    if (!(eps > 0) || !float.IsFinite(eps))
+                        throw new InvalidDataException($"ONNX BERT: expected the LayerNorm ε \"{t.Name}\" (added before Sqrt \"{node.Name}\") to be finite and > 0, got {eps}");
+                    return eps;
+                }
             }
         }
         return null;
@@ -197,48 +250,108 @@ public sealed class BertWeights
     /// Reads a .safetensors file of BERT weights. Sizes come from the tensors; the head count from the file's
     /// metadata (num_attention_heads, written by <see cref="Save"/>), else a config.json beside the file, else
     /// head size 64. A leading "bert." on names is dropped; other tensors (pooler, heads) are ignored.
+    /// Metadata that is present must be valid: sizes are positive integers that agree with the tensors, ε is a finite
+    /// positive number, and a config.json is a JSON object; anything else is an error, never a silent default.
     /// </summary>
-    /// <exception cref="InvalidDataException">The file is not valid safetensors, or it lacks a BERT tensor.</exception>
+    /// <exception cref="InvalidDataException">The file is not valid safetensors, it lacks a BERT tensor, or its
+    /// metadata or config.json is invalid; the message names the file.</exception>
     public static BertWeights FromSafetensors(string path)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         var raw = Safetensors.Read(path, out var fileMeta);
         var meta = ReadMetadata(path, fileMeta);
         var tensors = new Dictionary<string, Tensor>(StringComparer.Ordinal);
-        foreach (var (name, t) in raw) tensors[StripPrefix(name)] = t;
-        if (!tensors.TryGetValue("embeddings.word_embeddings.weight", out var words) || words.Rank != 2)
-            throw new InvalidDataException($"{path}: expected a 2-D tensor embeddings.word_embeddings.weight (BERT weights), found none");
+        foreach (var (name, t) in raw)
+            if (!tensors.TryAdd(StripPrefix(name), t))
+                throw new InvalidDataException($"{path}: expected each tensor once, got both {name} and its name without \"bert.\"");
+        var words = Need(tensors, "embeddings.word_embeddings.weight", 2, "(vocabulary, hidden)", path)
+            ?? throw new InvalidDataException($"{path}: expected a 2-D tensor embeddings.word_embeddings.weight (BERT weights), found none");
         int hidden = words.Dim(1);
-        int layers = 0;
-        while (tensors.ContainsKey($"encoder.layer.{layers}.attention.self.query.weight")) layers++;
-        int Get(string key, int fallback) => meta.TryGetValue(key, out var s) && int.TryParse(s, CultureInfo.InvariantCulture, out int v) ? v : fallback;
-        int heads = Get("num_attention_heads", hidden % 64 == 0 ? hidden / 64 : 1);
-        float eps = meta.TryGetValue("layer_norm_eps", out var es) && float.TryParse(es, CultureInfo.InvariantCulture, out float e) ? e : 1e-12f;
-        int inter = tensors.TryGetValue("encoder.layer.0.intermediate.dense.bias", out var ib) ? ib.Dim(0) : 4 * hidden;
-        int maxPos = tensors.TryGetValue("embeddings.position_embeddings.weight", out var pe) ? pe.Dim(0) : 512;
-        int types = tensors.TryGetValue("embeddings.token_type_embeddings.weight", out var te) ? te.Dim(0) : 2;
-        if (heads <= 0 || hidden % heads != 0) throw new InvalidDataException($"{path}: expected num_attention_heads dividing hidden size {hidden}, got {heads}");
+        int layers = CountLayers(tensors, "attention.self.query.weight", path);
+        int inter = Need(tensors, "encoder.layer.0.intermediate.dense.bias", 1, "(intermediate)", path)?.Dim(0) ?? 4 * hidden;
+        int maxPos = Need(tensors, "embeddings.position_embeddings.weight", 2, "(positions, hidden)", path)?.Dim(0) ?? 512;
+        int types = Need(tensors, "embeddings.token_type_embeddings.weight", 2, "(types, hidden)", path)?.Dim(0) ?? 2;
+
+        // sizes the tensors fix: metadata, when present, must agree
+        Agree("num_hidden_layers", layers);
+        Agree("hidden_size", hidden);
+        Agree("intermediate_size", inter);
+        Agree("max_position_embeddings", maxPos);
+        Agree("type_vocab_size", types);
+        Agree("vocab_size", words.Dim(0));
+        int heads = meta.TryGetValue("num_attention_heads", out var hs) ? PositiveInt("num_attention_heads", hs)
+                  : hidden % 64 == 0 ? hidden / 64 : 1;
+        if (hidden % heads != 0)
+            throw new InvalidDataException($"{path}: expected num_attention_heads dividing hidden size {hidden}, got {heads}{From("num_attention_heads")}");
+        float eps = 1e-12f;
+        if (meta.TryGetValue("layer_norm_eps", out var es))
+        {
+            if (!float.TryParse(es.Text, NumberStyles.Float, CultureInfo.InvariantCulture, out eps) || !float.IsFinite(eps) || !(eps > 0))
+                throw new InvalidDataException($"{path}: expected layer_norm_eps to be a finite number > 0, got \"{es.Text}\"{From("layer_norm_eps")}");
+        }
         var config = new BertConfig(layers, heads, hidden / heads, hidden, inter, maxPos, words.Dim(0), types, eps);
         try { return new BertWeights(config, tensors); }
         catch (ArgumentException ex) { throw new InvalidDataException($"{path}: {ex.Message}", ex); }
+
+        string From(string key) => meta.TryGetValue(key, out var v) ? $" (in {v.Source})" : "";
+
+        int PositiveInt(string key, (string Text, string Source) value) =>
+            int.TryParse(value.Text, NumberStyles.None, CultureInfo.InvariantCulture, out int n) && n > 0 ? n
+                : throw new InvalidDataException($"{path}: expected {key} to be a positive integer, got \"{value.Text}\" (in {value.Source})");
+
+        void Agree(string key, int fromTensors)
+        {
+            if (!meta.TryGetValue(key, out var value)) return;
+            int n = PositiveInt(key, value);
+            if (n != fromTensors)
+                throw new InvalidDataException($"{path}: expected {key} to agree with the tensors ({fromTensors}), got {n} (in {value.Source})");
+        }
     }
 
-    /// <summary>safetensors __metadata__ merged with a config.json beside the file (metadata wins).</summary>
-    private static Dictionary<string, string> ReadMetadata(string path, IReadOnlyDictionary<string, string> fileMeta)
+    /// <summary>The metadata keys this reader interprets (the rest of a config.json is not read).</summary>
+    private static readonly string[] ConfigKeys =
+        ["num_hidden_layers", "num_attention_heads", "hidden_size", "intermediate_size", "max_position_embeddings",
+         "type_vocab_size", "vocab_size", "layer_norm_eps"];
+
+    /// <summary>safetensors __metadata__ merged with a config.json beside the file (metadata wins), each value with where it came from.</summary>
+    private static Dictionary<string, (string Text, string Source)> ReadMetadata(string path, IReadOnlyDictionary<string, string> fileMeta)
     {
-        var result = new Dictionary<string, string>(StringComparer.Ordinal);
+        var result = new Dictionary<string, (string, string)>(StringComparer.Ordinal);
         var configPath = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path)) ?? ".", "config.json");
         if (File.Exists(configPath))
         {
-            try
-            {
-                using var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllText(configPath));
-                foreach (var p in doc.RootElement.EnumerateObject())
-                    if (p.Value.ValueKind == System.Text.Json.JsonValueKind.Number) result[p.Name] = p.Value.GetRawText();
-            }
+            var bytes = File.ReadAllBytes(configPath);
+            var json = bytes.AsSpan();
+            if (json.StartsWith("\uFEFF"u8)) json = json[3..];   // a UTF-8 byte-order mark
+            if (!System.Text.Unicode.Utf8.IsValid(json))
+                throw new InvalidDataException($"{configPath}: expected UTF-8 JSON, got invalid UTF-8");
+            System.Text.Json.JsonDocument doc;
+            try { doc = System.Text.Json.JsonDocument.Parse(json.ToArray()); }
             catch (System.Text.Json.JsonException e) { throw new InvalidDataException($"{configPath}: expected a JSON object, got invalid JSON ({e.Message})", e); }
+            using (doc)
+            {
+                if (doc.RootElement.ValueKind != System.Text.Json.JsonValueKind.Object)
+                    throw new InvalidDataException($"{configPath}: expected a JSON object, got a JSON {doc.RootElement.ValueKind}");
+                try
+                {
+                foreach (var p in doc.RootElement.EnumerateObject())
+                {
+                    // a key this reader does not use may hold anything; one it uses must be a number, once
+                    if (Array.IndexOf(ConfigKeys, p.Name) < 0) continue;
+                    if (p.Value.ValueKind != System.Text.Json.JsonValueKind.Number)
+                        throw new InvalidDataException($"{configPath}: expected \"{p.Name}\" to be a number, got {p.Value.GetRawText()}");
+                    if (!result.TryAdd(p.Name, (p.Value.GetRawText(), configPath)))
+                        throw new InvalidDataException($"{configPath}: expected \"{p.Name}\" once, got it twice");
+                }
+                }
+                catch (InvalidOperationException e)   // a name escaping a lone surrogate ("\ud800") has no .NET string
+                {
+                    throw new InvalidDataException($"{configPath}: expected property names of valid Unicode, got an escaped lone surrogate", e);
+                }
+            }
         }
-        foreach (var (k, v) in fileMeta) result[k] = v;
+        foreach (var (k, v) in fileMeta)
+            if (Array.IndexOf(ConfigKeys, k) >= 0) result[k] = (v, $"{path} __metadata__");
         return result;
     }
 }

@@ -63,6 +63,12 @@ public static class MiniLm
     {
         ArgumentException.ThrowIfNullOrEmpty(assemblyPath);
         ArgumentNullException.ThrowIfNull(names);
+        try { return ReadResourcesUnchecked(assemblyPath, names); }
+        catch (BadImageFormatException e) { throw new InvalidDataException($"{assemblyPath}: expected a .NET assembly, got a file the PE reader rejects ({e.Message})", e); }
+    }
+
+    private static byte[][] ReadResourcesUnchecked(string assemblyPath, string[] names)
+    {
         using var stream = File.OpenRead(assemblyPath);
         var positions = new long[names.Length];
         Array.Fill(positions, -1L);
@@ -76,6 +82,8 @@ public static class MiniLm
                 throw new InvalidDataException($"{assemblyPath}: expected a managed resources directory, found none");
             directoryStart = offset;
             directoryEnd = (long)offset + dir.Size;
+            if (offset < 0 || directoryEnd > stream.Length)
+                throw new InvalidDataException($"{assemblyPath}: expected the resources directory [{offset}, {directoryEnd}) inside the {stream.Length}-byte file, got one past its end");
             var md = pe.GetMetadataReader();
             foreach (var handle in md.ManifestResources)
             {
@@ -94,23 +102,32 @@ public static class MiniLm
             if (positions[i] < 0)
                 throw new InvalidDataException($"{assemblyPath}: expected an embedded resource named {names[i]}, found none");
             if (positions[i] + 4 > directoryEnd)
-                throw new InvalidDataException($"{assemblyPath}: resource {names[i]} at file offset {positions[i]} lies outside the resources directory");
+                throw new InvalidDataException($"{assemblyPath}: resource {names[i]} at file offset {positions[i]} lies outside the resources directory (expected it inside)");
             stream.Position = positions[i];
             stream.ReadExactly(lengthBytes);
             int length = System.Buffers.Binary.BinaryPrimitives.ReadInt32LittleEndian(lengthBytes);
             if (length < 0 || positions[i] + 4 + length > directoryEnd)
-                throw new InvalidDataException($"{assemblyPath}: resource {names[i]} declares {length} bytes, more than the resources directory holds");
+                throw new InvalidDataException($"{assemblyPath}: resource {names[i]} declares {length} bytes, more than the resources directory holds (expected it to fit)");
             found[i] = new byte[length];
             stream.ReadExactly(found[i]);
         }
         return found;
     }
 
-    /// <summary>vocab.txt bytes → tokens (UTF-8, one per line, id = line number).</summary>
+    /// <summary>vocab.txt bytes → tokens (UTF-8, one per line, id = line number; a leading byte-order mark is skipped).</summary>
+    /// <exception cref="InvalidDataException">The bytes are not valid UTF-8 (the message gives the line).</exception>
     public static string[] VocabFromBytes(byte[] bytes)
     {
         ArgumentNullException.ThrowIfNull(bytes);
-        var text = new System.Text.UTF8Encoding(false, true).GetString(bytes);
+        var span = bytes.AsSpan();
+        if (span.StartsWith("\uFEFF"u8)) span = span[3..];
+        if (!System.Text.Unicode.Utf8.IsValid(span))
+        {
+            System.Text.Unicode.Utf8.ToUtf16(span, new char[span.Length], out int good, out _, replaceInvalidSequences: false);
+            int line = span[..good].Count((byte)'\n') + 1;
+            throw new InvalidDataException($"vocabulary: expected UTF-8 text, got invalid bytes on line {line} (byte {good}{(span.Length < bytes.Length ? " after the byte-order mark" : "")})");
+        }
+        var text = System.Text.Encoding.UTF8.GetString(span);
         var lines = text.Split('\n');
         int n = lines.Length;
         if (n > 0 && lines[n - 1].Length == 0) n--;   // trailing newline

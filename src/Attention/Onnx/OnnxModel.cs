@@ -32,7 +32,8 @@ public sealed class OnnxModel
     public static OnnxModel Load(string path)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
-        return Parse(File.ReadAllBytes(path));
+        try { return Parse(File.ReadAllBytes(path)); }
+        catch (InvalidDataException e) { throw new InvalidDataException($"{path}: {e.Message}", e); }
     }
 
     /// <summary>Parses a serialized ModelProto.</summary>
@@ -149,7 +150,7 @@ public sealed class OnnxGraph
                 {
                     r.Expect(wire, 2, "initializer");
                     var t = OnnxTensor.Read(r.ReadMessage("TensorProto"));
-                    if (!inits.TryAdd(t.Name, t)) throw r.Corrupt($"initializer \"{t.Name}\" appears twice");
+                    if (!inits.TryAdd(t.Name, t)) throw r.Corrupt($"expected each initializer name once, got \"{t.Name}\" twice");
                     break;
                 }
                 case 11: r.Expect(wire, 2, "input"); inputs.Add(OnnxValueInfo.Read(r.ReadMessage("ValueInfoProto"))); break;
@@ -190,7 +191,13 @@ public sealed class OnnxNode
                 case 2: r.Expect(wire, 2, "node output"); outputs.Add(r.ReadString()); break;
                 case 3: r.Expect(wire, 2, "node name"); name = r.ReadString(); break;
                 case 4: r.Expect(wire, 2, "op_type"); op = r.ReadString(); break;
-                case 5: r.Expect(wire, 2, "attribute"); var a = OnnxAttribute.Read(r.ReadMessage("AttributeProto")); attrs[a.Name] = a; break;
+                case 5:
+                {
+                    r.Expect(wire, 2, "attribute");
+                    var a = OnnxAttribute.Read(r.ReadMessage("AttributeProto"));
+                    if (!attrs.TryAdd(a.Name, a)) throw r.Corrupt($"node \"{name}\": expected each attribute name once, got \"{a.Name}\" twice");
+                    break;
+                }
                 case 7: r.Expect(wire, 2, "domain"); domain = r.ReadString(); break;
                 default: r.Skip(wire); break;
             }
@@ -290,6 +297,10 @@ public sealed class OnnxTensor
     /// <summary>TensorProto.DataType values this reader converts.</summary>
     public const int Float = 1, Int32 = 6, Int64 = 7, Double = 11;
 
+    // onnx.proto TensorProto.DataType: bytes per element of the fixed-size types (0 = not fixed: UNDEFINED, STRING,
+    // the 4- and 2-bit types, and values newer than this table), and which typed field holds each one's values.
+    private static readonly int[] ElementBytes = [0, 4, 1, 1, 2, 2, 4, 8, 0, 1, 2, 8, 4, 8, 8, 16, 2, 1, 1, 1, 1, 0, 0, 0, 1];
+
     public string Name { get; private init; } = "";
     public int DataType { get; private init; }
     public IReadOnlyList<long> Dims { get; private init; } = [];
@@ -304,6 +315,8 @@ public sealed class OnnxTensor
         int at = r.Offset;
         var dims = new List<long>(); int type = 0; string name = "";
         byte[]? raw = null; var floats = new List<float>(); var longs = new List<long>(); var ints = new List<long>();
+        var doubles = new List<double>(); var ulongs = new List<long>();
+        int strings = 0;
         bool external = false;
         while (r.Next(out int field, out int wire))
         {
@@ -313,34 +326,59 @@ public sealed class OnnxTensor
                 case 2: r.Expect(wire, 0, "data_type"); type = r.ReadInt32("data_type"); break;
                 case 4: r.ReadFloats(wire, floats); break;
                 case 5: r.ReadInt64s(wire, ints); break;
+                case 6: r.Expect(wire, 2, "string_data"); r.ReadBytes(); strings++; break;
                 case 7: r.ReadInt64s(wire, longs); break;
                 case 8: r.Expect(wire, 2, "tensor name"); name = r.ReadString(); break;
                 case 9: r.Expect(wire, 2, "raw_data"); raw = r.ReadBytes().ToArray(); break;
+                case 10: r.ReadDoubles(wire, doubles); break;
+                case 11: r.ReadInt64s(wire, ulongs); break;
                 case 13: external = true; r.Skip(wire); break;
                 default: r.Skip(wire); break;
             }
         }
         if (external) throw r.Corrupt($"tensor \"{name}\" at byte {at}: external data is not supported; expected the data inside the file");
+        // checked arithmetic: dims of 2^40 × 2^40 must be an error, not a wrapped count that matches no data
         long count = 1;
         foreach (var d in dims)
         {
             if (d < 0) throw r.Corrupt($"tensor \"{name}\": expected non-negative dims, got [{string.Join(", ", dims)}]");
-            count = checked(count * d);
+            if (d != 0 && count > long.MaxValue / d)
+                throw r.Corrupt($"tensor \"{name}\": expected dims whose product fits 64 bits, got [{string.Join(", ", dims)}]");
+            count *= d;
         }
-        int size = type switch { Float or Int32 => 4, Int64 or Double => 8, _ => 0 };
-        if (raw is null && size != 0)
+        int size = type >= 0 && type < ElementBytes.Length ? ElementBytes[type] : 0;
+        if (raw is not null)
         {
+            // compare by division, so no product can overflow: the data must hold exactly count elements
+            if (size != 0 && (raw.LongLength % size != 0 || raw.LongLength / size != count))
+                throw r.Corrupt($"tensor \"{name}\": dims [{string.Join(", ", dims)}] of data type {type}: expected {(count <= long.MaxValue / size ? $"{count * size} bytes" : "more than 2^63 bytes")} of raw_data, got {raw.LongLength}");
+        }
+        else
+        {
+            // the typed field that holds this type's values, and how many values one element takes
+            (long got, int per, string field) = type switch
+            {
+                Float => (floats.Count, 1, "float_data"),
+                14 => (floats.Count, 2, "float_data"),                       // COMPLEX64: (re, im) pairs
+                Double => (doubles.Count, 1, "double_data"),
+                15 => (doubles.Count, 2, "double_data"),                     // COMPLEX128
+                Int64 => (longs.Count, 1, "int64_data"),
+                12 or 13 => (ulongs.Count, 1, "uint64_data"),                // UINT32, UINT64
+                8 => (strings, 1, "string_data"),
+                2 or 3 or 4 or 5 or Int32 or 9 or 10 or 16 or 17 or 18 or 19 or 20 or 24 => (ints.Count, 1, "int32_data"),
+                _ => (-1L, 0, ""),                                           // packed sub-byte or unknown: not checked here
+            };
+            if (per != 0 && (got % per != 0 || got / per != count))
+                throw r.Corrupt($"tensor \"{name}\": dims [{string.Join(", ", dims)}] of data type {type}: expected {(count <= long.MaxValue / per ? $"{count * per}" : "more than 2^63")} values in {field} (or raw_data), got {got}");
             raw = type switch
             {
                 Float => ToBytes(floats.ToArray()),
                 Int32 => ToBytes(ints.Select(v => (int)v).ToArray()),
                 Int64 => ToBytes(longs.ToArray()),
+                Double => ToBytes(doubles.ToArray()),
                 _ => [],
             };
         }
-        raw ??= [];
-        if (size != 0 && raw.LongLength != count * size)
-            throw r.Corrupt($"tensor \"{name}\": dims [{string.Join(", ", dims)}] of data type {type} need {count * size} bytes, got {raw.LongLength}");
         return new OnnxTensor { Name = name, DataType = type, Dims = dims, _raw = raw, _count = count };
     }
 
@@ -351,6 +389,9 @@ public sealed class OnnxTensor
     /// <exception cref="InvalidDataException">The data type is not one of those.</exception>
     public float[] ToFloats()
     {
+        // the type first: only these four had their data checked against the dims, so only they may allocate
+        if (DataType is not (Float or Double or Int32 or Int64))
+            throw new InvalidDataException($"ONNX tensor \"{Name}\": expected data type FLOAT, DOUBLE, INT32 or INT64, got {DataType}");
         var result = new float[_count];
         switch (DataType)
         {
@@ -366,6 +407,8 @@ public sealed class OnnxTensor
     /// <summary>The data as int64 (INT64 as is, INT32 widened).</summary>
     public long[] ToInt64s()
     {
+        if (DataType is not (Int64 or Int32))
+            throw new InvalidDataException($"ONNX tensor \"{Name}\": expected data type INT64 or INT32, got {DataType}");
         var result = new long[_count];
         switch (DataType)
         {
@@ -377,10 +420,18 @@ public sealed class OnnxTensor
     }
 
     /// <summary>The data as a float32 <see cref="Tensor"/> of shape <see cref="Dims"/>.</summary>
-    public Tensor ToTensor()
+    /// <exception cref="InvalidDataException">A dim exceeds int.MaxValue, or the data type is not convertible.</exception>
+    public Tensor ToTensor() => Tensor.FromArray(ToFloats(), IntDims());
+
+    /// <summary><see cref="Dims"/> as ints (the library's tensors index with int).</summary>
+    /// <exception cref="InvalidDataException">A dim exceeds int.MaxValue.</exception>
+    public int[] IntDims()
     {
-        var shape = Dims.Select(d => checked((int)d)).ToArray();
-        return Tensor.FromArray(ToFloats(), shape);
+        var shape = new int[Dims.Count];
+        for (int i = 0; i < shape.Length; i++)
+            shape[i] = Dims[i] <= int.MaxValue ? (int)Dims[i]
+                : throw new InvalidDataException($"ONNX tensor \"{Name}\": expected dims of at most {int.MaxValue}, got [{string.Join(", ", Dims)}]");
+        return shape;
     }
 
     public override string ToString() => $"{Name} [{string.Join(", ", Dims)}] type {DataType}";

@@ -50,11 +50,11 @@ internal ref struct ProtoReader
             if (_pos >= _data.Length)
                 throw Corrupt($"truncated varint at byte {at}: expected more bytes, the message ends at byte {_base + _data.Length}");
             byte b = _data[_pos++];
-            if (shift == 63 && b > 1) throw Corrupt($"varint at byte {at} overflows 64 bits");
+            if (shift == 63 && b > 1) throw Corrupt($"varint at byte {at}: expected a value that fits 64 bits, got more");
             result |= (ulong)(b & 0x7F) << shift;
             if ((b & 0x80) == 0) return result;
         }
-        throw Corrupt($"varint at byte {at} is longer than 10 bytes");
+        throw Corrupt($"varint at byte {at}: expected at most 10 bytes, got more");
     }
 
     public long ReadInt64() => (long)ReadVarint();
@@ -85,7 +85,7 @@ internal ref struct ProtoReader
     {
         var bytes = ReadBytes(out int start);
         try { return new UTF8Encoding(false, true).GetString(bytes); }
-        catch (DecoderFallbackException) { throw Corrupt($"string at byte {start} is not valid UTF-8"); }
+        catch (DecoderFallbackException) { throw Corrupt($"string at byte {start}: expected valid UTF-8, got invalid bytes"); }
     }
 
     public float ReadFixed32Float()
@@ -111,7 +111,7 @@ internal ref struct ProtoReader
             case 1: Advance(8); break;
             case 2: ReadBytes(); break;
             case 5: Advance(4); break;
-            default: throw Corrupt($"cannot skip wire type {wireType} at byte {Offset}");
+            default: throw Corrupt($"field at byte {Offset}: expected wire type 0, 1, 2 or 5, got {wireType}");
         }
     }
 
@@ -132,6 +132,22 @@ internal ref struct ProtoReader
         var bytes = ReadBytes(out int start);
         if (bytes.Length % 4 != 0) throw Corrupt($"packed floats at byte {start}: expected a multiple of 4 bytes, got {bytes.Length}");
         for (int i = 0; i < bytes.Length; i += 4) into.Add(BitConverter.ToSingle(bytes.Slice(i, 4)));
+    }
+
+    /// <summary>Repeated double: packed (wire type 2) or one fixed64 (wire type 1).</summary>
+    public void ReadDoubles(int wireType, List<double> into)
+    {
+        if (wireType == 1)
+        {
+            if (_data.Length - _pos < 8) throw Corrupt($"truncated field at byte {Offset}: expected 8 bytes, got {_data.Length - _pos}");
+            into.Add(BitConverter.ToDouble(_data.Slice(_pos, 8)));
+            _pos += 8;
+            return;
+        }
+        Expect(wireType, 2, "repeated double");
+        var bytes = ReadBytes(out int start);
+        if (bytes.Length % 8 != 0) throw Corrupt($"packed doubles at byte {start}: expected a multiple of 8 bytes, got {bytes.Length}");
+        for (int i = 0; i < bytes.Length; i += 8) into.Add(BitConverter.ToDouble(bytes.Slice(i, 8)));
     }
 
     public readonly void Expect(int wireType, int expected, string what)

@@ -60,10 +60,20 @@ public static class Npy
     private static int Align64(int n) => (n + 63) / 64 * 64;
 
     /// <summary>Reads a .npy file into a new contiguous tensor.</summary>
+    /// <exception cref="InvalidDataException">As for <see cref="Read(Stream)"/>, or bytes after the array's data;
+    /// the message starts with the path.</exception>
     public static Tensor Read(string path)
     {
+        ArgumentException.ThrowIfNullOrEmpty(path);
         using var stream = File.OpenRead(path);
-        return Read(stream);
+        try
+        {
+            var tensor = Read(stream);
+            if (stream.Position != stream.Length)
+                throw new InvalidDataException($"expected the file to end after the array's data (byte {stream.Position}), got {stream.Length - stream.Position} more bytes");
+            return tensor;
+        }
+        catch (InvalidDataException e) { throw new InvalidDataException($"{path}: {e.Message}", e); }
     }
 
     /// <summary>Reads one .npy array from <paramref name="stream"/> into a new contiguous tensor.</summary>
@@ -94,8 +104,15 @@ public static class Npy
         }
         else throw new InvalidDataException($"expected .npy format version 1.x or 2.x, got {major}.{prefix[7]}");
 
-        var header = new byte[headerLength];
-        ReadExactly(stream, header, $"the {headerLength}-byte header");
+        // the header length is checked against the bytes present too (a v2 length can claim 16 MiB)
+        if (stream.CanSeek && stream.Length - stream.Position < headerLength)
+            throw new InvalidDataException($"truncated .npy: expected the {headerLength}-byte header, got {Math.Max(0, stream.Length - stream.Position)} bytes");
+        var header = ReadData(stream, headerLength, out long gotHeader);
+        if (gotHeader < headerLength)
+            throw new InvalidDataException($"truncated .npy: expected the {headerLength}-byte header, got {gotHeader} bytes");
+        int nonAscii = header.AsSpan().IndexOfAnyExceptInRange((byte)0, (byte)127);
+        if (nonAscii >= 0)
+            throw new InvalidDataException($"expected an ASCII header, got byte 0x{header[nonAscii]:X2} at header offset {nonAscii}");
         var (descr, fortran, shape) = ParseHeader(Encoding.ASCII.GetString(header));
 
         if (fortran)
@@ -107,22 +124,44 @@ public static class Npy
             ">f4" or ">f8" => throw new InvalidDataException($"expected little-endian '<f4' or '<f8', got big-endian '{descr}'"),
             _ => throw new InvalidDataException($"expected dtype '<f4' or '<f8', got '{descr}'"),
         };
+        // Sizes are checked before anything is allocated: the element count must fit a float array, and the bytes
+        // it needs must be present (a seekable stream says how many remain; another is read in bounded chunks).
         long count = 1;
         foreach (var s in shape)
         {
-            count *= s;
-            if (count > Array.MaxLength) throw new InvalidDataException($"shape {Tensor.FormatShape(shape)} is larger than a float array can hold");
+            count *= s;   // each extent is < 2^31 and count stays ≤ Array.MaxLength, so this cannot overflow
+            if (count > Array.MaxLength) throw new InvalidDataException($"'shape': expected at most {Array.MaxLength} elements, got {Tensor.FormatShape(shape)}");
         }
-        var data = new byte[count * itemSize];
-        int got = stream.ReadAtLeast(data, data.Length, throwOnEndOfStream: false);
-        if (got < data.Length)
-            throw new InvalidDataException($"truncated data: shape {Tensor.FormatShape(shape)} of '{descr}' needs {data.Length} bytes, got {got}");
+        long needed = count * itemSize;
+        if (stream.CanSeek && stream.Length - stream.Position < needed)
+            throw new InvalidDataException($"truncated data: shape {Tensor.FormatShape(shape)} of '{descr}' needs {needed} bytes, got {Math.Max(0, stream.Length - stream.Position)} (expected the data to follow the header)");
+        var data = ReadData(stream, needed, out long got);
+        if (got < needed)
+            throw new InvalidDataException($"truncated data: shape {Tensor.FormatShape(shape)} of '{descr}' needs {needed} bytes, got {got} (expected the data to follow the header)");
         var values = new float[count];
         if (itemSize == 4)
             for (int i = 0; i < values.Length; i++) values[i] = BinaryPrimitives.ReadSingleLittleEndian(data.AsSpan(i * 4));
         else
             for (int i = 0; i < values.Length; i++) values[i] = (float)BinaryPrimitives.ReadDoubleLittleEndian(data.AsSpan(i * 8));
         return Tensor.FromArray(values, shape);
+    }
+
+    /// <summary>Reads up to <paramref name="needed"/> bytes, growing the buffer only as bytes arrive (so a stream that
+    /// claims gigabytes and holds a few costs a few).</summary>
+    private static byte[] ReadData(Stream stream, long needed, out long got)
+    {
+        const int Chunk = 1 << 20;
+        var data = new byte[Math.Min(needed, Chunk)];
+        got = 0;
+        while (got < needed)
+        {
+            if (got == data.Length)
+                Array.Resize(ref data, (int)Math.Min(needed, Math.Max((long)data.Length * 2, Chunk)));
+            int n = stream.Read(data, (int)got, data.Length - (int)got);
+            if (n == 0) break;
+            got += n;
+        }
+        return data;
     }
 
     private static void ReadExactly(Stream stream, Span<byte> buffer, string what)
@@ -151,22 +190,19 @@ public static class Npy
             SkipSpace(t, ref i);
             switch (key)
             {
-                case "descr": descr = ReadQuoted(t, ref i); break;
+                case "descr":
+                    if (descr is not null) throw new InvalidDataException($"expected the key 'descr' once in header \"{Shorten(t)}\", got it twice");
+                    descr = ReadQuoted(t, ref i);
+                    break;
                 case "fortran_order":
+                    if (fortran is not null) throw new InvalidDataException($"expected the key 'fortran_order' once in header \"{Shorten(t)}\", got it twice");
                     if (string.CompareOrdinal(t, i, "True", 0, 4) == 0) { fortran = true; i += 4; }
                     else if (string.CompareOrdinal(t, i, "False", 0, 5) == 0) { fortran = false; i += 5; }
                     else throw new InvalidDataException($"expected True or False for 'fortran_order' in header \"{Shorten(t)}\"");
                     break;
                 case "shape":
-                    if (t[i] != '(') throw new InvalidDataException($"expected a tuple for 'shape' in header \"{Shorten(t)}\"");
-                    int close = t.IndexOf(')', i);
-                    if (close < 0) throw new InvalidDataException($"expected ')' closing 'shape' in header \"{Shorten(t)}\"");
-                    var parts = t[(i + 1)..close].Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
-                    shape = new int[parts.Length];
-                    for (int k = 0; k < parts.Length; k++)
-                        if (!int.TryParse(parts[k].TrimEnd('L'), NumberStyles.None, CultureInfo.InvariantCulture, out shape[k]))
-                            throw new InvalidDataException($"expected non-negative integers in 'shape', got '{parts[k]}'");
-                    i = close + 1;
+                    if (shape is not null) throw new InvalidDataException($"expected the key 'shape' once in header \"{Shorten(t)}\", got it twice");
+                    shape = ReadShape(t, ref i);
                     break;
                 default: throw new InvalidDataException($"expected only keys 'descr', 'fortran_order', 'shape' in the header, got '{key}'");
             }
@@ -174,6 +210,31 @@ public static class Npy
         if (descr is null || fortran is null || shape is null)
             throw new InvalidDataException($"expected 'descr', 'fortran_order' and 'shape' in header \"{Shorten(t)}\"");
         return (descr, fortran.Value, shape);
+    }
+
+    /// <summary>A Python tuple of non-negative ints: "()", "(3,)", "(2, 3)" or "(2, 3,)"; not "(,)", "(3)" or "(3,, 4)".</summary>
+    private static int[] ReadShape(string t, ref int i)
+    {
+        if (i >= t.Length || t[i] != '(') throw new InvalidDataException($"expected a tuple for 'shape' in header \"{Shorten(t)}\"");
+        int close = t.IndexOf(')', i);
+        if (close < 0) throw new InvalidDataException($"expected ')' closing 'shape' in header \"{Shorten(t)}\"");
+        string inner = t[(i + 1)..close];
+        i = close + 1;
+        if (inner.Trim().Length == 0) return [];
+        var parts = inner.Split(',');
+        // "(3,)" and "(2, 3,)" end in an empty part after the last comma; "(3)" is an int in parentheses, not a tuple
+        int n = parts.Length;
+        if (n == 1) throw new InvalidDataException($"expected a tuple for 'shape' (a 1-D shape is written \"(n,)\"), got \"({inner})\"");
+        if (parts[n - 1].Trim().Length == 0) n--;
+        var shape = new int[n];
+        for (int k = 0; k < n; k++)
+        {
+            var part = parts[k].Trim();
+            if (part.EndsWith('L')) part = part[..^1];   // Python 2 long literals, as old numpy wrote them
+            if (part.Length == 0 || !int.TryParse(part, NumberStyles.None, CultureInfo.InvariantCulture, out shape[k]))
+                throw new InvalidDataException($"expected non-negative integers below 2^31 separated by single commas in 'shape', got '{parts[k].Trim()}' in \"({inner})\"");
+        }
+        return shape;
     }
 
     private static void SkipSpace(string t, ref int i) { while (i < t.Length && char.IsWhiteSpace(t[i])) i++; }

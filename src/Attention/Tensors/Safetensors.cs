@@ -100,8 +100,9 @@ public static class Safetensors
     /// <summary>Reads every tensor and the "__metadata__" strings (empty when absent).</summary>
     public static Dictionary<string, Tensor> Read(string path, out IReadOnlyDictionary<string, string> metadata)
     {
-        ArgumentNullException.ThrowIfNull(path);
-        return Read(File.ReadAllBytes(path), out metadata);
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        try { return Read(File.ReadAllBytes(path), out metadata); }
+        catch (InvalidDataException e) { throw new InvalidDataException($"{path}: {e.Message}", e); }
     }
 
     /// <summary>Parses a whole safetensors file held in memory.</summary>
@@ -118,6 +119,9 @@ public static class Safetensors
         var headerBytes = file.Slice(8, (int)n);
         var data = file[(8 + (int)n)..];
 
+        // JsonDocument checks UTF-8 only where it decodes a string, so check the whole header first
+        if (!System.Text.Unicode.Utf8.IsValid(headerBytes))
+            throw new InvalidDataException($"expected the {n}-byte header to be UTF-8 JSON, got invalid UTF-8 at header byte {FirstInvalidUtf8(headerBytes)}");
         JsonDocument doc;
         try { doc = JsonDocument.Parse(headerBytes.ToArray()); }
         catch (JsonException e)
@@ -126,7 +130,19 @@ public static class Safetensors
         }
         using (doc)
         {
-            var root = doc.RootElement;
+            try { return ReadEntries(doc.RootElement, data, out metadata); }
+            catch (InvalidOperationException e)
+            {
+                // JsonElement unescapes names and strings on demand (TryGetProperty compares unescaped names), and an
+                // escape spelling a lone surrogate ("\ud800") has no .NET string: wherever it sits, the header is bad
+                throw new InvalidDataException($"expected the header's JSON strings to be valid Unicode, got an escape spelling a lone surrogate ({e.Message})", e);
+            }
+        }
+    }
+
+    private static Dictionary<string, Tensor> ReadEntries(JsonElement root, ReadOnlySpan<byte> data, out IReadOnlyDictionary<string, string> metadata)
+    {
+        {
             if (root.ValueKind != JsonValueKind.Object)
                 throw new InvalidDataException($"expected the header to be a JSON object, got a JSON {root.ValueKind}");
 
@@ -135,21 +151,24 @@ public static class Safetensors
             var seen = new HashSet<string>(StringComparer.Ordinal);
             foreach (var property in root.EnumerateObject())
             {
-                if (!seen.Add(property.Name))
-                    throw new InvalidDataException($"expected each tensor name once, got \"{property.Name}\" twice");
-                if (property.Name == MetadataKey)
+                string name = Text(property, "a tensor name");
+                if (!seen.Add(name))
+                    throw new InvalidDataException($"expected each tensor name once, got \"{name}\" twice");
+                if (name == MetadataKey)
                 {
                     if (property.Value.ValueKind != JsonValueKind.Object)
                         throw new InvalidDataException($"expected \"{MetadataKey}\" to be an object of strings, got a JSON {property.Value.ValueKind}");
                     foreach (var m in property.Value.EnumerateObject())
                     {
+                        string key = Text(m, $"a \"{MetadataKey}\" key");
                         if (m.Value.ValueKind != JsonValueKind.String)
-                            throw new InvalidDataException($"expected \"{MetadataKey}\".\"{m.Name}\" to be a string, got a JSON {m.Value.ValueKind}");
-                        meta[m.Name] = m.Value.GetString()!;
+                            throw new InvalidDataException($"expected \"{MetadataKey}\".\"{key}\" to be a string, got a JSON {m.Value.ValueKind}");
+                        if (!meta.TryAdd(key, Text(m.Value, $"\"{MetadataKey}\".\"{key}\"")))
+                            throw new InvalidDataException($"expected each \"{MetadataKey}\" key once, got \"{key}\" twice");
                     }
                     continue;
                 }
-                entries.Add(ParseEntry(property));
+                entries.Add(ParseEntry(name, property.Value));
             }
 
             // The byte ranges, in order, must tile the data exactly: start at 0, no gap, no overlap, end at its end.
@@ -184,15 +203,35 @@ public static class Safetensors
         _ => throw new InvalidDataException($"tensor \"{name}\": expected dtype F32, F64, F16 or BF16, got \"{dtype}\""),
     };
 
-    private static (string, string, int[], long, long) ParseEntry(JsonProperty property)
+    /// <summary>
+    /// The text of a JSON string or property name. UTF-8 was checked, but an escape can still spell a lone surrogate
+    /// ("\ud800"), which .NET refuses to turn into a string (InvalidOperationException).
+    /// </summary>
+    private static string Text(Func<string?> get, string what)
     {
-        string name = property.Name;
-        var v = property.Value;
+        try { return get() ?? ""; }
+        catch (InvalidOperationException)
+        {
+            throw new InvalidDataException($"expected {what} to be valid Unicode, got an escape spelling a lone surrogate");
+        }
+    }
+
+    private static string Text(JsonProperty property, string what) => Text(() => property.Name, what);
+    private static string Text(JsonElement element, string what) => Text(element.GetString, what);
+
+    private static int FirstInvalidUtf8(ReadOnlySpan<byte> bytes)
+    {
+        System.Text.Unicode.Utf8.ToUtf16(bytes, new char[bytes.Length], out int read, out _, replaceInvalidSequences: false);
+        return read;
+    }
+
+    private static (string, string, int[], long, long) ParseEntry(string name, JsonElement v)
+    {
         if (v.ValueKind != JsonValueKind.Object)
             throw new InvalidDataException($"tensor \"{name}\": expected an object with dtype, shape and data_offsets, got a JSON {v.ValueKind}");
         if (!v.TryGetProperty("dtype", out var dtypeElement) || dtypeElement.ValueKind != JsonValueKind.String)
             throw new InvalidDataException($"tensor \"{name}\": expected a string \"dtype\", got {Describe(v, "dtype")}");
-        string dtype = dtypeElement.GetString()!;
+        string dtype = Text(dtypeElement, $"tensor \"{name}\"'s dtype");
         int size = DtypeSize(dtype, name);
 
         if (!v.TryGetProperty("shape", out var shapeElement) || shapeElement.ValueKind != JsonValueKind.Array)
@@ -212,10 +251,11 @@ public static class Safetensors
 
         if (!v.TryGetProperty("data_offsets", out var offsets) || offsets.ValueKind != JsonValueKind.Array || offsets.GetArrayLength() != 2)
             throw new InvalidDataException($"tensor \"{name}\": expected \"data_offsets\" to be an array [begin, end], got {Describe(v, "data_offsets")}");
-        if (!offsets[0].TryGetInt64(out long begin) || !offsets[1].TryGetInt64(out long end) || begin < 0 || end < begin)
+        if (offsets[0].ValueKind != JsonValueKind.Number || offsets[1].ValueKind != JsonValueKind.Number ||
+            !offsets[0].TryGetInt64(out long begin) || !offsets[1].TryGetInt64(out long end) || begin < 0 || end < begin)
             throw new InvalidDataException($"tensor \"{name}\": expected data_offsets [begin, end] with 0 ≤ begin ≤ end, got {offsets.GetRawText()}");
         if (count * size != end - begin)
-            throw new InvalidDataException($"tensor \"{name}\": shape [{string.Join(", ", shape)}] × {dtype} ({size} bytes) needs {count * size} bytes, " +
+            throw new InvalidDataException($"tensor \"{name}\": shape [{string.Join(", ", shape)}] × {dtype} ({size} bytes) needs {count * size} bytes (expected data_offsets spanning that), " +
                                            $"got data_offsets [{begin}, {end}] spanning {end - begin}");
         return (name, dtype, shape, begin, end);
     }
