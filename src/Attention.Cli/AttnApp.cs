@@ -9,7 +9,7 @@ namespace Attention.Cli;
 
 /// <summary>
 /// The <c>attn</c> command: <c>list</c>, <c>show N [--json] [--full] [--seed S]</c>,
-/// <c>show N [--input TEXT]</c>, <c>book [--out DIR] [--full] [--write-pages] [--only N,M]</c> and <c>bench [--full] [--out DIR]</c> (DESIGN.md §2).
+/// <c>show N [--input TEXT]</c>, <c>book [--out DIR] [--full] [--write-pages] [--only N,M]</c>, <c>bench [--full] [--out DIR]</c> and <c>quiz</c> (DESIGN.md §2).
 /// Exit codes: 0 success, 1 a runtime failure (one line on stderr), 2 a usage error (one line on stderr).
 /// </summary>
 public sealed class AttnApp
@@ -28,6 +28,20 @@ public sealed class AttnApp
     }
 
     private ExperimentRegistry Registry => _registry ?? ExperimentRegistry.Default;
+
+    /// <summary>Where <c>quiz</c> reads answers and grades from (default: the console's standard input).</summary>
+    public TextReader Input { get; init; } = Console.In;
+
+    /// <summary>The clock <c>quiz</c> schedules reviews by (tests pass a fixed one).</summary>
+    public TimeProvider Clock { get; init; } = TimeProvider.System;
+
+    /// <summary>The quiz cards (short answer and key points) of the answer pages under the repository root.</summary>
+    internal IReadOnlyList<AnswerCard> QuizCards(string? rootOverride)
+    {
+        var root = TryRoot(rootOverride)
+            ?? throw new UsageException("quiz reads the answer pages: run it inside the repository or pass --root");
+        return AnswerCards.Load(RepoPaths.Answers(root));
+    }
 
     /// <summary>Runs the command line <paramref name="args"/>; returns the exit code.</summary>
     public int Run(string[] args, TextWriter stdout, TextWriter stderr)
@@ -58,7 +72,7 @@ public sealed class AttnApp
         bench.SetAction(parse => Bench(parse.GetValue(fullOption), parse.GetValue(outOption), parse.GetValue(rootOption), stdout, stderr));
 
         var root = new RootCommand("attn: attention, answered and implemented in C#")
-            { rootOption, list, show, book, bench, ModelCommands.Embed(stdout), ModelCommands.Heads(stdout), VizCommand.Create(stdout) };
+            { rootOption, list, show, book, bench, Quiz.QuizCommand.Create(this, rootOption, stdout), ModelCommands.Embed(stdout), ModelCommands.Heads(stdout), VizCommand.Create(stdout) };
 
         ParseResult parsed;
         try { parsed = root.Parse(args); }
@@ -73,8 +87,8 @@ public sealed class AttnApp
             {
                 var verb = parsed.UnmatchedTokens.FirstOrDefault(a => !a.StartsWith('-'));
                 return Fail(stderr, Usage, verb is null
-                    ? "expected a verb: list, show N, book, bench, embed or heads (attn --help for more)"
-                    : $"unknown verb '{verb}'; expected list, show N, book, bench, embed or heads");
+                    ? "expected a verb: list, show N, book, bench, quiz, embed or heads (attn --help for more)"
+                    : $"unknown verb '{verb}'; expected list, show N, book, bench, quiz, embed or heads");
             }
             return Fail(stderr, Usage, (unrecognized ?? parsed.Errors[0]).Message);
         }

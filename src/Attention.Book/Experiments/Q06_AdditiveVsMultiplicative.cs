@@ -22,7 +22,9 @@ public sealed class Q06_AdditiveVsMultiplicative : Experiment
 
     public static readonly int[] TimingDims = [16, 64, 256, 1024];
     public static readonly int[] TaskDims = [8, 32, 128, 512];
-    public static readonly string[] Variants = ["dot", "scaled dot", "additive"];
+    public static readonly string[] Variants = ["dot", "scaled dot", "additive, no bias", "additive, b = 0 at init", "additive"];
+    private static readonly string[] VariantKeys = ["dot", "scaled_dot", "additive_no_bias", "additive_zero_bias_init", "additive"];
+    private const int Dot = 0, Scaled = 1, NoBias = 2, ZeroBias = 3, Additive = 4;
     public const int Keys = 16, InputDim = 16, ValueDim = 8, Batch = 64;
     public const float QueryNoise = 0.5f;
 
@@ -31,11 +33,11 @@ public sealed class Q06_AdditiveVsMultiplicative : Experiment
         var result = new ExperimentResult { Question = Question };
         int steps = context.Full ? 600 : 150, repeats = context.Full ? 3 : 1, testSize = context.Full ? 4000 : 1000;
 
-        // (1) time per decoder step: 1 query · S = 128 keys, Da = d for additive (its projections W·q and U·k done
-        // once per step and once per source, the per-pair tanh is what is left)
+        // (1) time per decoder step: 1 query · S = 128 keys, Da = d for additive. In a recurrent decoder U·kⱼ (+ b) is
+        // computed once per source sentence, so a step pays W·q (a d×d matrix–vector product) and then S·Da tanh.
         const int timingKeys = 128;
-        var timing = new Table($"Time per decoder step: 1 query against S = {timingKeys} keys (best of many runs, µs; additive with Da = d)",
-            "d", "dot (µs)", "additive, per-pair part (µs)", "additive incl. W·q (µs)", "ratio additive/dot");
+        var timing = new Table($"Time per decoder step: 1 query against S = {timingKeys} keys (best of many runs, µs; additive with Da = d, U·kⱼ + b cached per source)",
+            "d", "dot (µs)", "additive, per-pair part (µs)", "additive incl. W·q (µs)", "ratio additive/dot (per-pair part)");
         var rng = new Rng((ulong)context.Seed);
         var ratios = new double[TimingDims.Length];
         for (int di = 0; di < TimingDims.Length; di++)
@@ -44,19 +46,23 @@ public sealed class Q06_AdditiveVsMultiplicative : Experiment
             context.Report(0.1 * di / TimingDims.Length, $"timing d = {d}");
             var q = rng.NormalArray(d); var k = rng.NormalArray(timingKeys * d);
             var w = rng.NormalArray(d * d, 0, 1f / MathF.Sqrt(d)); var v = rng.NormalArray(d, 0, 1f / MathF.Sqrt(d));
-            var identity = new float[d * d]; for (int i = 0; i < d; i++) identity[i * d + i] = 1f;
             var scores = new float[timingKeys];
+            var projectedQuery = new float[d];
             int reps = context.Full ? 400 : 60;
             double dot = Measure.BestMilliseconds(() => AlignmentScores.Dot(q, k, scores, 1, timingKeys, d), reps) * 1000;
-            // the per-pair work: keys already projected (U·k cached per source), query projection set to I, so
-            // Additive's own GEMMs are the cheapest possible; then the full step with a real W·q
+            // keys already projected and biased (U·kⱼ + b, cached per source): the per-pair part, then the whole step
             var projectedKeys = k;
             double additivePairs = Measure.BestMilliseconds(() => AdditiveCachedKeys(q, projectedKeys, v, scores, timingKeys, d), reps) * 1000;
-            double additiveStep = Measure.BestMilliseconds(() => AlignmentScores.Additive(q, k, w, identity, v, scores, 1, timingKeys, d, d, d), Math.Max(5, reps / 4)) * 1000;
+            double additiveStep = Measure.BestMilliseconds(() =>
+            {
+                for (int r = 0; r < d; r++) projectedQuery[r] = System.Numerics.Tensors.TensorPrimitives.Dot(w.AsSpan(r * d, d), q);
+                AdditiveCachedKeys(projectedQuery, projectedKeys, v, scores, timingKeys, d);
+            }, reps) * 1000;
             ratios[di] = additivePairs / dot;
             timing.AddRow(d, dot, additivePairs, additiveStep, ratios[di]);
             result.Metrics[$"time_dot_us_{d}"] = dot;
             result.Metrics[$"time_additive_pairs_us_{d}"] = additivePairs;
+            result.Metrics[$"time_additive_step_us_{d}"] = additiveStep;
             result.Metrics[$"time_ratio_additive_over_dot_{d}"] = ratios[di];
         }
         result.Tables.Add(timing);
@@ -105,7 +111,7 @@ public sealed class Q06_AdditiveVsMultiplicative : Experiment
             acc.AddRow(row.ToArray());
             for (int vi = 0; vi < Variants.Length; vi++)
             {
-                string key = Variants[vi].Replace(' ', '_');
+                string key = VariantKeys[vi];
                 result.Metrics[$"accuracy_{key}_{TaskDims[di]}"] = accuracy[vi, di];
                 result.Metrics[$"init_logit_std_{key}_{TaskDims[di]}"] = initSpread[vi, di];
                 result.Metrics[$"final_loss_{key}_{TaskDims[di]}"] = finalLoss[vi, di];
@@ -123,7 +129,7 @@ public sealed class Q06_AdditiveVsMultiplicative : Experiment
         var accPath = context.FigurePath("q06-accuracy.png");
         Charts.Lines(accPath, "Retrieval accuracy against the key dimension", "d", "test accuracy",
             Variants.Select((v, vi) => new Series(v, xs, TaskDims.Select((_, di) => accuracy[vi, di]).ToArray())).ToList(), logX: true);
-        result.Figures.Add(new Figure(accPath, "Dot products match a query to its key directly; the additive score has to build that similarity out of tanh units and learns it slowly."));
+        result.Figures.Add(new Figure(accPath, "With a bias inside the tanh the additive score learns the match as well as scaled dot products once Da is wide enough; without one (or with b stuck at 0) it is an odd function and stays far behind."));
         var timePath = context.FigurePath("q06-time.png");
         var txs = TimingDims.Select(d => (double)d).ToArray();
         Charts.Lines(timePath, $"One decoder step, S = {timingKeys} keys", "d", "µs",
@@ -140,20 +146,29 @@ public sealed class Q06_AdditiveVsMultiplicative : Experiment
             initSpread[0, last] > 4 * initSpread[0, 1], $"{initSpread[0, 1]:F2} → {initSpread[0, last]:F2}");
         result.Check("scaled dot logits at init keep a std below 2 at every d",
             Enumerable.Range(0, TaskDims.Length).All(di => initSpread[1, di] < 2), string.Join(", ", Enumerable.Range(0, TaskDims.Length).Select(di => initSpread[1, di].ToString("F2"))));
+        var additiveKinds = new[] { NoBias, ZeroBias, Additive };
         result.Check("additive logits at init stay below 2 at every d (tanh bounds them by ‖v‖₁)",
-            Enumerable.Range(0, TaskDims.Length).All(di => initSpread[2, di] < 2), string.Join(", ", Enumerable.Range(0, TaskDims.Length).Select(di => initSpread[2, di].ToString("F2"))));
-        result.Check($"at d = {TaskDims[last]} scaled dot is more accurate than unscaled dot", accuracy[1, last] > accuracy[0, last],
-            $"{accuracy[1, last]:P1} vs {accuracy[0, last]:P1}");
-        result.Check("on this content-matching task both dot-product scores beat additive at every d after the same number of steps",
-            Enumerable.Range(0, TaskDims.Length).All(di => accuracy[0, di] > accuracy[2, di] && accuracy[1, di] > accuracy[2, di]),
-            string.Join(", ", TaskDims.Select((d, di) => $"d={d}: {accuracy[1, di]:P0} vs {accuracy[2, di]:P0}")));
+            additiveKinds.All(vi => Enumerable.Range(0, TaskDims.Length).All(di => initSpread[vi, di] < 2)),
+            string.Join(", ", Enumerable.Range(0, TaskDims.Length).Select(di => initSpread[Additive, di].ToString("F2"))));
+        result.Check($"at d = {TaskDims[last]} scaled dot is more accurate than unscaled dot", accuracy[Scaled, last] > accuracy[Dot, last],
+            $"{accuracy[Scaled, last]:P1} vs {accuracy[Dot, last]:P1}");
+        result.Check("the bias matters: additive with b ~ N(0, 1) at init beats the bias-free score by 20 points or more at every d ≥ 32",
+            Enumerable.Range(1, TaskDims.Length - 1).All(di => accuracy[Additive, di] > accuracy[NoBias, di] + 0.2),
+            string.Join(", ", TaskDims.Select((d, di) => $"d={d}: {accuracy[Additive, di]:P0} vs {accuracy[NoBias, di]:P0}")));
+        result.Check($"a bias started at 0 also escapes the odd function, given steps: at d = {TaskDims[last]} it beats the bias-free score",
+            accuracy[ZeroBias, last] > accuracy[NoBias, last] + 0.1,
+            string.Join(", ", TaskDims.Select((d, di) => $"d={d}: {accuracy[ZeroBias, di]:P0} vs {accuracy[NoBias, di]:P0}")));
+        result.Check($"with its bias and Da = d ≥ 128, additive is within 2 points of scaled dot or better",
+            Enumerable.Range(2, TaskDims.Length - 2).All(di => accuracy[Additive, di] > accuracy[Scaled, di] - 0.02),
+            string.Join(", ", TaskDims.Select((d, di) => $"d={d}: {accuracy[Additive, di]:P1} vs {accuracy[Scaled, di]:P1}")));
         result.Notes.Add($"Task: S = {Keys} keys xⱼ ~ N(0, I_{InputDim}), values vⱼ ~ N(0, I_{ValueDim}); the query is x_j* + N(0, {QueryNoise}²); " +
                          "q = W_Q·x, kⱼ = W_K·xⱼ (W ~ N(0, 1/16), so each component of q and k has unit variance), output Σ αⱼ vⱼ, loss ‖output − v_j*‖²; " +
-                         "accuracy = argmax α is j*. Additive: vᵀtanh(q + kⱼ) with Da = d (the projections are W_Q and W_K).");
+                         "accuracy = argmax α is j*. Additive: vᵀtanh(q + kⱼ + b) with Da = d (the projections are W_Q and W_K, as Bahdanau's W_a and U_a; " +
+                         "\"no bias\" drops b, \"b = 0 at init\" starts it at zero).");
         return result;
     }
 
-    // vᵀ·tanh(q + kⱼ) with keys already projected: the part of additive attention that is per (query, key) pair.
+    // vᵀ·tanh(q + kⱼ) with keys already projected (and the bias folded into them): the per (query, key) pair part.
     private static void AdditiveCachedKeys(float[] q, float[] keys, float[] v, float[] scores, int s, int d)
     {
         var h = new float[d];
@@ -195,9 +210,19 @@ public sealed class Q06_AdditiveVsMultiplicative : Experiment
             _wq = Var.Parameter(rng.NormalTensor([InputDim, dim], 0, std), "W_Q");
             _wk = Var.Parameter(rng.NormalTensor([InputDim, dim], 0, std), "W_K");
             _v = Var.Parameter(rng.NormalTensor([dim, 1], 0, 1f / MathF.Sqrt(dim)), "v");
+            // the bias starts spread out (N(0, 1)); at b = 0 the score is odd in (x_q, xⱼ) and, the data being symmetric
+            // under x → −x, b's gradient is zero in expectation: it leaves 0 only by sampling noise (the "b = 0 at init" variant)
+            _b = Var.Parameter(kind == "additive, b = 0 at init" ? Tensor.Zeros(1, 1, dim) : rng.NormalTensor([1, 1, dim], 0, 1f), "b");
         }
 
-        public IEnumerable<Var> Parameters => _kind == "additive" ? [_wq, _wk, _v] : [_wq, _wk];
+        private readonly Var _b;
+
+        public IEnumerable<Var> Parameters => _kind switch
+        {
+            "additive" or "additive, b = 0 at init" => [_wq, _wk, _b, _v],
+            "additive, no bias" => [_wq, _wk, _v],
+            _ => [_wq, _wk],
+        };
 
         public Var Scores(TaskBatch b)
         {
@@ -205,7 +230,8 @@ public sealed class Q06_AdditiveVsMultiplicative : Experiment
             var q = Var.Constant(b.Queries).MatMul(_wq);                          // (B, d)
             return _kind switch
             {
-                "additive" => (k + q.Unsqueeze(1)).Tanh().MatMul(_v).Reshape(b.Size, Keys),   // vᵀ tanh(q + kⱼ)
+                "additive" or "additive, b = 0 at init" => (k + q.Unsqueeze(1) + _b).Tanh().MatMul(_v).Reshape(b.Size, Keys),   // vᵀ tanh(W·x_q + U·xⱼ + b)
+                "additive, no bias" => (k + q.Unsqueeze(1)).Tanh().MatMul(_v).Reshape(b.Size, Keys),                      // vᵀ tanh(W·x_q + U·xⱼ): odd
                 "scaled dot" => k.MatMul(q.Unsqueeze(2)).Reshape(b.Size, Keys) * (1f / MathF.Sqrt(_dim)),
                 _ => k.MatMul(q.Unsqueeze(2)).Reshape(b.Size, Keys),
             };

@@ -84,8 +84,9 @@ public sealed class Q07_AlignmentScores : Experiment
             $"entropy additive {result.Metrics["entropy_additive"]:F3} vs dot {result.Metrics["entropy_dot"]:F3} (ln S = {lnS:F3})");
         result.Check("measured: additive scores take longer than dot-product scores on the same inputs",
             result.Metrics["time_ratio_additive"] > 1, $"ratio {result.Metrics["time_ratio_additive"]:F1}", timing: true);
-        result.Check("additive costs more FLOPs per score than dot product (3·Da + Da tanh vs 2d at Da = d)",
-            result.Metrics["flops_per_score_additive"] > result.Metrics["flops_per_score_dot"]);
+        // a FLOP count is arithmetic on the formulas, not a measurement: a note, not a check
+        result.Notes.Add($"FLOPs per score (counted from the formulas, not measured): dot {result.Metrics["flops_per_score_dot"]:0}, " +
+                         $"additive {result.Metrics["flops_per_score_additive"]:0} (3·Da + Da tanh at Da = d, against 2d).");
 
         static bool scoresBounded(float[] wq, float[] uk, float[] v, float[] q, float[] k, int n, int d, int da)
         {

@@ -84,7 +84,9 @@ public sealed class Q38_OptimizingAttention : Experiment
         result.Metrics["n"] = n;
         result.Metrics["cache_length"] = cache;
         result.Check("tiling and fusion need no n×n buffer: flash allocates under a tenth of one head's P", flashBytes < 0.1 * pBytes, $"{flashBytes} vs {pBytes} bytes");
-        result.Check("grouped-query attention with 2 KV heads reads 4× fewer cached bytes", km.Length == 4 * kg.Length, $"{km.Length} vs {kg.Length} floats per K");
+        // the cache sizes follow from the shapes (8 vs 2 KV heads): a note; the timing row above is the measurement
+        result.Notes.Add($"GQA with 2 KV heads holds 4× fewer cached numbers than 8 (by construction: {km.Length} vs {kg.Length} floats per K); " +
+                         $"what that buys in time is the measured grouped-query row ({tMha / tGqa:F1}× here).");
         result.Check("FlashAttention is faster than the materialised path", flash < math2, $"{math2:F2} → {flash:F2} ms", timing: true);
         result.Check("skipping masked tiles makes causal flash faster than full flash by at least 1.5×", flashFull / flashCausal2 >= 1.5, $"{flashFull / flashCausal2:F2}×", timing: true);
         result.Check("a KV cache makes a generation step at least 10× cheaper than recomputing the prefix", recompute / cached >= 10, $"{recompute / cached:F0}×", timing: true);

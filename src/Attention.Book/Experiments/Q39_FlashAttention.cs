@@ -36,15 +36,20 @@ public sealed class Q39_FlashAttention : Experiment
     {
         const int S = 16, block = 4, dv = 3;
         var s = new double[S]; var v = new double[S, dv];
-        for (int j = 0; j < S; j++) { s[j] = 3 * (random.NextDouble() * 2 - 1) + (j == 9 ? 4 : 0); for (int x = 0; x < dv; x++) v[j, x] = random.NextDouble(); }
+        // Scores in ±1 around a per-block offset chosen so that the running max grows at blocks 2 and 4 (block maxima at
+        // least 2 and 5, above everything before) and not at block 3 (at most 2): the rescaling shows, and so does its absence.
+        double[] offset = [0, 3, 1, 6];
+        for (int j = 0; j < S; j++) { s[j] = offset[j / block] + (random.NextDouble() * 2 - 1); for (int x = 0; x < dv; x++) v[j, x] = random.NextDouble(); }
         var trace = new Table("Online softmax on one row of 16 scores, blocks of 4 (equation 39.1)",
             "block", "block max", "running max m", "rescale e^(m_prev − m)", "running sum ℓ");
         double m = double.NegativeInfinity, l = 0; var o = new double[dv];
+        var factors = new double[S / block];
         for (int t = 0; t < S / block; t++)
         {
             double bmax = double.NegativeInfinity;
             for (int j = t * block; j < (t + 1) * block; j++) bmax = Math.Max(bmax, s[j]);
             double mNew = Math.Max(m, bmax), alpha = Math.Exp(m - mNew);
+            factors[t] = alpha;
             l *= alpha; for (int x = 0; x < dv; x++) o[x] *= alpha;
             for (int j = t * block; j < (t + 1) * block; j++)
             {
@@ -65,6 +70,8 @@ public sealed class Q39_FlashAttention : Experiment
         result.Tables.Add(trace);
         result.Metrics["online_softmax_trace_error"] = err;
         result.Check("the block-by-block recurrence gives softmax(s)·V of the whole row (float64, |Δ| < 1e-12)", err < 1e-12, $"|Δ| = {err:e1}");
+        result.Check("the trace exercises the rescaling: the running max grows at blocks 2 and 4 (factor < 1) and not at block 3 (factor 1)",
+            factors[1] < 1 && factors[3] < 1 && factors[2] == 1, string.Join(", ", factors.Skip(1).Select((f, i) => $"block {i + 2}: {f:0.####}")));
     }
 
     private static void Exactness(Random random, ExperimentResult result, bool full)

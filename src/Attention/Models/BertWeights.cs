@@ -111,7 +111,7 @@ public sealed class BertWeights
             var add = g.Consumers(node.Outputs[0]).FirstOrDefault(n => n.OpType == "Add");
             var bias = add?.Inputs.Select(StripPrefix).FirstOrDefault(i => i.EndsWith(".bias", StringComparison.Ordinal) && i.StartsWith("encoder.", StringComparison.Ordinal));
             if (bias is null)
-                throw new InvalidDataException($"ONNX BERT: MatMul {node.Name} with weight {node.Inputs[1]} : expected it to be followed by an Add of a named encoder bias, found none (cannot name the weight)");
+                throw new InvalidDataException($"ONNX BERT: MatMul {node.Name} with weight {node.Inputs[1]}: expected it to be followed by an Add of a named encoder bias, found none (cannot name the weight)");
             if (w.Dims.Count != 2) throw new InvalidDataException($"ONNX BERT: expected a 2-D MatMul weight for {bias}, got dims [{string.Join(", ", w.Dims)}]");
             var dims = w.IntDims();
             tensors[bias[..^".bias".Length] + ".weight"] = Transposed(w.ToFloats(), dims[0], dims[1]);

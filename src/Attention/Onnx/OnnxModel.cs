@@ -161,11 +161,30 @@ public sealed class OnnxGraph
         return new OnnxGraph { Name = name, Nodes = nodes, Initializers = inits, Inputs = inputs, Outputs = outputs };
     }
 
-    /// <summary>Nodes that read <paramref name="value"/>.</summary>
-    public IEnumerable<OnnxNode> Consumers(string value) => Nodes.Where(n => n.Inputs.Contains(value));
+    // value name → the nodes reading it (in graph order) and the first node writing it, built on first use so that
+    // following n edges costs O(n), not a scan of every node per edge (a hostile graph can hold many nodes)
+    private ILookup<string, OnnxNode>? _consumers;
+    private Dictionary<string, OnnxNode>? _producers;
+
+    /// <summary>Nodes that read <paramref name="value"/>, in graph order (a node reading it twice appears once).</summary>
+    public IEnumerable<OnnxNode> Consumers(string value)
+    {
+        _consumers ??= Nodes.SelectMany(n => n.Inputs.Distinct().Select(i => (Input: i, Node: n))).ToLookup(p => p.Input, p => p.Node, StringComparer.Ordinal);
+        return _consumers[value];
+    }
 
     /// <summary>The node that writes <paramref name="value"/>, or null (graph input or initializer).</summary>
-    public OnnxNode? Producer(string value) => Nodes.FirstOrDefault(n => n.Outputs.Contains(value));
+    public OnnxNode? Producer(string value)
+    {
+        if (_producers is null)
+        {
+            var producers = new Dictionary<string, OnnxNode>(StringComparer.Ordinal);
+            foreach (var n in Nodes)
+                foreach (var o in n.Outputs) producers.TryAdd(o, n);
+            _producers = producers;
+        }
+        return _producers.GetValueOrDefault(value);
+    }
 }
 
 /// <summary>A NodeProto: operator type, named inputs and outputs, attributes.</summary>

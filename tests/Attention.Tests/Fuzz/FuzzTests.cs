@@ -176,6 +176,27 @@ public class FuzzTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void OnnxNodeModel_MutatedBytes_ParseConsistentlyOrFailCleanly()
+    {
+        // the Peers' writer: a node with int, float and string attributes, inputs and outputs with shapes
+        var sample = Attention.Peers.OnnxModelWriter.SingleNodeModel("Attention", "com.microsoft",
+            [new("q", [1, 4, 8]), new("k", [1, 4, 8])], [new("out", [1, 4, 8])],
+            [Attention.Peers.OnnxAttribute.Of("num_heads", 2L), Attention.Peers.OnnxAttribute.Of("scale", 0.25f), Attention.Peers.OnnxAttribute.Of("mode", "fast")]);
+        RunFormat(new("onnx-node", sample, null,
+            bytes => Attention.Onnx.OnnxModel.Parse(bytes),
+            (bytes, result) =>
+            {
+                // what parsed is a model with a graph, and parsing is a function of the bytes
+                var model = (Attention.Onnx.OnnxModel)result;
+                Assert.True(model.IrVersion >= 1);
+                Assert.All(model.Graph.Nodes, n => Assert.NotEmpty(n.OpType));
+                var again = Attention.Onnx.OnnxModel.Parse(bytes);
+                Assert.Equal(model.Graph.Nodes.Select(n => n.ToString()), again.Graph.Nodes.Select(n => n.ToString()));
+            },
+            n => Budget(n, 256 << 10, 64)));
+    }
+
+    [Fact]
     public void CmuDictGzip_MutatedFiles_LoadTheWrittenEntriesOrFailCleanly()
     {
         var expected = CmuDict.Parse(new StringReader(Samples.CmuText)).Entries.Select(e => e.ToString()).ToArray();

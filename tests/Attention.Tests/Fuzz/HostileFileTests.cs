@@ -416,6 +416,22 @@ public class HostileFileTests
         Assert.Contains("vocab.txt", empty.Message);
     }
 
+    [Theory]
+    [InlineData(0)]       // empty
+    [InlineData(64)]      // "MZ" and junk: a DOS header whose PE offset points nowhere
+    [InlineData(4096)]
+    public void MiniLmResources_FromAFileThatIsNotAnAssembly_AreInvalidData_NamingIt(int size)
+    {
+        using var folder = new Samples.Folder();
+        var bytes = new byte[size];
+        for (int i = 0; i < size; i++) bytes[i] = (byte)(i * 37 + 11);
+        if (size >= 2) { bytes[0] = (byte)'M'; bytes[1] = (byte)'Z'; }
+        var path = folder.Write("fake.dll", bytes);
+        var e = Assert.Throws<InvalidDataException>(() => MiniLm.ReadResources(path, MiniLm.VocabResource));
+        Assert.Contains("fake.dll", e.Message);
+        Assert.Contains("expected", e.Message);
+    }
+
     [Fact]
     public void CmuDictWithByteOrderMark_Loads()
     {
