@@ -50,6 +50,26 @@ internal static class AttentionArguments
                 if ((uint)lengths[i] > (uint)s)
                     throw new ArgumentException($"KeyLengths[{i}]: expected a value in [0, {s}], got {lengths[i]}", nameof(options));
         }
+        if (!(options.SoftCap >= 0) || float.IsPositiveInfinity(options.SoftCap))
+            throw new ArgumentException($"SoftCap: expected a finite value >= 0 (0 = off), got {options.SoftCap}", nameof(options));
+        if (options.SinkTokens < 0)
+            throw new ArgumentException($"SinkTokens: expected >= 0, got {options.SinkTokens}", nameof(options));
+        if (options.AlibiSlopes is float[] slopes)
+        {
+            if (slopes.Length != h)
+                throw new ArgumentException($"AlibiSlopes: expected {h} entries (one per query head), got {slopes.Length}", nameof(options));
+            for (int i = 0; i < slopes.Length; i++)
+                if (!float.IsFinite(slopes[i]))
+                    throw new ArgumentException($"AlibiSlopes[{i}]: expected a finite number, got {slopes[i]}", nameof(options));
+        }
+        if (options.SinkLogits is float[] sinks)
+        {
+            if (sinks.Length != h)
+                throw new ArgumentException($"SinkLogits: expected {h} entries (one per query head), got {sinks.Length}", nameof(options));
+            for (int i = 0; i < sinks.Length; i++)
+                if (float.IsNaN(sinks[i]) || float.IsPositiveInfinity(sinks[i]))
+                    throw new ArgumentException($"SinkLogits[{i}]: expected a finite number or −∞, got {sinks[i]}", nameof(options));
+        }
         float scale = options.Scale ?? 1f / MathF.Sqrt(d);
         if (!float.IsFinite(scale))
             throw new ArgumentException($"Scale: expected a finite number, got {scale}", nameof(options));
@@ -70,15 +90,47 @@ internal readonly struct KeyRange
     private readonly int _queryLength, _keyLength, _visibleLength;
     private readonly bool _causal;
     private readonly long _left, _right;   // window sizes, long.MaxValue when unbounded
+    private readonly int _sinks;
 
     public KeyRange(in AttentionShape shape, AttentionOptions options, int batch)
     {
         _queryLength = shape.QueryLength;
         _keyLength = shape.KeyLength;
-        _visibleLength = options.KeyLengths is int[] lengths ? lengths[batch] : shape.KeyLength;
+        // clamped: the paged decode passes each sequence's own length as KeyLength, below the bound KeyLengths was checked against
+        _visibleLength = options.KeyLengths is int[] lengths ? Math.Min(lengths[batch], shape.KeyLength) : shape.KeyLength;
         _causal = options.Causal;
         _left = options.WindowLeft ?? long.MaxValue / 4;
         _right = options.WindowRight ?? long.MaxValue / 4;
+        _sinks = options.SinkTokens;
+    }
+
+    /// <summary>Whether <see cref="AttentionOptions.SinkTokens"/> adds keys outside the window interval.</summary>
+    public bool HasSinks => _sinks > 0;
+
+    /// <summary>End of row i's sink keys [0, SinkEnd): min(SinkTokens, visible length, p + 1 when causal), at least 0.
+    /// Never decreases as i grows.</summary>
+    public int SinkEnd(int i)
+    {
+        if (_sinks == 0) return 0;
+        long p = (long)i + _keyLength - _queryLength;
+        long e = Math.Min(_sinks, _visibleLength);
+        if (_causal) e = Math.Min(e, p + 1);
+        return (int)Math.Max(0, e);
+    }
+
+    /// <summary>Every visible key of row i, sinks included, as [0, sinkEnd) ∪ [lo, hi): either sinkEnd = 0 (one interval,
+    /// possibly empty) or 0 &lt; sinkEnd &lt; lo &lt; hi (two disjoint non-empty intervals). Unlike <see cref="Of"/>, lo may
+    /// fall back to 0 as i grows (when the window and the sinks touch), so only per-row code uses it.</summary>
+    public void Visible(int i, out int lo, out int hi, out int sinkEnd)
+    {
+        Of(i, out lo, out hi);
+        sinkEnd = 0;
+        if (_sinks == 0) return;
+        int e = SinkEnd(i);
+        if (e == 0) return;
+        if (lo >= hi) { lo = 0; hi = e; }
+        else if (e >= lo) { lo = 0; hi = Math.Max(hi, e); }
+        else sinkEnd = e;
     }
 
     /// <summary>Visible keys of query row i: lo ≤ j &lt; hi (lo == hi when the row is fully masked).
@@ -93,5 +145,29 @@ internal readonly struct KeyRange
         l = Math.Min(l, _visibleLength);
         if (h < l) h = l;
         lo = (int)l; hi = (int)h;
+    }
+}
+
+/// <summary>ALiBi slopes (Press et al., 2022, "Train Short, Test Long: Attention with Linear Biases Enables Input Length
+/// Extrapolation"), for <see cref="AttentionOptions.AlibiSlopes"/>.</summary>
+public static class Alibi
+{
+    /// <summary>The paper's per-head slopes. H a power of two: the geometric sequence 2^(−8/H), 2^(−16/H), …, 2^(−8) (head h
+    /// gets 2^(−8(h+1)/H)). Otherwise, as in the authors' code: the slopes for the largest power of two c &lt; H, followed by
+    /// every other slope of the 2c-head sequence (its 1st, 3rd, 5th, …) until there are H.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">heads &lt; 1.</exception>
+    public static float[] Slopes(int heads)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(heads, 1);
+        var slopes = new float[heads];
+        int c = 1;
+        while (c * 2 <= heads) c *= 2;
+        for (int h = 0; h < c; h++) slopes[h] = (float)Math.Pow(2, -8.0 * (h + 1) / c);
+        for (int h = c; h < heads; h++)
+        {
+            int k = 2 * (h - c);                                   // 0, 2, 4, … in the 2c-head sequence
+            slopes[h] = (float)Math.Pow(2, -8.0 * (k + 1) / (2 * c));
+        }
+        return slopes;
     }
 }

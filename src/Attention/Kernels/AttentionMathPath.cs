@@ -1,3 +1,5 @@
+using System.Numerics.Tensors;
+
 namespace Attention.Kernels;
 
 /// <summary>
@@ -39,24 +41,51 @@ internal static class AttentionMathPath
                 var p = scratch != null ? scratch.AsSpan(0, headFloats) : probabilities.Slice(bh * headFloats, headFloats);
 
                 Gemm.Multiply(false, true, L, S, D, scale, q, D, k, D, 0, p, S, threads);
+                float slope = options.AlibiSlopes is float[] slopes ? slopes[h] : 0;
+                float sink = options.SinkLogits is float[] sinks ? sinks[h] : float.NegativeInfinity;
                 for (int i = 0; i < L; i++)
                 {
-                    range.Of(i, out int lo, out int hi);
+                    range.Visible(i, out int lo, out int hi, out int sinkEnd);
                     var row = p.Slice(i * S, S);
-                    row[..lo].Fill(float.NegativeInfinity);
+                    // order inside a score: scale·q·k → soft-cap → + ALiBi → mask
+                    if (options.SoftCap > 0)
+                    {
+                        TensorPrimitives.Multiply(row, 1 / options.SoftCap, row);
+                        SoftCapMath.Tanh(row);
+                        TensorPrimitives.Multiply(row, options.SoftCap, row);
+                    }
+                    if (slope != 0)
+                    {
+                        long pos = (long)i + S - L;
+                        for (int j = 0; j < S; j++) row[j] -= slope * Math.Abs(pos - j);
+                    }
+                    row[sinkEnd..lo].Fill(float.NegativeInfinity);
                     row[hi..].Fill(float.NegativeInfinity);
                 }
-                Softmax.Rows(p, p, L, S);
+                if (sink == float.NegativeInfinity) Softmax.Rows(p, p, L, S);
+                else
+                    for (int i = 0; i < L; i++) SoftmaxWithSink(p.Slice(i * S, S), sink);
                 for (int i = 0; i < L; i++)
                 {
-                    range.Of(i, out int lo, out int hi);
+                    range.Visible(i, out int lo, out int hi, out int sinkEnd);
                     var row = p.Slice(i * S, S);
                     if (lo >= hi) { row.Clear(); continue; }
-                    row[..lo].Clear();
+                    row[sinkEnd..lo].Clear();
                     row[hi..].Clear();
                 }
                 Gemm.Multiply(false, false, L, D, S, 1, p, S, v, D, 0, o, D, threads);
             }
         }
+    }
+
+    /// <summary>Softmax of one row with one extra logit in the denominator (its value vector is zero): the row sums to
+    /// 1 − e^(sink − logSumExp). A row of −∞ gives zeros.</summary>
+    private static void SoftmaxWithSink(Span<float> row, float sink)
+    {
+        float max = MathF.Max(TensorPrimitives.Max(row), sink);
+        TensorPrimitives.Subtract(row, max, row);
+        TensorPrimitives.Exp(row, row);
+        float total = TensorPrimitives.Sum(row) + MathF.Exp(sink - max);
+        TensorPrimitives.Multiply(row, 1 / total, row);
     }
 }

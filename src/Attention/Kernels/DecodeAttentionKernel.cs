@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace Attention.Kernels;
 
@@ -27,14 +28,24 @@ internal sealed unsafe class DecodeAttentionKernel : AttentionJob
     private readonly AttentionOptions _options;
     private readonly float _scale;
     private readonly int _group, _groupRows, _chunk, _chunks;
+    private readonly float _softCap;
+    private readonly float[]? _alibi, _sinkLogits;
+    // paged KV cache (ForwardPaged): key j of sequence b is row j % blockSize of block blockTable[b, j / blockSize]
+    // in (numBlocks, KvHeads, blockSize, D); null table = contiguous (B, KvHeads, S, D)
+    private readonly int* _blockTable, _seqLens;
+    private readonly int _blockSize, _maxBlocks;
 
     private DecodeAttentionKernel(float* q, float* k, float* v, float* partials, AttentionShape shape,
-                                  AttentionOptions options, float scale, int chunk, int chunks)
+                                  AttentionOptions options, float scale, int chunk, int chunks,
+                                  int* blockTable = null, int* seqLens = null, int blockSize = 0)
     {
         _q = q; _k = k; _v = v; _partials = partials;
+        _blockTable = blockTable; _seqLens = seqLens; _blockSize = blockSize;
+        _maxBlocks = blockSize == 0 ? 0 : shape.KeyLength / blockSize;
         (_shape, _options, _scale, _chunk, _chunks) = (shape, options, scale, chunk, chunks);
         _group = shape.Heads / shape.KvHeads;
         _groupRows = _group * shape.QueryLength;
+        (_softCap, _alibi, _sinkLogits) = (options.SoftCap, options.AlibiSlopes, options.SinkLogits);
     }
 
     public override int Items => checked(_shape.Batch * _shape.KvHeads * _chunks);
@@ -46,6 +57,48 @@ internal sealed unsafe class DecodeAttentionKernel : AttentionJob
         float scale = AttentionArguments.Validate(query.Length, key.Length, value.Length, output.Length, shape, options,
                                                   logSumExp.Length, nameof(logSumExp), (long)shape.Batch * shape.Heads * shape.QueryLength);
         if (query.Length == 0) return;
+        Run(query, key, value, output, shape, options, logSumExp, scale, default, default, 0);
+    }
+
+    /// <summary>The paged form (contract and checks: <see cref="DecodeAttention.ForwardPaged"/>).</summary>
+    public static void ForwardPaged(ReadOnlySpan<float> query, ReadOnlySpan<float> kCache, ReadOnlySpan<float> vCache,
+                                    Span<float> output, ReadOnlySpan<int> blockTable, ReadOnlySpan<int> seqLens,
+                                    int blockSize, AttentionShape shape, AttentionOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var (batch, heads, kvHeads, L, S, D) = shape;
+        if (blockSize < 1) throw new ArgumentException($"blockSize: expected >= 1, got {blockSize}", nameof(blockSize));
+        if (S % blockSize != 0)
+            throw new ArgumentException($"KeyLength: expected maxBlocksPerSeq·blockSize (a multiple of {blockSize}), got {S}", nameof(shape));
+        long blockFloats = (long)Math.Max(kvHeads, 1) * blockSize * Math.Max(D, 1);
+        if (kCache.Length % blockFloats != 0)
+            throw new ArgumentException($"kCache: expected numBlocks·KvHeads·blockSize·D (a multiple of {blockFloats}), got {kCache.Length}", nameof(kCache));
+        if (vCache.Length != kCache.Length)
+            throw new ArgumentException($"vCache: expected the length of kCache, {kCache.Length}, got {vCache.Length}", nameof(vCache));
+        long kvExpected = (long)batch * kvHeads * S * D;   // lets Validate check everything else with its own messages
+        float scale = AttentionArguments.Validate(query.Length, (int)Math.Min(kvExpected, int.MaxValue), (int)Math.Min(kvExpected, int.MaxValue),
+                                                  output.Length, shape, options, 0, "logSumExp", 0);
+        int maxBlocks = S / blockSize, numBlocks = (int)(kCache.Length / blockFloats);
+        if (blockTable.Length != (long)batch * maxBlocks)
+            throw new ArgumentException($"blockTable: expected B·maxBlocksPerSeq = {batch}·{maxBlocks} = {(long)batch * maxBlocks} entries, got {blockTable.Length}", nameof(blockTable));
+        if (seqLens.Length != batch)
+            throw new ArgumentException($"seqLens: expected {batch} entries (one per sequence), got {seqLens.Length}", nameof(seqLens));
+        for (int b = 0; b < batch; b++)
+        {
+            if ((uint)seqLens[b] > (uint)S)
+                throw new ArgumentException($"seqLens[{b}]: expected a value in [0, {S}] (KeyLength), got {seqLens[b]}", nameof(seqLens));
+            for (int blk = 0; blk < (seqLens[b] + blockSize - 1) / blockSize; blk++)
+                if ((uint)blockTable[b * maxBlocks + blk] >= (uint)numBlocks)
+                    throw new ArgumentException($"blockTable[{b}, {blk}]: expected a block in [0, {numBlocks}), got {blockTable[b * maxBlocks + blk]}", nameof(blockTable));
+        }
+        if (query.Length == 0) return;
+        Run(query, kCache, vCache, output, shape, options, default, scale, blockTable, seqLens, blockSize);
+    }
+
+    private static void Run(ReadOnlySpan<float> query, ReadOnlySpan<float> key, ReadOnlySpan<float> value,
+                            Span<float> output, AttentionShape shape, AttentionOptions options, Span<float> logSumExp, float scale,
+                            ReadOnlySpan<int> blockTable, ReadOnlySpan<int> seqLens, int blockSize)
+    {
         var (batch, heads, kvHeads, L, S, D) = shape;
         int threads = options.MaxThreads == 0 ? Environment.ProcessorCount : options.MaxThreads;
         long pairs = (long)batch * kvHeads;
@@ -57,8 +110,10 @@ internal sealed unsafe class DecodeAttentionKernel : AttentionJob
         unsafe
         {
             fixed (float* q = query, k = key, v = value, o = output, lse = logSumExp, part = partials)
+            fixed (int* table = blockTable, lens = seqLens)
             {
-                var job = new DecodeAttentionKernel(q, k, v, part, shape, options, scale, chunk, chunks);
+                var job = new DecodeAttentionKernel(q, k, v, part, shape, options, scale, chunk, chunks,
+                                                    blockSize == 0 ? null : table, blockSize == 0 ? null : lens, blockSize);
                 job.Run(AttentionArguments.Threads(options, job.Items));
                 job.Merge(o, logSumExp.IsEmpty ? null : lse);
             }
@@ -70,36 +125,131 @@ internal sealed unsafe class DecodeAttentionKernel : AttentionJob
     {
         var (_, heads, kvHeads, L, S, D) = _shape;
         int chunk = item % _chunks, pair = item / _chunks, b = pair / kvHeads, kvh = pair % kvHeads;
+        if (_blockTable != null) S = _seqLens[b];   // paged: this sequence's own length, query i at key S − L + i
         int j0 = chunk * _chunk, j1 = Math.Min(S, j0 + _chunk);
-        var range = new KeyRange(_shape, _options, b);
+        var range = _blockTable == null ? new KeyRange(_shape, _options, b) : new KeyRange(_shape with { KeyLength = S }, _options, b);
         float* kHead = _k + (nint)pair * S * D, vHead = _v + (nint)pair * S * D;
+        if (_blockTable != null) { kHead = vHead = null; }
         for (int r = 0; r < _groupRows; r++)
         {
             int g = r / L, i = r % L, h = kvh * _group + g;
             float* q = _q + ((nint)(b * heads + h) * L + i) * D;
             float* part = _partials + ((nint)item * _groupRows + r) * (D + 2);
-            range.Of(i, out int lo, out int hi);
+            range.Visible(i, out int lo, out int hi, out int sinkEnd);
             int a = Math.Max(lo, j0), e = Math.Min(hi, j1);
-            if (a >= e)
+            int sa = j0, se = Math.Min(sinkEnd, j1);           // sinks [0, sinkEnd) apart from the window, if any
+            int ns = Math.Max(0, se - sa), nw = Math.Max(0, e - a);
+            if (ns + nw == 0)
             {
                 part[0] = float.NegativeInfinity; part[1] = 0;
                 new Span<float>(part + 2, D).Clear();
                 continue;
             }
-            // pass 1
+            // pass 1: the chunk's sink keys then its window keys, one run of scores
+            float slope = _alibi == null ? 0 : _alibi[h];
+            long p = (long)i + S - L;
             float m = float.NegativeInfinity;
-            for (int j = a; j < e; j++)
+            if (_blockTable == null)
             {
-                float s = _scale * Dot(q, kHead + (nint)j * D, D);
-                scores[j - a] = s;
-                m = MathF.Max(m, s);
+                if (ns > 0) m = Scores(q, kHead + (nint)sa * D, sa, ns, D, p, slope, scores);
+                if (nw > 0) m = MathF.Max(m, Scores(q, kHead + (nint)a * D, a, nw, D, p, slope, scores + ns));
+            }
+            else
+            {
+                if (ns > 0) m = PagedScores(q, b, kvh, sa, ns, D, p, slope, scores);
+                if (nw > 0) m = MathF.Max(m, PagedScores(q, b, kvh, a, nw, D, p, slope, scores + ns));
             }
             // pass 2
-            float l = ExpInPlace(scores, e - a, m);
+            float l = ExpInPlace(scores, ns + nw, m);
             // pass 3
-            WeightedSum(scores, vHead + (nint)a * D, e - a, D, part + 2);
+            if (_blockTable == null)
+            {
+                if (ns > 0) WeightedSum(scores, vHead + (nint)sa * D, ns, D, part + 2, accumulate: false);
+                if (nw > 0) WeightedSum(scores + ns, vHead + (nint)a * D, nw, D, part + 2, accumulate: ns > 0);
+            }
+            else
+            {
+                if (ns > 0) PagedWeightedSum(scores, b, kvh, sa, ns, D, part + 2, accumulate: false);
+                if (nw > 0) PagedWeightedSum(scores + ns, b, kvh, a, nw, D, part + 2, accumulate: ns > 0);
+            }
             part[0] = m; part[1] = l;
         }
+    }
+
+    /// <summary><see cref="Scores"/> over a paged cache: one call per run of keys inside one block.</summary>
+    private float PagedScores(float* q, int b, int kvh, int first, int n, int D, long p, float slope, float* s)
+    {
+        float m = float.NegativeInfinity;
+        int* table = _blockTable + (nint)b * _maxBlocks;
+        int block = first / _blockSize, offset = first % _blockSize;
+        for (int c = 0; c < n; block++, offset = 0)
+        {
+            int run = Math.Min(n - c, _blockSize - offset);
+            byte* next = block + PrefetchAhead < _maxBlocks ? (byte*)Row(_k, table[block + PrefetchAhead], kvh, offset, D) : null;
+            m = MathF.Max(m, Scores(q, Row(_k, table[block], kvh, offset, D), first + c, run, D, p, slope, s + c, Sse.IsSupported ? next : null));
+            c += run;
+        }
+        return m;
+    }
+
+    /// <summary><see cref="WeightedSum"/> over a paged cache, block run by block run.</summary>
+    private void PagedWeightedSum(float* w, int b, int kvh, int first, int n, int D, float* o, bool accumulate)
+    {
+        int* table = _blockTable + (nint)b * _maxBlocks;
+        int block = first / _blockSize, offset = first % _blockSize, last = (first + n - 1) / _blockSize;
+        for (int ahead = 0; ahead < PrefetchAhead && block + ahead <= last; ahead++) Prefetch(_v, table, block + ahead, kvh, D);
+        for (int c = 0; c < n; block++, offset = 0)
+        {
+            int run = Math.Min(n - c, _blockSize - offset);
+            byte* next = block + PrefetchAhead <= last && Sse.IsSupported ? (byte*)Row(_v, table[block + PrefetchAhead], kvh, offset, D) : null;
+            WeightedSum(w + c, Row(_v, table[block], kvh, offset, D), run, D, o, accumulate || c > 0, next);
+            c += run;
+        }
+    }
+
+    /// <summary>How many blocks ahead the paged loops prefetch: about 8 KiB of rows (measured on the 2-core EPYC under load:
+    /// 4 KiB blocks read at 1.8× the contiguous time without prefetch, 1.15–1.3× with 8 KiB ahead).</summary>
+    private int PrefetchAhead => Math.Max(1, (8192 + _blockSize * _shape.HeadDim * sizeof(float) - 1) / (_blockSize * _shape.HeadDim * sizeof(float)));
+
+    /// <summary>Prefetches one key or value row (D floats) into L1, spread over the loop that reads the current block.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void PrefetchRow(byte* row, int D)
+    {
+        for (nint x = 0; x < (nint)D * sizeof(float); x += 64) Sse.Prefetch0(row + x);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private float* Row(float* cache, int block, int kvh, int offset, int D) =>
+        cache + (((nint)block * _shape.KvHeads + kvh) * _blockSize + offset) * D;
+
+    /// <summary>Asks for the rows of one block (head kvh) to be fetched into L2: a sequence's blocks are scattered through
+    /// the pool, so the hardware's stream prefetchers, which follow contiguous addresses, do not find them.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void Prefetch(float* cache, int* table, int block, int kvh, int D)
+    {
+        if (!Sse.IsSupported || block >= _maxBlocks) return;
+        byte* row = (byte*)Row(cache, table[block], kvh, 0, D);
+        nint bytes = (nint)_blockSize * D * sizeof(float);
+        for (nint x = 0; x < bytes; x += 64) Sse.Prefetch1(row + x);
+    }
+
+    /// <summary>s[c] = scale·q·k[c] for n consecutive key rows from <paramref name="k"/> (key index first + c), then soft-cap
+    /// and ALiBi; returns their max.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private float Scores(float* q, float* k, int first, int n, int D, long p, float slope, float* s, byte* next = null)
+    {
+        float m = float.NegativeInfinity;
+        for (int c = 0; c < n; c++)
+        {
+            int j = first + c;
+            if (next != null) PrefetchRow(next + (nint)c * D * sizeof(float), D);
+            float x = _scale * Dot(q, k + (nint)c * D, D);
+            if (_softCap > 0) x = _softCap * MathF.Tanh(x / _softCap);
+            if (slope != 0) x -= slope * Math.Abs(p - j);
+            s[c] = x;
+            m = MathF.Max(m, x);
+        }
+        return m;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -118,9 +268,10 @@ internal sealed unsafe class DecodeAttentionKernel : AttentionJob
                     float mMax = float.NegativeInfinity;
                     for (int c = 0; c < _chunks; c++) mMax = MathF.Max(mMax, first[c * stride]);
                     new Span<float>(o, D).Clear();
+                    float sink = _sinkLogits == null ? float.NegativeInfinity : _sinkLogits[h];
                     if (float.IsNegativeInfinity(mMax))
                     {
-                        if (lse != null) lse[row] = float.NegativeInfinity;
+                        if (lse != null) lse[row] = sink;
                         continue;
                     }
                     float l = 0;
@@ -132,9 +283,16 @@ internal sealed unsafe class DecodeAttentionKernel : AttentionJob
                         l += w * part[1];
                         for (int d = 0; d < D; d++) o[d] += w * part[2 + d];
                     }
-                    float inv = 1 / l;
+                    float inv = 1 / l, lseRow = mMax + MathF.Log(l);
+                    if (sink != float.NegativeInfinity)
+                    {
+                        // the sink logit joins the denominator only
+                        float top = MathF.Max(mMax, sink), w = MathF.Exp(mMax - top), total = l * w + MathF.Exp(sink - top);
+                        inv = w / total;
+                        lseRow = top + MathF.Log(total);
+                    }
                     for (int d = 0; d < D; d++) o[d] *= inv;
-                    if (lse != null) lse[row] = mMax + MathF.Log(l);
+                    if (lse != null) lse[row] = lseRow;
                 }
     }
 
@@ -183,7 +341,7 @@ internal sealed unsafe class DecodeAttentionKernel : AttentionJob
 
     /// <summary>o (D) = Σ_j p[j]·v[j, :], v rows of stride D.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void WeightedSum(float* p, float* v, int n, int D, float* o)
+    private static void WeightedSum(float* p, float* v, int n, int D, float* o, bool accumulate, byte* next = null)
     {
         int d = 0;
         if (Vector512.IsHardwareAccelerated)
@@ -191,8 +349,10 @@ internal sealed unsafe class DecodeAttentionKernel : AttentionJob
             for (; d + 64 <= D; d += 64)
             {
                 Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
+                if (accumulate) { a0 = Vector512.Load(o + d); a1 = Vector512.Load(o + d + 16); a2 = Vector512.Load(o + d + 32); a3 = Vector512.Load(o + d + 48); }
                 for (int j = 0; j < n; j++)
                 {
+                    if (next != null && d == 0) PrefetchRow(next + (nint)j * D * sizeof(float), D);
                     float* vj = v + (nint)j * D + d;
                     var w = Vector512.Create(p[j]);
                     a0 = Vector512.FusedMultiplyAdd(Vector512.Load(vj), w, a0);
@@ -204,7 +364,7 @@ internal sealed unsafe class DecodeAttentionKernel : AttentionJob
             }
             for (; d + 16 <= D; d += 16)
             {
-                var a0 = Vector512<float>.Zero;
+                var a0 = accumulate ? Vector512.Load(o + d) : Vector512<float>.Zero;
                 for (int j = 0; j < n; j++)
                     a0 = Vector512.FusedMultiplyAdd(Vector512.Load(v + (nint)j * D + d), Vector512.Create(p[j]), a0);
                 a0.Store(o + d);
@@ -212,7 +372,7 @@ internal sealed unsafe class DecodeAttentionKernel : AttentionJob
         }
         for (; d < D; d++)
         {
-            float a = 0;
+            float a = accumulate ? o[d] : 0;
             for (int j = 0; j < n; j++) a += p[j] * v[(nint)j * D + d];
             o[d] = a;
         }

@@ -41,6 +41,27 @@ public sealed record AttentionOptions
     /// <summary>Per-batch key-padding lengths: in batch b only keys j &lt; KeyLengths[b] are visible. Null = all S keys.</summary>
     public int[]? KeyLengths { get; init; }
 
+    /// <summary>Gemma 2 logit soft-capping: when &gt; 0 each score becomes s = SoftCap · tanh(scale·q·k / SoftCap),
+    /// before ALiBi and the mask; 0 = off.</summary>
+    public float SoftCap { get; init; }
+
+    /// <summary>ALiBi (Press et al., 2022, "Train Short, Test Long"): one slope per query head (length H); the score of
+    /// query i and key j gets s += −AlibiSlopes[h] · |i + S − L − j| (distance from the aligned position, so it is
+    /// the causal ALiBi when Causal is set and the symmetric one otherwise). Null = off.
+    /// <see cref="Alibi.Slopes"/> gives the paper's slopes.</summary>
+    public float[]? AlibiSlopes { get; init; }
+
+    /// <summary>StreamingLLM attention sinks (Xiao et al., 2023): keys j &lt; SinkTokens stay visible whatever
+    /// <see cref="WindowLeft"/>/<see cref="WindowRight"/> say, still subject to <see cref="Causal"/> and <see cref="KeyLengths"/>.
+    /// 0 = off.</summary>
+    public int SinkTokens { get; init; }
+
+    /// <summary>Learned sink logits, one per query head (length H): an extra logit in each row's softmax denominator whose
+    /// value vector is zero, so a row may put weight "nowhere" (o = Σⱼ e^(sⱼ)·vⱼ / (e^(sink) + Σⱼ e^(sⱼ))). The logSumExp
+    /// includes the sink term; a row with no visible key gets o = 0 and logSumExp = SinkLogits[h]. −∞ means no sink for
+    /// that head. Null = off. The sink's own gradient: <c>Var.Attention</c> with a sink-logit variable.</summary>
+    public float[]? SinkLogits { get; init; }
+
     public static AttentionOptions Default { get; } = new();
 }
 
@@ -105,6 +126,60 @@ public static class FlashAttention
         }
     }
 
+    /// <summary>
+    /// Packed variable-length batches (flash_attn_varlen_func): no padding, each sequence attends only to its own keys.
+    /// Token-major layout: query and output (totalQ, H, D), key and value (totalK, KvHeads, D), logSumExp (totalQ, H)
+    /// when not empty; sequence b owns query rows cuSeqlensQ[b]..cuSeqlensQ[b+1]−1 and key rows
+    /// cuSeqlensK[b]..cuSeqlensK[b+1]−1 (both arrays B + 1 long, starting at 0, never decreasing). Every option applies
+    /// per sequence as in <see cref="Forward(ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, Span{float}, AttentionShape, AttentionOptions, Span{float})"/>
+    /// with that sequence's L and S (causal is bottom-right within each sequence); KeyLengths must be null.
+    /// The tiled kernels read the strided rows in place (no copy into a head-major layout); equal lengths T give the
+    /// token-major (B·T, H, D) layout of a Transformer's projections without splitting heads.
+    /// </summary>
+    /// <exception cref="ArgumentException">Offsets malformed, a span length not matching the offsets' totals, KeyLengths set,
+    /// or any check of <see cref="Forward(ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, Span{float}, AttentionShape, AttentionOptions, Span{float})"/>.</exception>
+    public static void ForwardVarlen(ReadOnlySpan<float> query, ReadOnlySpan<float> key, ReadOnlySpan<float> value,
+                                     Span<float> output, ReadOnlySpan<int> cuSeqlensQ, ReadOnlySpan<int> cuSeqlensK,
+                                     int heads, int kvHeads, int headDim, AttentionOptions options,
+                                     Span<float> logSumExp = default)
+        => ForwardVarlen(query, key, value, output, cuSeqlensQ, cuSeqlensK, heads, kvHeads, headDim, options, logSumExp, FlashPath.Auto);
+
+    internal static unsafe void ForwardVarlen(ReadOnlySpan<float> query, ReadOnlySpan<float> key, ReadOnlySpan<float> value,
+                                              Span<float> output, ReadOnlySpan<int> cuSeqlensQ, ReadOnlySpan<int> cuSeqlensK,
+                                              int heads, int kvHeads, int headDim, AttentionOptions options,
+                                              Span<float> logSumExp, FlashPath path)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        if (options.KeyLengths is not null)
+            throw new ArgumentException($"KeyLengths: expected null for packed sequences (cuSeqlensK gives each length), got {options.KeyLengths.Length} entries", nameof(options));
+        PackedLayout.Validate(cuSeqlensQ, cuSeqlensK);
+        if (heads < 1) throw new ArgumentException($"heads: expected >= 1, got {heads}", nameof(heads));
+        if (kvHeads < 1) throw new ArgumentException($"kvHeads: expected >= 1, got {kvHeads}", nameof(kvHeads));
+        if (headDim < 1) throw new ArgumentException($"headDim: expected >= 1, got {headDim}", nameof(headDim));
+        int totalQ = cuSeqlensQ[^1], totalK = cuSeqlensK[^1];
+        long qExpected = (long)totalQ * heads * headDim, kvExpected = (long)totalK * kvHeads * headDim;
+        if (query.Length != qExpected)
+            throw new ArgumentException($"query: expected length totalQ·H·D = {totalQ}·{heads}·{headDim} = {qExpected}, got {query.Length}", nameof(query));
+        if (key.Length != kvExpected)
+            throw new ArgumentException($"key: expected length totalK·KvHeads·D = {totalK}·{kvHeads}·{headDim} = {kvExpected}, got {key.Length}", nameof(key));
+        if (value.Length != kvExpected)
+            throw new ArgumentException($"value: expected length totalK·KvHeads·D = {kvExpected}, got {value.Length}", nameof(value));
+        if (output.Length != qExpected)
+            throw new ArgumentException($"output: expected length totalQ·H·D = {qExpected}, got {output.Length}", nameof(output));
+        var whole = new AttentionShape(1, heads, kvHeads, totalQ, totalK, headDim);
+        float scale = AttentionArguments.Validate(query.Length, key.Length, value.Length, output.Length, whole, options,
+                                                  logSumExp.Length, nameof(logSumExp), (long)totalQ * heads);
+        if (totalQ == 0) return;
+        fixed (float* q = query, k = key, v = value, o = output, lse = logSumExp)
+        {
+            float* lsePtr = logSumExp.IsEmpty ? null : lse;
+            AttentionJob job = path != FlashPath.Portable && FlashAttentionAvx512.IsSupported
+                ? new FlashAttentionAvx512(q, k, v, o, lsePtr, whole, options, scale, new PackedLayout(cuSeqlensQ, cuSeqlensK, heads, 64))
+                : new FlashAttentionPortable(q, k, v, o, lsePtr, whole, options, scale, new PackedLayout(cuSeqlensQ, cuSeqlensK, heads, 64));
+            job.Run(AttentionArguments.Threads(options, job.Items));
+        }
+    }
+
     /// <summary>Backward pass (issue 3): overwrites dQuery, dKey, dValue.</summary>
     public static void Backward(ReadOnlySpan<float> query, ReadOnlySpan<float> key,
                                 ReadOnlySpan<float> value, ReadOnlySpan<float> output,
@@ -130,6 +205,22 @@ public static class DecodeAttention
                                AttentionShape shape, AttentionOptions options,
                                Span<float> logSumExp = default)
         => DecodeAttentionKernel.Forward(query, key, value, output, shape, options, logSumExp);
+
+    /// <summary>
+    /// Decode against a paged KV cache (vLLM's PagedAttention, Kwon et al., 2023): kCache and vCache are
+    /// (numBlocks, KvHeads, blockSize, D); sequence b's keys are its first seqLens[b] positions, key j stored in row
+    /// j mod blockSize of block blockTable[b, j / blockSize] (blockTable is (B, maxBlocksPerSeq), row-major). query and
+    /// output are (B, H, L, D) and hold each sequence's last L positions: causal aligns query i to key seqLens[b] − L + i,
+    /// and every option means what it means in <see cref="FlashAttention.Forward(ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, Span{float}, AttentionShape, AttentionOptions, Span{float})"/>
+    /// with S = seqLens[b] (KeyLengths, if given, masks further). shape.KeyLength = maxBlocksPerSeq·blockSize is the
+    /// upper bound. Split-K over threads like <see cref="Forward"/>; forward only. <see cref="PagedKvCache"/> manages the blocks.
+    /// </summary>
+    /// <exception cref="ArgumentException">A length that does not match, KeyLength not a multiple of blockSize, a sequence
+    /// length outside [0, KeyLength], a block id outside the cache, or any check of <see cref="Forward"/>.</exception>
+    public static void ForwardPaged(ReadOnlySpan<float> query, ReadOnlySpan<float> kCache, ReadOnlySpan<float> vCache,
+                                    Span<float> output, ReadOnlySpan<int> blockTable, ReadOnlySpan<int> seqLens,
+                                    int blockSize, AttentionShape shape, AttentionOptions options)
+        => DecodeAttentionKernel.ForwardPaged(query, kCache, vCache, output, blockTable, seqLens, blockSize, shape, options);
 }
 
 /// <summary>

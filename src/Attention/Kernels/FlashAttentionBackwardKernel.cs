@@ -64,7 +64,7 @@ internal sealed unsafe class FlashAttentionBackwardKernel : AttentionJob
             bool direct = dp == D;
             long rows = (long)batch * heads * L;
             long shared = 2 * rows + (direct ? chunks - 1 : chunks) * rows * dp;
-            long scratch = 2L * D * Block + 5L * Block * dp + 2L * Block * Block + 4 * Block;
+            long scratch = 2L * D * Block + 5L * Block * dp + 2L * Block * Block + 5 * Block;
             return new Plan(threads, chunks, dp, direct, shared, scratch);
         }
     }
@@ -77,6 +77,9 @@ internal sealed unsafe class FlashAttentionBackwardKernel : AttentionJob
     private readonly Plan _plan;
     private readonly float* _lse2, _delta, _partials;   // (B·H·L), (B·H·L), (C or C−1)·(B·H·L·Dp)
     private readonly int _keyBlocks;
+    private readonly float _cap2;                 // SoftCap in log₂ units (0 = off)
+    private readonly float[]? _alibi;
+    private readonly bool _general;               // soft-cap, ALiBi or sink tokens: pass 2 takes RowGeneral
 
     public FlashAttentionBackwardKernel(float* q, float* k, float* v, float* o, float* lse, float* dO,
                                         float* dQ, float* dK, float* dV, AttentionShape shape, AttentionOptions options,
@@ -88,6 +91,9 @@ internal sealed unsafe class FlashAttentionBackwardKernel : AttentionJob
         long rows = (long)shape.Batch * shape.Heads * shape.QueryLength;
         _lse2 = shared; _delta = shared + rows; _partials = shared + 2 * rows;
         _keyBlocks = (shape.KeyLength + Block - 1) / Block;
+        _cap2 = options.SoftCap * Log2E;
+        _alibi = options.AlibiSlopes;
+        _general = _cap2 > 0 || _alibi != null || options.SinkTokens > 0;
     }
 
     public override int Items => checked(_shape.Batch * _shape.KvHeads * _plan.Chunks);
@@ -155,6 +161,7 @@ internal sealed unsafe class FlashAttentionBackwardKernel : AttentionJob
         float* sp = dop + Block * dp, ds = sp + Block * Block;        // S then P; dP then dS (64 × 64, row-major by query row)
         int* loRow = (int*)(ds + Block * Block), hiRow = loRow + Block;
         float* lseRow = (float*)(hiRow + Block), deltaRow = lseRow + Block;
+        int* sinkRow = (int*)(deltaRow + Block);
 
         var range = new KeyRange(_shape, _options, b);
         nint kvOffset = (nint)(b * kvHeads + g) * S * D;
@@ -165,6 +172,13 @@ internal sealed unsafe class FlashAttentionBackwardKernel : AttentionJob
             int c0 = j * Block, nc = Math.Min(Block, S - c0);
             // Rows that see any key of [c0, c0 + nc): both interval ends grow with i, so they form one run [iBegin, iEnd).
             int iBegin = FirstRow(range, L, c0, upper: true), iEnd = FirstRow(range, L, c0 + nc, upper: false);
+            if (range.HasSinks && range.SinkEnd(L - 1) > c0)
+            {
+                // rows that see a sink key of the block: [sBegin, L) (SinkEnd grows with i); cover both runs, mask the rest
+                int sBegin = FirstSinkRow(range, L, c0);
+                iBegin = iBegin < iEnd ? Math.Min(iBegin, sBegin) : sBegin;
+                iEnd = L;
+            }
             if (iBegin >= iEnd)
             {
                 new Span<float>(dkHead + (nint)c0 * D, nc * D).Clear();
@@ -183,7 +197,8 @@ internal sealed unsafe class FlashAttentionBackwardKernel : AttentionJob
                     int rows = Math.Min(Block, iEnd - i0);
                     long row0 = (long)bh * L + i0;
                     Tile(row0, i0, rows, c0, nc, range, kt, vt, kp, dkAcc, dvAcc, qp, dop, sp, ds,
-                         loRow, hiRow, lseRow, deltaRow, Accumulator(chunk, row0));
+                         loRow, hiRow, lseRow, deltaRow, sinkRow, Accumulator(chunk, row0),
+                         _alibi == null ? 0 : _alibi[g * group + hg] * Log2E);
                 }
             }
 
@@ -210,6 +225,18 @@ internal sealed unsafe class FlashAttentionBackwardKernel : AttentionJob
         return a;
     }
 
+    /// <summary>First query row whose sink keys reach past <paramref name="key"/> (SinkEnd(i) &gt; key); L when none.</summary>
+    private static int FirstSinkRow(in KeyRange range, int L, int key)
+    {
+        int a = 0, z = L;
+        while (a < z)
+        {
+            int mid = (a + z) >>> 1;
+            if (range.SinkEnd(mid) > key) z = mid; else a = mid + 1;
+        }
+        return a;
+    }
+
     private static void PackKeys(float* k, float* v, int nc, int D, int dp, float* kt, float* vt, float* kp)
     {
         for (int d = 0; d < D; d++)
@@ -229,8 +256,8 @@ internal sealed unsafe class FlashAttentionBackwardKernel : AttentionJob
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void Tile(long row0, int i0, int rows, int c0, int nc, in KeyRange range,
                       float* kt, float* vt, float* kp, float* dkAcc, float* dvAcc, float* qp, float* dop,
-                      float* sp, float* ds, int* loRow, int* hiRow, float* lseRow, float* deltaRow,
-                      float* dqAcc)
+                      float* sp, float* ds, int* loRow, int* hiRow, float* lseRow, float* deltaRow, int* sinkRow,
+                      float* dqAcc, float slope2)
     {
         int D = _shape.HeadDim, dp = _plan.PaddedDim;
         int rows4 = (rows + 3) & ~3;   // passes 1–2 run whole groups of 4 rows; the padding rows are zeros
@@ -244,15 +271,15 @@ internal sealed unsafe class FlashAttentionBackwardKernel : AttentionJob
             {
                 TensorPrimitives.Multiply(new ReadOnlySpan<float>(_q + (row0 + r) * D, D), _scaleLog2, qDst[..D]); qDst[D..].Clear();
                 new ReadOnlySpan<float>(_dO + (row0 + r) * D, D).CopyTo(oDst); oDst[D..].Clear();
-                range.Of(i0 + r, out int lo, out int hi);
-                loRow[r] = lo; hiRow[r] = hi;
+                range.Visible(i0 + r, out int lo, out int hi, out int sinkEnd);
+                loRow[r] = lo; hiRow[r] = hi; sinkRow[r] = sinkEnd;
                 maxLo = Math.Max(maxLo, lo); minHi = Math.Min(minHi, hi);
                 lseRow[r] = _lse2[row0 + r]; deltaRow[r] = _delta[row0 + r];
             }
             else
             {
                 qDst.Clear(); oDst.Clear();
-                loRow[r] = 0; hiRow[r] = int.MaxValue; lseRow[r] = float.PositiveInfinity; deltaRow[r] = 0;
+                loRow[r] = 0; hiRow[r] = int.MaxValue; sinkRow[r] = 0; lseRow[r] = float.PositiveInfinity; deltaRow[r] = 0;
             }
         }
         // The padded keys (c ≥ nc) lie past S ≥ hi, so a partial tile always counts as straddling an edge.
@@ -269,7 +296,9 @@ internal sealed unsafe class FlashAttentionBackwardKernel : AttentionJob
         for (int r = 0; r < rows; r++)
         {
             float* s = sp + r * Block, t = ds + r * Block;
-            if (_fastExp) Softmax16(s, t, lseRow[r], deltaRow[r], mask, c0, loRow[r], hiRow[r]);
+            if (_general) RowGeneral(s, t, lseRow[r], deltaRow[r], mask, c0, loRow[r], hiRow[r], sinkRow[r],
+                                     i0 + r + _shape.KeyLength - _shape.QueryLength, slope2);
+            else if (_fastExp) Softmax16(s, t, lseRow[r], deltaRow[r], mask, c0, loRow[r], hiRow[r]);
             else
             {
                 for (int c = 0; c < Block; c++)
@@ -315,6 +344,46 @@ internal sealed unsafe class FlashAttentionBackwardKernel : AttentionJob
             for (int c = 0; c < nc; c++)
                 TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(kp + c * dp, dp), dsr[c],
                                              new ReadOnlySpan<float>(dqr, dp), new Span<float>(dqr, dp));
+        }
+    }
+
+    /// <summary>One row of pass 2 when options change the scores: soft-cap t = tanh(s/c) and s ← c·t (log₂ units), ALiBi
+    /// s ← s − slope·log₂e·|pos − j|, P = 2^(s − lse) masked to [0, sinkEnd) ∪ [lo, hi), dS = P∘(dP − Δ)∘(1 − t²)
+    /// (the soft-cap's derivative; 1 without it). The forward computed the same scores the same way.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private void RowGeneral(float* s, float* t, float lse2, float delta, bool mask, int c0, int lo, int hi, int sinkEnd,
+                            int pos, float slope2)
+    {
+        float* x = stackalloc float[16];
+        bool cap = _cap2 > 0;
+        var cap2 = Vector512.Create(_cap2); var invCap2 = Vector512.Create(1 / _cap2);
+        var vl = Vector512.Create(lse2); var vd = Vector512.Create(delta);
+        var ns = Vector512.Create(-slope2); var vp = Vector512.Create(pos);
+        for (int v = 0; v < Block; v += 16)
+        {
+            var key = Vector512.Create(c0 + v) + Vector512<int>.Indices;
+            var z = Vector512.Load(s + v);
+            var tv = Vector512<float>.Zero;
+            if (cap) { tv = SoftCapMath.Tanh(z * invCap2); z = cap2 * tv; }
+            if (slope2 != 0) z = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(Vector512.Abs(vp - key)), ns, z);
+            Vector512<float> p;
+            if (_fastExp) p = FastExp.Exp2(z - vl);
+            else
+            {
+                (z - vl).Store(x);
+                for (int e = 0; e < 16; e++) x[e] = float.Exp2(x[e]);
+                p = Vector512.Load(x);
+            }
+            if (mask)
+            {
+                var visible = (Vector512.GreaterThanOrEqual(key, Vector512.Create(lo)) & Vector512.LessThan(key, Vector512.Create(hi)))
+                              | Vector512.LessThan(key, Vector512.Create(sinkEnd));
+                p = Vector512.ConditionalSelect(visible.AsSingle(), p, Vector512<float>.Zero);
+            }
+            p.Store(s + v);
+            var g = p * (Vector512.Load(t + v) - vd);
+            if (cap) g *= Vector512<float>.One - tv * tv;
+            g.Store(t + v);
         }
     }
 

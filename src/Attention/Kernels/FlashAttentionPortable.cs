@@ -22,16 +22,24 @@ internal sealed unsafe class FlashAttentionPortable : AttentionJob
     private readonly AttentionOptions _options;
     private readonly float _scale;
     private readonly int _blocks;
+    private readonly float _softCap;
+    private readonly float[]? _alibi, _sinkLogits;
+    private readonly PackedLayout? _packed;       // token-major packed sequences (ForwardVarlen); null = (B, H, L, D)
+    private readonly BlockSparseLayout? _layout;  // block-sparse attention: zero blocks are skipped; null = dense
 
     public FlashAttentionPortable(float* q, float* k, float* v, float* o, float* lse,
-                                  AttentionShape shape, AttentionOptions options, float scale)
+                                  AttentionShape shape, AttentionOptions options, float scale, PackedLayout? packed = null,
+                                  BlockSparseLayout? layout = null)
     {
+        _packed = packed;
+        _layout = layout;
         _q = q; _k = k; _v = v; _o = o; _lse = lse;
         (_shape, _options, _scale) = (shape, options, scale);
         _blocks = (shape.QueryLength + BlockRows - 1) / BlockRows;
+        (_softCap, _alibi, _sinkLogits) = (options.SoftCap, options.AlibiSlopes, options.SinkLogits);
     }
 
-    public override int Items => checked(_shape.Batch * _shape.Heads * _blocks);
+    public override int Items => _packed?.Items ?? checked(_shape.Batch * _shape.Heads * _blocks);
     public override long ScratchFloats => TileKeys + _shape.HeadDim;
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -39,36 +47,72 @@ internal sealed unsafe class FlashAttentionPortable : AttentionJob
     {
         var (_, heads, kvHeads, L, S, D) = _shape;
         // One head at a time so its K and V stay in cache; within it the heaviest causal blocks (last rows) first.
-        int bh = item / _blocks, block = _blocks - 1 - item % _blocks;
-        int b = bh / heads, h = bh % heads, kvh = h / (heads / kvHeads);
+        int block, h, kvh;
+        float* qHead, kHead, vHead, oHead, lseHead;
+        nint qs, ks, ls;   // row strides of query and output, of key and value, of logSumExp
+        KeyRange range;
+        if (_packed == null)
+        {
+            int bh = item / _blocks, b = bh / heads;
+            block = _blocks - 1 - item % _blocks;
+            h = bh % heads; kvh = h / (heads / kvHeads);
+            qHead = _q + (nint)bh * L * D; oHead = _o + (nint)bh * L * D; lseHead = _lse == null ? null : _lse + (nint)bh * L;
+            kHead = _k + (nint)(b * kvHeads + kvh) * S * D; vHead = _v + (nint)(b * kvHeads + kvh) * S * D;
+            qs = D; ks = D; ls = 1;
+            range = new KeyRange(_shape, _options, b);
+        }
+        else
+        {
+            _packed.Locate(item, BlockRows, heads, out int seq, out h, out block, out L, out S);
+            kvh = h / (heads / kvHeads);
+            nint q0 = _packed.QueryStart(seq), k0 = _packed.KeyStart(seq);
+            qHead = _q + (q0 * heads + h) * D; oHead = _o + (q0 * heads + h) * D; lseHead = _lse == null ? null : _lse + q0 * heads + h;
+            kHead = _k + (k0 * kvHeads + kvh) * D; vHead = _v + (k0 * kvHeads + kvh) * D;
+            qs = (nint)heads * D; ks = (nint)kvHeads * D; ls = heads;
+            range = new KeyRange(new AttentionShape(1, heads, kvHeads, L, S, D), _options, 0);
+        }
         int i0 = block * BlockRows, rows = Math.Min(BlockRows, L - i0);
-        var range = new KeyRange(_shape, _options, b);
-        float* kHead = _k + (nint)(b * kvHeads + kvh) * S * D, vHead = _v + (nint)(b * kvHeads + kvh) * S * D;
         float* scores = scratch, acc = scratch + TileKeys;
         var o = new Span<float>(acc, D);
+        float slope = _alibi == null ? 0 : _alibi[h];
+        float sink = _sinkLogits == null ? float.NegativeInfinity : _sinkLogits[h];
 
         for (int r = 0; r < rows; r++)
         {
             int i = i0 + r;
-            nint row = (nint)bh * L + i;
-            var q = new ReadOnlySpan<float>(_q + row * D, D);
-            var output = new Span<float>(_o + row * D, D);
-            range.Of(i, out int lo, out int hi);
+            var q = new ReadOnlySpan<float>(qHead + i * qs, D);
+            var output = new Span<float>(oHead + i * qs, D);
+            float* lseAt = lseHead == null ? null : lseHead + i * ls;
+            range.Visible(i, out int lo, out int hi, out int sinkEnd);
             if (lo >= hi)
             {
                 output.Clear();
-                if (_lse != null) _lse[row] = float.NegativeInfinity;
+                if (lseAt != null) *lseAt = sink;
                 continue;
             }
+            long pos = (long)i + S - L;
+            int n, flags = _layout == null ? 0 : ((_layout.Heads == 1 ? 0 : h) * _layout.QueryBlocks + i / _layout.BlockSize) * _layout.KeyBlocks;
             float m = float.NegativeInfinity, l = 0;
             o.Clear();
-            for (int j0 = lo; j0 < hi; j0 += TileKeys)
+            // the sinks [0, sinkEnd) first when they lie apart from the window [lo, hi)
+            for (int segment = sinkEnd > 0 ? 0 : 1; segment < 2; segment++)
+            for (int j0 = segment == 0 ? 0 : lo, jEnd = segment == 0 ? sinkEnd : hi; j0 < jEnd; j0 += n)
             {
-                int n = Math.Min(TileKeys, hi - j0);
+                n = Math.Min(TileKeys, jEnd - j0);
+                if (_layout != null)
+                {
+                    // block-sparse: a zero block is skipped whole; a tile never crosses into the next block
+                    int kb = j0 / _layout.BlockSize;
+                    if (!_layout.Blocks[flags + kb]) { n = (kb + 1) * _layout.BlockSize - j0; continue; }
+                    n = Math.Min(n, (kb + 1) * _layout.BlockSize - j0);
+                }
                 float tileMax = float.NegativeInfinity;
                 for (int c = 0; c < n; c++)
                 {
-                    float s = _scale * TensorPrimitives.Dot(q, new ReadOnlySpan<float>(kHead + (nint)(j0 + c) * D, D));
+                    // order inside a score: scale·q·k → soft-cap → + ALiBi
+                    float s = _scale * TensorPrimitives.Dot(q, new ReadOnlySpan<float>(kHead + (j0 + c) * ks, D));
+                    if (_softCap > 0) s = _softCap * MathF.Tanh(s / _softCap);
+                    if (slope != 0) s -= slope * Math.Abs(pos - (j0 + c));
                     scores[c] = s;
                     tileMax = MathF.Max(tileMax, s);
                 }
@@ -83,11 +127,26 @@ internal sealed unsafe class FlashAttentionPortable : AttentionJob
                 {
                     float p = MathF.Exp(scores[c] - m);
                     l += p;
-                    TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(vHead + (nint)(j0 + c) * D, D), p, o, o);
+                    TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(vHead + (j0 + c) * ks, D), p, o, o);
                 }
             }
+            if (l == 0)
+            {
+                // every visible key lay in a zero block (block-sparse): as a fully masked row
+                output.Clear();
+                if (lseAt != null) *lseAt = sink;
+                continue;
+            }
+            if (sink != float.NegativeInfinity)
+            {
+                // the sink logit joins the denominator only
+                float top = MathF.Max(m, sink), a = MathF.Exp(m - top), total = l * a + MathF.Exp(sink - top);
+                TensorPrimitives.Multiply(o, a / total, output);
+                if (lseAt != null) *lseAt = top + MathF.Log(total);
+                continue;
+            }
             TensorPrimitives.Multiply(o, 1 / l, output);
-            if (_lse != null) _lse[row] = m + MathF.Log(l);
+            if (lseAt != null) *lseAt = m + MathF.Log(l);
         }
     }
 }

@@ -20,17 +20,41 @@ public static class NaiveAttention
         long p = (long)i + shape.KeyLength - shape.QueryLength;   // bottom-right aligned position of query i
         if (options.KeyLengths is int[] lengths && j >= lengths[b]) return false;
         if (options.Causal && j > p) return false;
+        if (j < options.SinkTokens) return true;                  // a sink key ignores the window
         if (options.WindowLeft is int wl && j < p - wl) return false;
         if (options.WindowRight is int wr && j > p + wr) return false;
         return true;
     }
 
+    /// <summary>The logit of query i (head h) and key j from the dot product q·k, in the contract's order:
+    /// s = scale·q·k → soft-cap c·tanh(s/c) → + ALiBi −slope[h]·|i + S − L − j| (the mask comes after).</summary>
+    public static double Logit(double dot, AttentionShape shape, AttentionOptions options, int h, int i, int j)
+    {
+        double s = (options.Scale ?? 1.0 / Math.Sqrt(shape.HeadDim)) * dot;
+        if (options.SoftCap > 0) s = options.SoftCap * Math.Tanh(s / options.SoftCap);
+        if (options.AlibiSlopes is float[] slopes) s -= slopes[h] * Math.Abs((double)i + shape.KeyLength - shape.QueryLength - j);
+        return s;
+    }
+
+    /// <summary>d logit / d(scale·q·k): the soft-cap's 1 − tanh²(s/c), or 1.</summary>
+    public static double LogitDerivative(double dot, AttentionShape shape, AttentionOptions options)
+    {
+        if (!(options.SoftCap > 0)) return 1;
+        double t = Math.Tanh((options.Scale ?? 1.0 / Math.Sqrt(shape.HeadDim)) * dot / options.SoftCap);
+        return 1 - t * t;
+    }
+
+    /// <summary>The sink logit of head h (−∞ when none).</summary>
+    public static double Sink(AttentionOptions options, int h) =>
+        options.SinkLogits is float[] sinks ? sinks[h] : double.NegativeInfinity;
+
     public sealed record Result(double[] Output, double[] LogSumExp, double[] Probabilities);
 
-    public static Result Forward(float[] query, float[] key, float[] value, AttentionShape shape, AttentionOptions options)
+    /// <summary>The reference forward; <c>allowed</c> is an optional extra mask (head, query i, key j), e.g. a block-sparse layout.</summary>
+    public static Result Forward(float[] query, float[] key, float[] value, AttentionShape shape, AttentionOptions options,
+                                 Func<int, int, int, bool>? allowed = null)
     {
         var (batch, heads, kvHeads, L, S, D) = shape;
-        double scale = options.Scale ?? 1.0 / Math.Sqrt(D);
         var output = new double[batch * heads * L * D];
         var lse = new double[batch * heads * L];
         var probs = new double[batch * heads * L * S];
@@ -45,15 +69,17 @@ public static class NaiveAttention
                     double max = double.NegativeInfinity;
                     for (int j = 0; j < S; j++)
                     {
-                        if (!Visible(shape, options, b, i, j)) { s[j] = double.NegativeInfinity; continue; }
+                        if (!Visible(shape, options, b, i, j) || allowed?.Invoke(h, i, j) == false) { s[j] = double.NegativeInfinity; continue; }
                         double dot = 0;
                         for (int d = 0; d < D; d++)
                             dot += (double)query[row * D + d] * key[((b * kvHeads + kvh) * S + j) * D + d];
-                        s[j] = scale * dot;
+                        s[j] = Logit(dot, shape, options, h, i, j);
                         max = Math.Max(max, s[j]);
                     }
-                    if (double.IsNegativeInfinity(max)) { lse[row] = double.NegativeInfinity; continue; }
-                    double sum = 0;
+                    double sink = Sink(options, h);
+                    if (double.IsNegativeInfinity(max)) { lse[row] = sink; continue; }
+                    max = Math.Max(max, sink);
+                    double sum = Math.Exp(sink - max);
                     for (int j = 0; j < S; j++) sum += Math.Exp(s[j] - max);
                     lse[row] = max + Math.Log(sum);
                     for (int j = 0; j < S; j++)
@@ -88,17 +114,27 @@ public static class NaiveAttention
                         if (!Visible(shape, options, b, i, j)) { s[j] = float.NegativeInfinity; continue; }
                         float dot = 0;
                         for (int d = 0; d < D; d++) dot += query[row * D + d] * key[((b * kvHeads + kvh) * S + j) * D + d];
-                        s[j] = scale * dot;
+                        s[j] = LogitFloat32(scale * dot, shape, options, h, i, j);
                         max = MathF.Max(max, s[j]);
                     }
                     if (float.IsNegativeInfinity(max)) continue;
-                    float sum = 0;
+                    float sink = (float)Sink(options, h);
+                    max = MathF.Max(max, sink);
+                    float sum = MathF.Exp(sink - max);
                     for (int j = 0; j < S; j++) { s[j] = MathF.Exp(s[j] - max); sum += s[j]; }
                     for (int j = 0; j < S; j++)
                         for (int d = 0; d < D; d++) output[row * D + d] += s[j] / sum * value[((b * kvHeads + kvh) * S + j) * D + d];
                 }
             }
         return output;
+    }
+
+    /// <summary><see cref="Logit"/> in float32 from s = scale·q·k.</summary>
+    public static float LogitFloat32(float s, AttentionShape shape, AttentionOptions options, int h, int i, int j)
+    {
+        if (options.SoftCap > 0) s = options.SoftCap * MathF.Tanh(s / options.SoftCap);
+        if (options.AlibiSlopes is float[] slopes) s -= slopes[h] * Math.Abs(i + shape.KeyLength - shape.QueryLength - j);
+        return s;
     }
 
     /// <summary>Seeded uniform values in [−amplitude, amplitude].</summary>

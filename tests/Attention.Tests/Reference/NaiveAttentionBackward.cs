@@ -15,7 +15,9 @@ namespace Attention.Tests.Reference;
 /// </summary>
 public static class NaiveAttentionBackward
 {
-    public sealed record Gradients(double[] DQuery, double[] DKey, double[] DValue);
+    /// <summary>DSinks (length H): the gradient of each head's sink logit, −Σ_rows P_sink·Σⱼ P[i, j]·dP[i, j]
+    /// (zeros without <see cref="AttentionOptions.SinkLogits"/>).</summary>
+    public sealed record Gradients(double[] DQuery, double[] DKey, double[] DValue, double[] DSinks);
 
     /// <summary>O = softmax(scale·Q·Kᵀ + M)·V in float64 (the function whose gradient <see cref="Backward(double[], double[], double[], double[], AttentionShape, AttentionOptions)"/> is).</summary>
     public static double[] Forward(double[] query, double[] key, double[] value, AttentionShape shape, AttentionOptions options)
@@ -43,6 +45,7 @@ public static class NaiveAttentionBackward
         var dq = new double[query.Length];
         var dk = new double[key.Length];
         var dv = new double[value.Length];
+        var dSinks = new double[heads];
         var p = new double[S];
         var dp = new double[S];
         for (int b = 0; b < batch; b++)
@@ -52,7 +55,7 @@ public static class NaiveAttentionBackward
                 for (int i = 0; i < L; i++)
                 {
                     int row = (b * heads + h) * L + i;
-                    Probabilities(query, key, shape, options, b, h, i, p);
+                    double pSink = Probabilities(query, key, shape, options, b, h, i, p);
                     double rowTerm = 0;   // Σₖ P[i, k]·dP[i, k]
                     for (int j = 0; j < S; j++)
                     {
@@ -61,10 +64,13 @@ public static class NaiveAttentionBackward
                         dp[j] = dot;
                         rowTerm += p[j] * dot;
                     }
+                    dSinks[h] -= pSink * rowTerm;   // the sink's value vector is zero: dP_sink = 0
                     for (int j = 0; j < S; j++)
                     {
                         if (p[j] == 0) continue;
-                        double ds = p[j] * (dp[j] - rowTerm);
+                        double qk = 0;
+                        for (int d = 0; d < D; d++) qk += query[row * D + d] * key[(kv * S + j) * D + d];
+                        double ds = p[j] * (dp[j] - rowTerm) * NaiveAttention.LogitDerivative(qk, shape, options);
                         for (int d = 0; d < D; d++)
                         {
                             int kvAt = (kv * S + j) * D + d;
@@ -75,7 +81,7 @@ public static class NaiveAttentionBackward
                     }
                 }
             }
-        return new Gradients(dq, dk, dv);
+        return new Gradients(dq, dk, dv, dSinks);
     }
 
     public static Gradients Backward(float[] query, float[] key, float[] value, float[] dOutput,
@@ -107,11 +113,13 @@ public static class NaiveAttentionBackward
                         if (!NaiveAttention.Visible(shape, options, b, i, j)) { p[j] = float.NegativeInfinity; continue; }
                         float dot = 0;
                         for (int d = 0; d < D; d++) dot += query[row * D + d] * key[(kv * S + j) * D + d];
-                        p[j] = scale * dot;
+                        p[j] = NaiveAttention.LogitFloat32(scale * dot, shape, options, h, i, j);
                         max = MathF.Max(max, p[j]);
                     }
                     if (float.IsNegativeInfinity(max)) continue;
-                    float sum = 0;
+                    float sink = (float)NaiveAttention.Sink(options, h);
+                    max = MathF.Max(max, sink);
+                    float sum = MathF.Exp(sink - max);
                     for (int j = 0; j < S; j++) { p[j] = MathF.Exp(p[j] - max); sum += p[j]; }
                     float rowTerm = 0;
                     for (int j = 0; j < S; j++)
@@ -125,6 +133,13 @@ public static class NaiveAttentionBackward
                     for (int j = 0; j < S; j++)
                     {
                         float ds = p[j] * (dp[j] - rowTerm);
+                        if (options.SoftCap > 0 && ds != 0)
+                        {
+                            float qk = 0;
+                            for (int d = 0; d < D; d++) qk += query[row * D + d] * key[(kv * S + j) * D + d];
+                            float t = MathF.Tanh(scale * qk / options.SoftCap);
+                            ds *= 1 - t * t;
+                        }
                         for (int d = 0; d < D; d++)
                         {
                             int kvAt = (kv * S + j) * D + d;
@@ -142,12 +157,12 @@ public static class NaiveAttentionBackward
 
     private static int KvIndex(AttentionShape shape, int b, int h) => b * shape.KvHeads + h / (shape.Heads / shape.KvHeads);
 
-    /// <summary>Row i of P for (b, h): softmax over the visible keys, exact zeros elsewhere (all zeros when none is visible).</summary>
-    private static void Probabilities(double[] query, double[] key, AttentionShape shape, AttentionOptions options,
-                                      int b, int h, int i, double[] p)
+    /// <summary>Row i of P for (b, h): softmax over the visible keys and the sink logit, exact zeros elsewhere (all zeros when
+    /// none is visible); returns the sink's probability.</summary>
+    private static double Probabilities(double[] query, double[] key, AttentionShape shape, AttentionOptions options,
+                                        int b, int h, int i, double[] p)
     {
         var (_, heads, _, L, S, D) = shape;
-        double scale = options.Scale ?? 1.0 / Math.Sqrt(D);
         int row = (b * heads + h) * L + i, kv = KvIndex(shape, b, h);
         double max = double.NegativeInfinity;
         for (int j = 0; j < S; j++)
@@ -155,12 +170,15 @@ public static class NaiveAttentionBackward
             if (!NaiveAttention.Visible(shape, options, b, i, j)) { p[j] = double.NegativeInfinity; continue; }
             double dot = 0;
             for (int d = 0; d < D; d++) dot += query[row * D + d] * key[(kv * S + j) * D + d];
-            p[j] = scale * dot;
+            p[j] = NaiveAttention.Logit(dot, shape, options, h, i, j);
             max = Math.Max(max, p[j]);
         }
-        if (double.IsNegativeInfinity(max)) { Array.Clear(p); return; }
-        double sum = 0;
+        double sink = NaiveAttention.Sink(options, h);
+        if (double.IsNegativeInfinity(max)) { Array.Clear(p); return double.IsNegativeInfinity(sink) ? 0 : 1; }
+        max = Math.Max(max, sink);
+        double sum = Math.Exp(sink - max);
         for (int j = 0; j < S; j++) { p[j] = Math.Exp(p[j] - max); sum += p[j]; }
         for (int j = 0; j < S; j++) p[j] /= sum;
+        return Math.Exp(sink - max) / sum;
     }
 }
