@@ -66,7 +66,9 @@ public sealed class Q40_GraphAttention : Experiment
         result.Tables.Add(table);
 
         // ---- part 2: DictionaryLookup, static against dynamic attention ----
-        int k = context.Full ? 10 : 6, steps = context.Full ? 1500 : 400, batch = context.Full ? 16 : 12;
+        // k = 6 in both settings: at k = 10 our one-head GATv2 settled in a local optimum that avoids the right key
+        // (about 0.60 held-out accuracy after 1,500 or 3,000 steps; the page reports it), so the full run trains longer instead
+        int k = 6, steps = context.Full ? 800 : 400, batch = 12;
         var lookup = new Table($"DictionaryLookup (Brody et al., 2022), k = {k} keys per instance, one attention layer of one head; {steps} Adam steps on fresh random instances ({batch} per step)",
                                "layer", "train accuracy (last 50 steps)", "held-out accuracy", "attention on the right key", "instances where every query's favourite key is the same");
         var curves = new List<Series>();
