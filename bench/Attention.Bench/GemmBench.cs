@@ -11,7 +11,7 @@ using static Attention.Bench.BenchMachine;
 namespace Attention.Bench;
 
 /// <summary>
-/// Side-by-side GEMM benchmark: the FMA peak and our <see cref="Gemm.Multiply"/> measured in the same
+/// Side-by-side GEMM benchmark: the FMA peak and our <c>Gemm.Multiply</c> measured in the same
 /// process run, so "% of peak" does not depend on a number from another day. Sizes: 1024³ (round),
 /// 1000³ and 127×129×131 (odd, every edge tile runs), 1024³ with B transposed (Q·Kᵀ in attention),
 /// 1 and 2 threads; plus the naive triple loop the kernel replaced, at 256³, as the baseline.
