@@ -162,19 +162,7 @@ public sealed class Kjv
     /// <summary>The path of <see cref="RepoRelativePath"/> under the repository root (the folder holding Attention.slnx) above the current or base directory.</summary>
     /// <exception cref="FileNotFoundException">No repository root with the file was found.</exception>
     public static string FindRepoCopy(string? start = null)
-    {
-        var starts = start is null ? new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory } : new[] { start };
-        foreach (var s in starts)
-            for (var dir = new DirectoryInfo(Path.GetFullPath(s)); dir is not null; dir = dir.Parent)
-            {
-                if (!File.Exists(Path.Combine(dir.FullName, "Attention.slnx"))) continue;
-                var path = Path.Combine(dir.FullName, RepoRelativePath);
-                if (File.Exists(path)) return path;
-                break;
-            }
-        throw new FileNotFoundException(
-            $"expected {RepoRelativePath} under a repository root (a folder holding Attention.slnx) above '{string.Join("' or '", starts)}', found none");
-    }
+        => RepoData.Find(RepoRelativePath, start);
 
     /// <summary>Parses verse text; <paramref name="source"/> names it in error messages.</summary>
     /// <exception cref="InvalidDataException">The first bad line, by 1-based number, with what was expected and what it holds.</exception>

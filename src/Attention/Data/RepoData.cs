@@ -4,10 +4,10 @@ namespace Attention.Data;
 /// directory and from the running binary for the folder that holds Attention.slnx.</summary>
 internal static class RepoData
 {
-    /// <exception cref="FileNotFoundException">No repository root above either start holds <paramref name="relativePath"/>.</exception>
-    public static string Find(string relativePath)
+    /// <exception cref="FileNotFoundException">No repository root above the start(s) holds <paramref name="relativePath"/>.</exception>
+    public static string Find(string relativePath, string? start = null)
     {
-        var starts = new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory };
+        var starts = start is null ? new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory } : new[] { start };
         foreach (var s in starts)
             for (var dir = new DirectoryInfo(Path.GetFullPath(s)); dir is not null; dir = dir.Parent)
             {
