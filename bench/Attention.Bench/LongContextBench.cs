@@ -41,7 +41,7 @@ public static class LongContextBench
         var one = new AttentionOptions { MaxThreads = 1 };
         var md = new StringBuilder();
         string loadBefore = LoadAverage();
-        md.AppendLine("# Long-context kernels: packing, block-sparse, paged decode, sliding window (issue 10 targets)");
+        md.AppendLine("# Long-context kernels: packing, block-sparse, paged decode, sliding window (targets)");
         md.AppendLine();
         md.AppendLine($"Machine: {CpuModel()}, {Environment.ProcessorCount} logical cores, {RuntimeInformation.OSDescription}, " +
                       $"{RuntimeInformation.FrameworkDescription}, Vector512 accelerated: {System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated}. " +

@@ -30,10 +30,10 @@ namespace Attention.Kernels;
 /// Measured (B=1, H=8, D=64, fp32, this 2-core AMD EPYC with AVX-512, 2026-11-27; the machine was shared with
 /// 5 compiling helpers at load average 10–30, so times are the best of 10 runs in thread CPU time, which excludes
 /// the time the thread sat descheduled; FmaPeak.MeasureGflops(1) gave 206–226 GFLOP/s in the same runs, not the
-/// 116 quoted in DESIGN.md, so this core retires two 512-bit FMAs per cycle):
+/// 116 of one 512-bit FMA per cycle, so this core retires two 512-bit FMAs per cycle):
 /// <code>
 ///   N=2048 full,   1 thread   45.7 ms  188 GFLOP/s  ≈ 80–86 % of peak   naive C# (TensorPrimitives) 534 ms → 11.7×
-///   N=2048 causal, 1 thread   24.3 ms  177 GFLOP/s  (FLOPs halved)       ORT MHA 125 ms, ggml 89 ms (DESIGN.md)
+///   N=2048 causal, 1 thread   24.3 ms  177 GFLOP/s  (FLOPs halved)       ORT MHA 125 ms, ggml 89 ms (bench/results)
 ///   N=1024 full,   1 thread   13.3 ms  162 GFLOP/s                       naive 127 ms → 9.5×
 ///   N=2048 full,   2 threads  49.2 ms of CPU in total, no extra work over 1 thread (wall time could not be measured
 ///                             under that load; on two idle cores it should be about half)
