@@ -8,7 +8,7 @@ using Attention.Kernels;
 namespace Attention.Bench;
 
 /// <summary>
-/// The issue-10 kernel targets, each as a ratio measured side by side in one process run (one thread):
+/// The long-context kernel targets, each as a ratio measured side by side in one process run (one thread):
 /// <list type="bullet">
 /// <item>packing (<c>FlashAttention.ForwardVarlen</c>) against padding + key mask (<c>Forward</c> with KeyLengths) on batches of
 ///   KJV verses (character lengths from data/kjv/kjv.txt.gz, or a file of lengths after --lengths), causal, H = 8, D = 64;
