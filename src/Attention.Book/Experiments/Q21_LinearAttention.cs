@@ -15,8 +15,8 @@ namespace Attention.Book.Experiments;
 /// Answer 21: linear attention and its approximations. Three parts:
 /// (a) how far each approximation is from exact softmax attention on the real queries, keys and values of
 ///     all-MiniLM-L6-v2 (every layer and head) on the sentence corpus packed into 128-token windows — Performer
-///     (FAVOR+, 16 … 256 features), Nyström (4 … 64 landmarks), Linformer (k = 16 … 64, E and F either a random
-///     projection or fitted to the frozen model), and, for contrast, the elu + 1 kernel of linear attention on the same
+///     (FAVOR+, 16 … 256 features), Nyström (4 … 64 landmarks), Linformer (k = 16 … 64, E and F a random
+///     projection, mean pooling, or either of them fitted to the frozen model), and, for contrast, the elu + 1 kernel of linear attention on the same
 ///     q and k and plain averaging of the values;
 /// (b) time and working memory against N of <see cref="LinearAttentionKernel"/> and <see cref="FlashAttention.Forward(ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, Span{float}, AttentionShape, AttentionOptions, Span{float})"/>
 ///     on one thread, causal and not, with the crossover measured in one process run;
@@ -123,7 +123,7 @@ public sealed class Q21_LinearAttention : Experiment
             Add($"Linformer, E and F fitted from mean pooling ({fitSteps} AdamW steps on the other windows)", $"k = {k}", (h, l, _) => fittedPooling[l].Forward(Var.Constant(h.Q), Var.Constant(h.K), Var.Constant(h.V)));
         }
 
-        // the scale of the logits explains the random-feature variance: FAVOR+'s estimator variance grows like exp(|q̂ + k̂|²)
+        // the logits' spread, to read the table by (FAVOR+'s variance grows like exp(‖q̂ + k̂‖²): the norms matter, not the logits alone)
         var logitStd = new double[layers];
         for (int l = 0; l < layers; l++) logitStd[l] = LogitStd(evalSet[l]);
         rows.Insert(0, ("(scale) standard deviation of the logits q·k/√D within a head", "—", logitStd.Average(), logitStd));
