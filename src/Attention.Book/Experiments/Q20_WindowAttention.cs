@@ -31,10 +31,10 @@ public sealed class Q20_WindowAttention : Experiment
     /// <param name="Repetitions">Timed calls per case (best kept).</param>
     public sealed record Settings(int Streams, int Sinks, int[] KernelLengths, int KernelWindow, int Repetitions);
 
-    /// <summary>Quick: 2 streams, N up to 4096. Full: 12 streams, N up to 16384.</summary>
+    /// <summary>Quick: 1 stream, N up to 4096. Full: 12 streams, N up to 16384.</summary>
     public static Settings For(bool full) => full
         ? new Settings(Streams: 12, Sinks: 4, KernelLengths: [2048, 4096, 8192, 16384], KernelWindow: 512, Repetitions: 5)
-        : new Settings(Streams: 2, Sinks: 4, KernelLengths: [1024, 2048, 4096], KernelWindow: 256, Repetitions: 3);
+        : new Settings(Streams: 1, Sinks: 4, KernelLengths: [1024, 2048, 4096], KernelWindow: 256, Repetitions: 3);
 
     private sealed record Method(string Name, string Key);
 
