@@ -40,6 +40,21 @@ public class Q19SparsePatternTests
     }
 
     [Fact]
+    public void Hops_FixedPatternWithAPartialLastChunk_LeavesThatChunksKeysUnreachable()
+    {
+        // 32 blocks in chunks of 6: the last chunk (blocks 30, 31) has no summary block, so its keys reach only their own chunk
+        var layout = BlockSparseLayout.Fixed(64, 2048, 2048, chunkBlocks: 6, summaryBlocks: 1, causal: false);
+        var hops = Q19_SparsePatterns.Hops(layout);
+        int never = 0;
+        foreach (int h in hops) if (h < 0) never++;
+        Assert.Equal(2 * 30, never);   // keys of blocks 30 and 31 never reach query blocks 0..29
+        Assert.Equal(-1, hops[31, 0]);
+        Assert.Equal(2, hops[0, 31]);  // the other way round goes through block 5, a summary column
+        var tiled = BlockSparseLayout.Fixed(64, 2048, 2048, chunkBlocks: 8, summaryBlocks: 1, causal: false);
+        foreach (int h in Q19_SparsePatterns.Hops(tiled)) Assert.InRange(h, 1, 2);
+    }
+
+    [Fact]
     public void Hops_RejectsANonSquareLayout()
     {
         var layout = BlockSparseLayout.Dense(16, 32, 64);
