@@ -40,8 +40,11 @@ public enum AttentionVariant
 /// <param name="LatentDim">d_c of <see cref="AttentionVariant.Latent"/> (0: E / 2).</param>
 /// <param name="LatentRopeDim">d_R of <see cref="AttentionVariant.Latent"/> (0: half the head width, rounded to even).</param>
 /// <param name="SoftCap">c of <see cref="AttentionVariant.SoftCap"/>.</param>
+/// <param name="MatchParameters">Widen (or narrow) each block's MLP by the attention parameters the variant saves (or adds)
+/// against the baseline, so every variant has the baseline's parameter count to within one MLP unit per layer
+/// (Shazeer, 2019, widened the feed-forward layers of his multi-query model the same way).</param>
 public sealed record VariantLmConfig(int Vocab, int Dim, int Heads, int Layers, int GroupedKvHeads = 2, int LatentDim = 0,
-                                     int LatentRopeDim = 0, float SoftCap = 5f)
+                                     int LatentRopeDim = 0, float SoftCap = 5f, bool MatchParameters = false)
 {
     /// <summary>Head width E / H.</summary>
     public int HeadDim => Dim / Heads;
@@ -54,7 +57,7 @@ public sealed record VariantLmConfig(int Vocab, int Dim, int Heads, int Layers, 
 /// <summary>
 /// A character-level causal Transformer language model whose self-attention is one of the recent variants of
 /// answer 48 (<see cref="AttentionVariant"/>), everything else fixed: token embedding → pre-LN blocks
-/// (x + Attn(LN(x)), x + MLP(LN(x)), GELU MLP of width 4E) → final norm → readout; RoPE (base 10⁴) in every variant,
+/// (x + Attn(LN(x)), x + MLP(LN(x)), GELU MLP of width 4E, adjusted with <see cref="VariantLmConfig.MatchParameters"/>) → final norm → readout; RoPE (base 10⁴) in every variant,
 /// on the decoupled part for MLA. ids (B, T) → logits (B, T, V). Trains like <see cref="CharLm"/>
 /// (AdamW, warm-up and cosine, clipping at 1), optionally with the z-loss on its output logits.
 /// Answer: docs/answers/48-recent-advances.md
@@ -96,8 +99,15 @@ public sealed class VariantCharLm : Module
         var rope = new RotaryPositions();
         Tokens = RegisterModule("tok", new Embedding(config.Vocab, config.Dim, rng));
         _blocks = new Block[config.Layers];
+        long baselineAttention = config.MatchParameters ? new SoftmaxAttention(config.Dim, config.Heads, new Rng(0)).ParameterCount : 0;
         for (int i = 0; i < config.Layers; i++)
-            _blocks[i] = RegisterModule($"block{i}", new Block(config.Dim, MakeAttention(config, variant, i, rng, rope), rng));
+        {
+            var attention = MakeAttention(config, variant, i, rng, rope);
+            // an MLP unit costs 2E + 1 parameters (a row of fc1 with its bias, a column of fc2)
+            int ff = 4 * config.Dim;
+            if (config.MatchParameters) ff += (int)Math.Round((baselineAttention - attention.ParameterCount) / (2.0 * config.Dim + 1));
+            _blocks[i] = RegisterModule($"block{i}", new Block(config.Dim, attention, Math.Max(1, ff), rng));
+        }
         Final = RegisterModule("ln_f", new LayerNorm(config.Dim));
         Head = RegisterModule("head", new Linear(config.Dim, config.Vocab, rng));
     }
@@ -224,13 +234,13 @@ public sealed class VariantCharLm : Module
         private readonly LayerNorm _ln1, _ln2;
         private readonly Linear _fc1, _fc2;
 
-        public Block(int dim, Module attention, Rng rng)
+        public Block(int dim, Module attention, int ff, Rng rng)
         {
             Attention = (ISelfAttentionLayer)RegisterModule("attn", attention);
             _ln1 = RegisterModule("ln1", new LayerNorm(dim));
             _ln2 = RegisterModule("ln2", new LayerNorm(dim));
-            _fc1 = RegisterModule("fc1", new Linear(dim, 4 * dim, rng));
-            _fc2 = RegisterModule("fc2", new Linear(4 * dim, dim, rng));
+            _fc1 = RegisterModule("fc1", new Linear(dim, ff, rng));
+            _fc2 = RegisterModule("fc2", new Linear(ff, dim, rng));
         }
 
         public Var Forward(Var x)

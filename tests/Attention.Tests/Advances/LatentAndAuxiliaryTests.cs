@@ -283,4 +283,17 @@ public class LatentAndAuxiliaryTests
         Assert.Contains("E = 16, H = 3", e.Message);
         Assert.Throws<InvalidOperationException>(() => new VariantCharLm(Tiny, AttentionVariant.Sigmoid, new Rng(1)).QuantizeKvInt8 = true);
     }
+
+    [Fact]
+    public void VariantCharLm_MatchParameters_KeepsEveryVariantWithinOneMlpUnitPerLayerOfTheBaseline()
+    {
+        var matched = Tiny with { MatchParameters = true };
+        long baseline = new VariantCharLm(matched, AttentionVariant.Baseline, new Rng(1)).ParameterCount;
+        foreach (var v in Enum.GetValues<AttentionVariant>())
+        {
+            long count = new VariantCharLm(matched, v, new Rng(1)).ParameterCount;
+            Assert.True(Math.Abs(count - baseline) <= Tiny.Layers * (2 * Tiny.Dim + 1) / 2 + 1, $"{v}: {count} parameters vs baseline {baseline}");
+        }
+        Assert.True(new VariantCharLm(Tiny, AttentionVariant.MultiQuery, new Rng(1)).ParameterCount < baseline, "without matching, MQA has fewer parameters");
+    }
 }
