@@ -296,4 +296,15 @@ public class LatentAndAuxiliaryTests
         }
         Assert.True(new VariantCharLm(Tiny, AttentionVariant.MultiQuery, new Rng(1)).ParameterCount < baseline, "without matching, MQA has fewer parameters");
     }
+
+    [Fact]
+    public void ReadmeExample_VariantCharLm_ReportsTheCacheOfMlaAndGqa()
+    {
+        // the README's example, as written there
+        var config = new VariantLmConfig(Vocab: 64, Dim: 32, Heads: 4, Layers: 2, MatchParameters: true);
+        var mla = new VariantCharLm(config, AttentionVariant.Latent, new Rng(1));
+        var gqa = new VariantCharLm(config, AttentionVariant.GroupedQuery, new Rng(1));
+        Assert.Equal(2 * (16 + 4), mla.KvCacheElementsPerToken);        // d_c = E/2, d_R = half the head width, two layers
+        Assert.Equal(2 * (2 * 2 * 8), gqa.KvCacheElementsPerToken);     // 2 KV heads of 8, keys and values, two layers
+    }
 }
