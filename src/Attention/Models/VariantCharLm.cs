@@ -155,6 +155,20 @@ public sealed class VariantCharLm : Module
         return Head.Forward(Final.Forward(x));                                            // (B, T, V)
     }
 
+    /// <summary>What the attention of block <paramref name="layer"/> reads for ids (B·T): the blocks before it run, then
+    /// that block's first norm → (B, T, E). For probing a trained layer (maps, decode checks).</summary>
+    /// <exception cref="ArgumentOutOfRangeException">No such layer.</exception>
+    public Var AttentionInput(int[] ids, int batch, int time, int layer)
+    {
+        ArgumentNullException.ThrowIfNull(ids);
+        if ((uint)layer >= (uint)_blocks.Length) throw new ArgumentOutOfRangeException(nameof(layer), layer, $"expected a layer in [0, {_blocks.Length})");
+        if (batch <= 0 || time <= 0 || ids.Length != batch * time)
+            throw new ArgumentException($"expected {batch}×{time} token ids (B, T > 0), got {ids.Length}", nameof(ids));
+        var x = Tokens.Forward(ids, batch, time);
+        for (int i = 0; i < layer; i++) x = _blocks[i].Forward(x);
+        return _blocks[layer].Norm(x);
+    }
+
     /// <summary>
     /// Trains with AdamW (weight decay 0.01), warm-up over 5% of the steps and cosine decay to a tenth, clipping at
     /// global norm 1, on random windows (<see cref="CharLm.SampleBatch"/>); the loss is the cross-entropy plus
@@ -242,6 +256,8 @@ public sealed class VariantCharLm : Module
             _fc1 = RegisterModule("fc1", new Linear(dim, ff, rng));
             _fc2 = RegisterModule("fc2", new Linear(ff, dim, rng));
         }
+
+        public Var Norm(Var x) => _ln1.Forward(x);
 
         public Var Forward(Var x)
         {
