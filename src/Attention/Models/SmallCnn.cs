@@ -46,7 +46,7 @@ public sealed record SmallCnnOptions
 /// <code>
 ///   x (B, 1, H, W) → [conv3×3 → ReLU → attention? → non-local? → maxpool2 (not after the last)]×S → mean over H, W → Linear → (B, classes)
 /// </code>
-/// The attention modules are exposed per stage so experiments can read their gates and maps after a forward pass.
+/// Convolutions start from He-normal weights and zero biases. The attention modules are exposed per stage so experiments can read their gates and maps after a forward pass.
 /// </summary>
 public sealed class SmallCnn : Module, IImageClassifier
 {
@@ -84,6 +84,10 @@ public sealed class SmallCnn : Module, IImageClassifier
         {
             int c = options.Channels[s];
             _convs[s] = RegisterModule($"conv{s}", new Conv2d(inC, c, 3, rng, padding: 1));
+            // He et al. (2015) initialisation for ReLU stacks: without normalisation layers PyTorch's default (gain 1/√3)
+            // shrinks the signal stage by stage and a short training run barely moves
+            Init.KaimingNormal(_convs[s].Weight.Value, rng);
+            _convs[s].Bias!.Value.AsSpan().Clear();
             Module? a = options.Attention switch
             {
                 CnnAttention.None => null,
