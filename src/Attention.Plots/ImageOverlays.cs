@@ -67,7 +67,9 @@ public static class ImageOverlays
             text.LabelAlignment = Alignment.UpperCenter;
         }
         plot.HideGrid();
-        plot.Axes.Frameless();
+        // hide the axes but keep the title panel (Axes.Frameless would drop the title too)
+        plot.Axes.Left.IsVisible = false; plot.Axes.Right.IsVisible = false;
+        plot.Axes.Bottom.IsVisible = false; plot.Axes.Top.IsVisible = false;
         // the lowest panel row starts at y = h + gap + captionRoom - h = gap + captionRoom; its caption sits below that
         plot.Axes.SetLimits(-gap / 2, columns * (w + gap) - gap / 2, gap / 2, rows * (h + gap + captionRoom) + gap / 2);
         int cell = Math.Clamp(160 / Math.Max(h, w), 2, 8);

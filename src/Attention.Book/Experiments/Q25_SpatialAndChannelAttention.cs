@@ -26,7 +26,7 @@ public sealed class Q25_SpatialAndChannelAttention : Experiment
     {
         var clock = Stopwatch.StartNew();
         var result = new ExperimentResult { Question = Question };
-        int trainCount = context.Full ? 8000 : 1500, testCount = context.Full ? 2000 : 500, epochs = context.Full ? 8 : 3;
+        int trainCount = context.Full ? 5000 : 1000, testCount = context.Full ? 2000 : 400, epochs = context.Full ? 6 : 3;
         var (trainCanvases, testCanvases) = VisionLab.Cluttered(trainCount, testCount, Canvas, Fragments, FragmentSize);
         var train = ImageSet.From(trainCanvases);
         var test = ImageSet.From(testCanvases);
