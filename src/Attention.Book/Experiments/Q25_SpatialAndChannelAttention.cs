@@ -20,13 +20,13 @@ public sealed class Q25_SpatialAndChannelAttention : Experiment
     public override string Title => "Spatial attention and channel attention";
 
     private static readonly int[] Channels = [16, 32, 64];
-    private const int Canvas = 40, Fragments = 6, FragmentSize = 8;
+    private const int Canvas = 36, Fragments = 4, FragmentSize = 6;
 
     public override ExperimentResult Run(ExperimentContext context)
     {
         var clock = Stopwatch.StartNew();
         var result = new ExperimentResult { Question = Question };
-        int trainCount = context.Full ? 5000 : 1000, testCount = context.Full ? 2000 : 400, epochs = context.Full ? 6 : 3;
+        int trainCount = context.Full ? 5000 : 1500, testCount = context.Full ? 2000 : 400, epochs = context.Full ? 6 : 4;
         var (trainCanvases, testCanvases) = VisionLab.Cluttered(trainCount, testCount, Canvas, Fragments, FragmentSize);
         var train = ImageSet.From(trainCanvases);
         var test = ImageSet.From(testCanvases);
@@ -52,7 +52,7 @@ public sealed class Q25_SpatialAndChannelAttention : Experiment
         foreach (var (kind, key, name) in kinds)
         {
             var model = new SmallCnn(new SmallCnnOptions { Channels = Channels, Attention = kind, Reduction = 4, SpatialKernel = 7 }, new Rng((ulong)context.Seed + 25));
-            VisionLab.Train(model, train, epochs, (ulong)context.Seed, context, 0.9 * done / kinds.Length, 0.9 * (done + 1) / kinds.Length, name);
+            VisionLab.Train(model, train, epochs, (ulong)context.Seed, context, 0.9 * done / kinds.Length, 0.9 * (done + 1) / kinds.Length, name, 4e-3f);
             double accuracy = ImageClassification.Accuracy(model, test);
             result.Metrics[$"{key}_accuracy"] = accuracy;
             var cells = new List<object> { name, model.ParameterCount.ToString("N0"), $"{accuracy:0.0000}" };
@@ -117,7 +117,7 @@ public sealed class Q25_SpatialAndChannelAttention : Experiment
 
         result.Notes.Add($"SmallCnn channels {string.Join("-", Channels)}: conv 3×3 → ReLU → attention → 2×2 max-pool per stage (stage 1 at {Canvas}×{Canvas}, stage 2 at {Canvas / 2}×{Canvas / 2}, stage 3 at {Canvas / 4}×{Canvas / 4}), " +
                          $"global average pooling, linear head. Channel MLP r = 4 (avg- and max-pooled descriptors through one MLP), spatial conv 7×7 over [mean; max] across channels. " +
-                         $"Adam, cosine-decayed learning rate, seed {context.Seed}. Mass in box: Σ map inside the box / Σ map, each map cell counted by the canvas pixels it covers.");
+                         $"Adam lr 4e-3 with cosine decay, batch 16, seed {context.Seed}. Mass in box: Σ map inside the box / Σ map, each map cell counted by the canvas pixels it covers.");
         result.Notes.Add($"Run {clock.Elapsed.TotalSeconds:0.0} s on {Measure.Machine()}.");
         return result;
     }
