@@ -159,7 +159,7 @@ public sealed class Q24_AttentionInVision : Experiment
 
         result.Notes.Add($"ViT: 4×4 patches (49 + [CLS] tokens), D = {vitOptions.Dim}, {vitOptions.Depth} pre-LN blocks of {vitOptions.Heads} heads, MLP {vitOptions.MlpDim}, Adam lr 2e-3; " +
                          $"CNNs: Adam lr 6e-3; all with cosine decay, batch 16, seed {context.Seed}. Training times are wall-clock on a shared machine.");
-        result.Notes.Add($"Run {clock.Elapsed.TotalSeconds:0.0} s on {Measure.Machine()}.");
+        result.Notes.Add($"Run {clock.Elapsed.TotalSeconds:0.0} s on {Measure.Machine()}; load average at the end {VisionLab.LoadAverage()}.");
         return result;
     }
 

@@ -118,7 +118,7 @@ public sealed class Q25_SpatialAndChannelAttention : Experiment
         result.Notes.Add($"SmallCnn channels {string.Join("-", Channels)}: conv 3×3 → ReLU → attention → 2×2 max-pool per stage (stage 1 at {Canvas}×{Canvas}, stage 2 at {Canvas / 2}×{Canvas / 2}, stage 3 at {Canvas / 4}×{Canvas / 4}), " +
                          $"global average pooling, linear head. Channel MLP r = 4 (avg- and max-pooled descriptors through one MLP), spatial conv 7×7 over [mean; max] across channels. " +
                          $"Adam lr 4e-3 with cosine decay, batch 16, seed {context.Seed}. Mass in box: Σ map inside the box / Σ map, each map cell counted by the canvas pixels it covers.");
-        result.Notes.Add($"Run {clock.Elapsed.TotalSeconds:0.0} s on {Measure.Machine()}.");
+        result.Notes.Add($"Run {clock.Elapsed.TotalSeconds:0.0} s on {Measure.Machine()}; load average at the end {VisionLab.LoadAverage()}.");
         return result;
     }
 

@@ -73,8 +73,8 @@ public sealed class Q26_SqueezeExcitation : Experiment
 
         // ---- the gates: class-specific or not, per stage ----
         context.Report(0.88, "gates per class");
-        var gatesTable = new Table("The gates on the test digits, per stage: share of their variance that lies between classes (0 = every class gets the same gates, 1 = the gates tell the class), mean and spread",
-                                   "model", "stage (channels, resolution)", "between-class share", "mean gate", "sd of gates");
+        var gatesTable = new Table("The gates on the test digits, per stage: share of their variance that lies between classes (0 = every class gets the same gates, 1 = the gates tell the class; 0 also when the gates do not vary at all), mean, and how much they vary from image to image",
+                                   "model", "stage (channels, resolution)", "between-class share", "mean gate", "spread across images (sd per channel, mean)");
         var shares = new Dictionary<(CnnAttention, int), double>();
         var classMeans = new Dictionary<int, float[,]>();
         foreach (var kind in new[] { CnnAttention.SqueezeExcitation, CnnAttention.Eca })
@@ -91,10 +91,11 @@ public sealed class Q26_SqueezeExcitation : Experiment
             {
                 double share = VisionProbes.BetweenClassShare(gates[s], labels, Channels[s]);
                 shares[(kind, s)] = share;
-                double mean = gates[s].Average(v => (double)v), sd = Math.Sqrt(gates[s].Average(v => (v - mean) * (v - mean)));
+                double mean = gates[s].Average(v => (double)v), sd = VisionProbes.AcrossImageSpread(gates[s], test.Count, Channels[s]);
                 int side = 28 >> s;
                 gatesTable.AddRow(kind == CnnAttention.Eca ? "ECA" : "SE", $"{s + 1} ({Channels[s]}, {side}×{side})", $"{share:0.000}", $"{mean:0.000}", $"{sd:0.000}");
                 result.Metrics[$"{(kind == CnnAttention.Eca ? "eca" : "se")}_between_class_share_stage{s + 1}"] = share;
+                result.Metrics[$"{(kind == CnnAttention.Eca ? "eca" : "se")}_gate_spread_stage{s + 1}"] = sd;
                 if (kind == CnnAttention.SqueezeExcitation)
                 {
                     var m = new float[10, Channels[s]];
@@ -129,7 +130,7 @@ public sealed class Q26_SqueezeExcitation : Experiment
         result.Notes.Add($"SmallCnn: per stage conv 3×3 (padding 1) → ReLU → attention → 2×2 max-pool (not after the last), then global average pooling and a linear head; " +
                          $"SE with r = {Reduction}, ECA with k = ψ(C) = {string.Join(", ", Channels.Select(c => EfficientChannelAttention.KernelSizeFor(c)))}. Adam, lr 6e-3 with cosine decay, batch 16, seed {context.Seed}.");
         result.Notes.Add("Timing columns are wall-clock on a shared machine: read the ratios between rows (measured in one process), not the absolute values.");
-        result.Notes.Add($"Run {clock.Elapsed.TotalSeconds:0.0} s on {Measure.Machine()}.");
+        result.Notes.Add($"Run {clock.Elapsed.TotalSeconds:0.0} s on {Measure.Machine()}; load average at the end {VisionLab.LoadAverage()}.");
         return result;
     }
 }

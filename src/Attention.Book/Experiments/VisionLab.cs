@@ -40,6 +40,14 @@ internal static class VisionLab
             Progress = (f, s) => context.Report(from + (to - from) * f, $"{name}: {s}"),
         });
 
+    /// <summary>The 1-, 5- and 15-minute load averages (/proc/loadavg), or "unknown": timings on a loaded machine say so.</summary>
+    public static string LoadAverage()
+    {
+        try { return string.Join(" / ", File.ReadAllText("/proc/loadavg").Split(' ').Take(3)); }
+        catch (IOException) { return "unknown"; }
+        catch (UnauthorizedAccessException) { return "unknown"; }
+    }
+
     /// <summary>An image of a set as a rows × cols array.</summary>
     public static float[,] Grid(ReadOnlySpan<float> pixels, int side)
     {

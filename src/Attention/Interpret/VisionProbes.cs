@@ -12,7 +12,8 @@ public static class VisionProbes
     /// The between-class share of the variance of channel gates: with gates g (n, C) and labels y, per channel c the total
     /// variance V_c = mean_i (g_ic − ḡ_c)² splits into within-class and between-class parts, B_c = Σ_k (n_k / n)(ḡ_kc − ḡ_c)².
     /// Returns Σ_c B_c / Σ_c V_c in [0, 1]: 0 when every class gets the same mean gates (class-agnostic), 1 when the gates
-    /// are constant inside each class and differ only between classes. NaN when the gates never vary.
+    /// are constant inside each class and differ only between classes. 0 when no gate varies across images at all (constant
+    /// gates are as class-agnostic as gates can be; a bottleneck whose ReLU units are all dead gives exactly that); NaN for no images.
     /// </summary>
     /// <exception cref="ArgumentException">gates is not labels.Length × channels long, or a label is negative.</exception>
     public static double BetweenClassShare(ReadOnlySpan<float> gates, IReadOnlyList<int> labels, int channels)
@@ -38,7 +39,27 @@ public static class VisionProbes
             for (int k = 0; k < classes; k++)
                 if (count[k] > 0) { double d = classSum[k] / count[k] - mean; between += (double)count[k] / n * d * d; }
         }
-        return total > 0 ? between / total : double.NaN;
+        return total > 0 ? between / total : 0;
+    }
+
+    /// <summary>The spread of gates across images: per channel the standard deviation over the n images, averaged over
+    /// the channels. 0 means the gates are constant per channel, i.e. not input-dependent at all.</summary>
+    public static double AcrossImageSpread(ReadOnlySpan<float> gates, int images, int channels)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(images);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(channels);
+        if (gates.Length != images * channels)
+            throw new ArgumentException($"expected {images} × {channels} = {images * channels} gates, got {gates.Length}", nameof(gates));
+        double sum = 0;
+        for (int c = 0; c < channels; c++)
+        {
+            double mean = 0, sq = 0;
+            for (int i = 0; i < images; i++) mean += gates[i * channels + c];
+            mean /= images;
+            for (int i = 0; i < images; i++) { double d = gates[i * channels + c] - mean; sq += d * d; }
+            sum += Math.Sqrt(sq / images);
+        }
+        return sum / channels;
     }
 
     /// <summary>

@@ -13,7 +13,9 @@ public class VisionProbesTests
         Assert.Equal(0.0, VisionProbes.BetweenClassShare([0.2f, 0.8f, 0.2f, 0.8f], labels, 1), 9);
         // one channel: values 0, 2 | 4, 10: mean 4, total var (16 + 4 + 0 + 36)/4 = 14; class means 1, 7: between (9 + 9)/2 = 9
         Assert.Equal(9.0 / 14, VisionProbes.BetweenClassShare([0f, 2f, 4f, 10f], labels, 1), 6);
-        Assert.True(double.IsNaN(VisionProbes.BetweenClassShare([1f, 1f, 1f, 1f], labels, 1)));
+        Assert.Equal(0.0, VisionProbes.BetweenClassShare([1f, 1f, 1f, 1f], labels, 1));   // constant gates: nothing class-specific
+        // across-image spread: channel 0 constant, channel 1 alternates 0 / 1 (sd 0.5): mean over channels 0.25
+        Assert.Equal(0.25, VisionProbes.AcrossImageSpread([0.3f, 0f, 0.3f, 1f, 0.3f, 0f, 0.3f, 1f], 4, 2), 6);
         Assert.Throws<ArgumentException>(() => VisionProbes.BetweenClassShare([1f, 1f, 1f], labels, 1));
     }
 
