@@ -28,7 +28,7 @@ public sealed class Q29_SpeechRecognition : Experiment
     {
         var result = new ExperimentResult { Question = Question };
         var s = context.Full
-            ? new Setting(Train: 2000, MaxLength: 4, Steps: 600, TestIn: 200, TestLong: 100, LongLengths: [8, 12], Seeds: 3)
+            ? new Setting(Train: 1500, MaxLength: 4, Steps: 500, TestIn: 200, TestLong: 100, LongLengths: [8, 12], Seeds: 2)
             : new Setting(Train: 600, MaxLength: 3, Steps: 200, TestIn: 60, TestLong: 40, LongLengths: [6], Seeds: 1);
         ulong seed = (ulong)context.Seed;
         var speech = SpokenDigits.LoadRepoCopy();
