@@ -127,6 +127,9 @@ public sealed class Q29_SpeechRecognition : Experiment
         result.Check("on strings of one repeated digit word, where only position tells the words apart, content-only attention makes more digit errors than location-aware",
             Metric("der_content_repeat") > Metric("der_location_repeat"),
             $"content-only {Metric("der_content_repeat"):P1}, location-aware {Metric("der_location_repeat"):P1}");
+        result.Check("on strings whose pauses are longer than any in training (same digits, longer audio), content-only attention makes more digit errors than location-aware",
+            Metric("der_content_pauses") > Metric("der_location_pauses"),
+            $"content-only {Metric("der_content_pauses"):P1}, location-aware {Metric("der_location_pauses"):P1}");
         result.Check($"strings longer than any in training are transcribed worse by both (digit error rate at {testSets[^1].Name.Split(' ')[0]} digits above the in-length one)",
             Metric($"der_location_{longKey}") > Metric("der_location_in") && Metric($"der_content_{longKey}") > Metric("der_content_in"),
             $"location-aware {Metric("der_location_in"):P1} → {Metric($"der_location_{longKey}"):P1}, content-only {Metric("der_content_in"):P1} → {Metric($"der_content_{longKey}"):P1}");
