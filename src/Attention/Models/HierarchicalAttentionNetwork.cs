@@ -159,7 +159,6 @@ public sealed class HierarchicalAttentionNetwork : Module
     /// <summary>rows (n, F) → (slot.Length, F) with row k = rows[slot[k]], and zeros where slot[k] = n.</summary>
     private static Var Scatter(Var rows, int[] slot, int f)
     {
-        int n = rows.Shape[0];
         var padded = Var.Concat([rows, Var.Constant(Tensor.Zeros(1, f))], 0);    // (n + 1, F)
         return padded.IndexSelect(0, slot);
     }
