@@ -36,7 +36,7 @@ public sealed record ShowAttendTellConfig
     public int Hidden { get; init; } = 96;
     /// <summary>Hidden width of the attention MLP f_att.</summary>
     public int AttentionSize { get; init; } = 64;
-    /// <summary>The gate β_t = σ(f_β(h_{t−1})) on the context (Xu et al., §4.2.1); off: β = 1.</summary>
+    /// <summary>The gate β_t = σ(f_β(h_{t−1})) on the context (Xu et al., 2015, §4.2.1); off: β = 1.</summary>
     public bool Gate { get; init; } = true;
     /// <summary>Soft or hard attention.</summary>
     public CaptionAttention Attention { get; init; } = CaptionAttention.Soft;
@@ -60,13 +60,13 @@ public sealed record Caption(int[] Digits, float[][] Attention);
 /// vectors a_i (here <see cref="StripWindowEncoder"/>'s windows, in the paper a 14 × 14 grid of VGG conv features), an LSTM
 /// writes the caption one token per step, and at every step an attention MLP chooses where to look:
 /// <code>
-///   e_ti = f_att(a_i, h_{t−1}) = v_aᵀ tanh(U_a a_i + W_a h_{t−1})     α_t = softmax_i(e_t)                  (§3.1.2, eq. 4–5)
-///   soft:  ẑ_t = β_t Σ_i α_ti a_i,   β_t = σ(f_β(h_{t−1}))                                                   (§4.2, §4.2.1)
+///   e_ti = f_att(a_i, h_{t−1}) = v_aᵀ tanh(U_a a_i + W_a h_{t−1})     α_t = softmax_i(e_t)            
+///   soft:  ẑ_t = β_t Σ_i α_ti a_i,   β_t = σ(f_β(h_{t−1}))                                 
 ///   hard:  ẑ_t = β_t a_{z_t},        z_t ~ Categorical(α_t)  (REINFORCE, §4.1) or straight-through Gumbel-softmax
-///   h_t, c_t = LSTM([E y_{t−1}; ẑ_t], h_{t−1}, c_{t−1});   h_0, c_0 = tanh(f_init,h/c(mean_i a_i))          (§3.1.2)
-///   p(y_t) = softmax(L_o(E y_{t−1} + L_h h_t + L_z ẑ_t))                                                       (eq. 7, the deep output)
+///   h_t, c_t = LSTM([E y_{t−1}; ẑ_t], h_{t−1}, c_{t−1});   h_0, c_0 = tanh(f_init,h/c(mean_i a_i))
+///   p(y_t) = softmax(L_o(E y_{t−1} + L_h h_t + L_z ẑ_t))            (the deep output)
 /// </code>
-/// Training adds the doubly stochastic penalty λ Σ_i (1 − Σ_t α_ti)² (<see cref="DoublyStochasticPenalty"/>, eq. 14), which pushes
+/// Training adds the doubly stochastic penalty λ Σ_i (1 − Σ_t α_ti)² (<see cref="DoublyStochasticPenalty"/>), which pushes
 /// the attention to visit every location about once over the caption. Tokens: 0–9 the digits, 10 end-of-caption, 11 start.
 /// Answer: docs/answers/27-attention-in-image-captioning.md
 /// </summary>
@@ -171,7 +171,7 @@ public sealed class ShowAttendTell : Module
     }
 
     /// <summary>
-    /// The doubly stochastic penalty of Xu et al. (2015, eq. 14), averaged over the batch: (1/B) Σ_b Σ_i (1 − Σ_{t ≤ n_b} α_bti)²,
+    /// The doubly stochastic penalty of Xu et al. (2015, §4.2.1), averaged over the batch: (1/B) Σ_b Σ_i (1 − Σ_{t ≤ n_b} α_bti)²,
     /// the sum over t running over each caption's real steps (its n_b digits and the end token).
     /// alphas: one (B, L) per step; lengths: n_b + 1 per item.
     /// </summary>
@@ -264,7 +264,7 @@ public sealed class ShowAttendTell : Module
         var z = step.Context;                                                                   // Σ α a, or a_z
         if (Config.Gate) z = _gate.Forward(h).Sigmoid() * z;                                    // β_t ẑ_t
         var (h2, c2) = _cell.Step(_cell.InputGates(Var.Concat([previous, z], 1)), h, c);
-        var logits = _lo.Forward(previous + _lh.Forward(h2) + _lz.Forward(z));                  // eq. 7
+        var logits = _lo.Forward(previous + _lh.Forward(h2) + _lz.Forward(z));                  // the deep output
         return (logits, h2, c2, state.Next(step.Weights), step);
     }
 
