@@ -5,6 +5,7 @@ using Attention.Data;
 using Attention.Models;
 using Attention.Nn;
 using Attention.Plots;
+using Attention.Seq2Seq;
 using Attention.Tensors;
 
 namespace Attention.Book.Experiments;
@@ -22,7 +23,7 @@ public sealed class Q27_ImageCaptioning : Experiment
     public override int Question => 27;
     public override string Title => "Attention in image captioning";
 
-    private sealed record Variant(string Name, string Key, CaptionAttention Attention, float Lambda);
+    private sealed record Variant(string Name, string Key, bool Hard, float Lambda);
 
     public override ExperimentResult Run(ExperimentContext context)
     {
@@ -33,10 +34,10 @@ public sealed class Q27_ImageCaptioning : Experiment
         float lambda = 0.05f;
         var variants = new[]
         {
-            new Variant("soft", "soft", CaptionAttention.Soft, 0f),
-            new Variant($"soft + doubly stochastic (λ = {lambda})", "soft_ds", CaptionAttention.Soft, lambda),
-            new Variant("hard (Gumbel-ST)", "hard", CaptionAttention.HardGumbel, 0f),
-            new Variant($"hard (Gumbel-ST) + doubly stochastic (λ = {lambda})", "hard_ds", CaptionAttention.HardGumbel, lambda),
+            new Variant("soft", "soft", false, 0f),
+            new Variant($"soft + doubly stochastic (λ = {lambda})", "soft_ds", false, lambda),
+            new Variant("hard (Gumbel-ST)", "hard", true, 0f),
+            new Variant($"hard (Gumbel-ST) + doubly stochastic (λ = {lambda})", "hard_ds", true, lambda),
         };
         var split = Mnist.Split(Mnist.LoadRepoCopy());
         var test = MnistStrips.Generate(split.Test, testCount, new Rng((ulong)context.Seed + 2_700_001));
@@ -51,7 +52,11 @@ public sealed class Q27_ImageCaptioning : Experiment
         {
             context.Cancellation.ThrowIfCancellationRequested();
             var variant = variants[v];
-            var model = new ShowAttendTell(new ShowAttendTellConfig { Attention = variant.Attention }, new Rng((ulong)context.Seed + 27), new Rng((ulong)context.Seed + 28));
+            var config = new ShowAttendTellConfig();
+            Func<int, int, Rng, IDecoderAttention>? hard = variant.Hard
+                ? (n, d, rng) => new HardAttention(new BahdanauAttention(n, d, config.AttentionSize, rng), HardAttentionMode.GumbelStraightThrough, new Rng((ulong)context.Seed + 28))
+                : null;
+            var model = new ShowAttendTell(config, new Rng((ulong)context.Seed + 27), hard);
             Train(model, split.Train, steps, batch, variant.Lambda, new Rng((ulong)context.Seed + 2_700_002),
                   (f, s) => context.Report((v + f) / variants.Length, $"{variant.Name}: {s}"));
             var score = Evaluate(model, test);

@@ -1,4 +1,3 @@
-using Attention.Alignments;
 using Attention.Autograd;
 using Attention.Data;
 using Attention.Nn;
@@ -7,19 +6,6 @@ using Attention.Tensors;
 using Tensor = Attention.Tensors.Tensor;
 
 namespace Attention.Models;
-
-/// <summary>How a <see cref="ShowAttendTell"/> model reads its feature grid.</summary>
-public enum CaptionAttention
-{
-    /// <summary>Deterministic soft attention: ẑ_t = β_t Σ_i α_ti a_i (Xu et al., 2015, §4.2).</summary>
-    Soft,
-    /// <summary>Hard attention, one location per step, trained with the straight-through Gumbel-softmax (Jang et al., 2017)
-    /// in place of Xu et al.'s REINFORCE; argmax α at test time.</summary>
-    HardGumbel,
-    /// <summary>Hard attention, z_t ~ Categorical(α_t), trained by REINFORCE with a baseline (Xu et al., 2015, §4.1): the trainer
-    /// must add <see cref="HardAttention.ReinforceLoss"/> on <see cref="CaptionOutput.SampleLogProbs"/>; argmax α at test time.</summary>
-    HardReinforce,
-}
 
 /// <summary>Sizes and choices of a <see cref="ShowAttendTell"/> model.</summary>
 public sealed record ShowAttendTellConfig
@@ -38,21 +24,17 @@ public sealed record ShowAttendTellConfig
     public int AttentionSize { get; init; } = 64;
     /// <summary>The gate β_t = σ(f_β(h_{t−1})) on the context (Xu et al., 2015, §4.2.1); off: β = 1.</summary>
     public bool Gate { get; init; } = true;
-    /// <summary>Soft or hard attention.</summary>
-    public CaptionAttention Attention { get; init; } = CaptionAttention.Soft;
-    /// <summary>τ of the Gumbel-softmax (hard attention, Gumbel).</summary>
-    public float Temperature { get; init; } = 1f;
 }
 
 /// <summary>Teacher-forced output of <see cref="ShowAttendTell.Forward"/>.</summary>
 /// <param name="Logits">(B, T, 11): digits 0–9 and end-of-caption.</param>
 /// <param name="Weights">Per step the weights the context was built from (B, L): α_t for soft attention, the one-hot choice for hard.</param>
 /// <param name="Alphas">Per step the attention distribution α_t (B, L), soft in both cases (the doubly stochastic penalty reads these).</param>
-/// <param name="SampleLogProbs">Per step log α_{t, z_t} (B) for <see cref="CaptionAttention.HardReinforce"/> in training; otherwise empty.</param>
+/// <param name="SampleLogProbs">Per step log α_{t, z_t} (B) when the mechanism samples (REINFORCE hard attention, in training); otherwise empty.</param>
 public sealed record CaptionOutput(Var Logits, IReadOnlyList<Var> Weights, IReadOnlyList<Var> Alphas, IReadOnlyList<Var> SampleLogProbs);
 
 /// <summary>One greedy caption: the digits (without end-of-caption) and, for every emitted step (end included), the weights (L) the
-/// context was read with: α_t for soft attention, the one-hot argmax location for hard attention.</summary>
+/// context was read with: α_t for soft attention, the one-hot location for hard attention (argmax α outside training).</summary>
 public sealed record Caption(int[] Digits, float[][] Attention);
 
 /// <summary>
@@ -81,6 +63,7 @@ public sealed class ShowAttendTell : Module
 
     private readonly StripWindowEncoder _encoder;
     private readonly IDecoderAttention _attention;
+    private readonly bool _soft;
     private readonly Embedding _embedding;
     private readonly Linear _initH, _initC, _gate, _lh, _lz, _lo;
     private readonly LSTMCell _cell;
@@ -90,8 +73,14 @@ public sealed class ShowAttendTell : Module
     /// <summary>Number of feature locations L.</summary>
     public int Locations => _encoder.Locations;
 
-    /// <summary>Builds the model; every weight from <paramref name="rng"/>, hard-attention samples from <paramref name="samplingRng"/> (default: seeded from rng).</summary>
-    public ShowAttendTell(ShowAttendTellConfig config, Rng rng, Rng? samplingRng = null)
+    /// <summary>
+    /// Builds the model with every weight from <paramref name="rng"/>. The scorer is <see cref="BahdanauAttention"/> (soft attention);
+    /// <paramref name="attention"/>, when given, builds the mechanism instead from (query width n, feature width D, rng) — e.g. a
+    /// hard-attention wrapper around a Bahdanau scorer (<c>Alignments.HardAttention</c>: straight-through Gumbel-softmax, or REINFORCE
+    /// with the trainer adding its score-function loss on <see cref="CaptionOutput.SampleLogProbs"/>). Such a mechanism must return
+    /// its pre-softmax scores, from which <see cref="CaptionOutput.Alphas"/> are computed.
+    /// </summary>
+    public ShowAttendTell(ShowAttendTellConfig config, Rng rng, Func<int, int, Rng, IDecoderAttention>? attention = null)
     {
         ArgumentNullException.ThrowIfNull(config);
         ArgumentNullException.ThrowIfNull(rng);
@@ -100,16 +89,11 @@ public sealed class ShowAttendTell : Module
         Config = config;
         int d = config.Features, n = config.Hidden, m = config.Embedding;
         _encoder = RegisterModule("encoder", new StripWindowEncoder(config.Cells, config.WindowStride, d, rng));
-        var soft = new BahdanauAttention(n, d, config.AttentionSize, rng);
-        var sampler = samplingRng ?? new Rng(rng.NextUInt64());
-        _attention = config.Attention switch
-        {
-            CaptionAttention.Soft => soft,
-            CaptionAttention.HardGumbel => new HardAttention(soft, HardAttentionMode.GumbelStraightThrough, sampler, config.Temperature),
-            CaptionAttention.HardReinforce => new HardAttention(soft, HardAttentionMode.Reinforce, sampler),
-            _ => throw new ArgumentOutOfRangeException(nameof(config), config.Attention, "expected Soft, HardGumbel or HardReinforce"),
-        };
-        RegisterModule("attention", (Module)_attention);
+        _soft = attention is null;
+        _attention = attention is null ? new BahdanauAttention(n, d, config.AttentionSize, rng) : attention(n, d, rng);
+        if (_attention.QuerySize != n || _attention.EncoderSize != d)
+            throw new ArgumentException($"expected an attention with query width {n} and feature width {d}, got {_attention.QuerySize} and {_attention.EncoderSize}", nameof(attention));
+        if (_attention is Module module) RegisterModule("attention", module);
         _embedding = RegisterModule("embedding", new Embedding(Classes + 1, m, rng));
         _initH = RegisterModule("init_h", new Linear(d, n, rng));
         _initC = RegisterModule("init_c", new Linear(d, n, rng));
@@ -268,9 +252,9 @@ public sealed class ShowAttendTell : Module
         return (logits, h2, c2, state.Next(step.Weights), step);
     }
 
-    // α_t as a distribution: the soft weights, or for hard attention the softmax of the scorer's logits
+    // α_t as a distribution: the soft weights, or for another mechanism (hard attention) the softmax of the scorer's logits
     private Var Alpha(AttentionStep step, AttentionMemory memory) =>
-        Config.Attention == CaptionAttention.Soft ? step.Weights
+        _soft ? step.Weights
             : AttentionMasks.MaskedSoftmax(step.Scores ?? throw new InvalidOperationException("hard attention returned no scores"), memory.PaddingMask);
 
     private static void CheckStrips(IReadOnlyList<MnistStrip> strips)

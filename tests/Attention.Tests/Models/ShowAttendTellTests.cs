@@ -1,7 +1,9 @@
+using Attention.Alignments;
 using Attention.Autograd;
 using Attention.Data;
 using Attention.Models;
 using Attention.Nn;
+using Attention.Seq2Seq;
 using Attention.Tensors;
 using Attention.Tests.Autograd;
 using Tensor = Attention.Tensors.Tensor;
@@ -62,14 +64,17 @@ public class ShowAttendTellTests
     }
 
     [Theory]
-    [InlineData(CaptionAttention.Soft)] [InlineData(CaptionAttention.HardGumbel)] [InlineData(CaptionAttention.HardReinforce)]
-    public void Weights_AreDistributions_SoftOrOneHot_AndTheContextFollowsThem(CaptionAttention kind)
+    [InlineData(null)] [InlineData(HardAttentionMode.GumbelStraightThrough)] [InlineData(HardAttentionMode.Reinforce)]
+    public void Weights_AreDistributions_SoftOrOneHot_AndTheContextFollowsThem(HardAttentionMode? hard)
     {
-        var model = new ShowAttendTell(Tiny with { Attention = kind }, new Rng(4));
+        Func<int, int, Rng, IDecoderAttention>? factory = hard is HardAttentionMode mode
+            ? (n, d, rng) => new HardAttention(new BahdanauAttention(n, d, Tiny.AttentionSize, rng), mode, new Rng(40))
+            : null;
+        var model = new ShowAttendTell(Tiny, new Rng(4), factory);
         var strips = Strips(3, 5);
         var output = model.Forward(strips);
         Assert.Equal([3, strips.Max(s => s.Digits.Length) + 1, ShowAttendTell.Classes], output.Logits.Shape.ToArray());
-        Assert.Equal(kind == CaptionAttention.HardReinforce ? output.Weights.Count : 0, output.SampleLogProbs.Count);
+        Assert.Equal(hard == HardAttentionMode.Reinforce ? output.Weights.Count : 0, output.SampleLogProbs.Count);
         int l = model.Locations;
         Assert.Equal(17, l);
         foreach (var (w, a) in output.Weights.Zip(output.Alphas))
@@ -78,7 +83,7 @@ public class ShowAttendTellTests
                 var wr = w.Value.ToArray().AsSpan(i * l, l).ToArray(); var ar = a.Value.ToArray().AsSpan(i * l, l).ToArray();
                 Assert.Equal(1.0, ar.Sum(), 5);
                 Assert.All(ar, x => Assert.True(x > 0));
-                if (kind == CaptionAttention.Soft) Assert.Equal(ar, wr);
+                if (hard is null) Assert.Equal(ar, wr);
                 else { Assert.Equal(1, wr.Count(x => x == 1f)); Assert.Equal(l - 1, wr.Count(x => x == 0f)); }
                 double cells = Enumerable.Range(0, 5).Sum(c => model.MassInCell(wr, c));
                 Assert.Equal(1.0, cells, 5);
