@@ -160,6 +160,15 @@ public sealed class Q27_ImageCaptioning : Experiment
                                 byPos.Select((x, i) => byPosCount[i] == 0 ? double.NaN : x / byPosCount[i]).ToArray(), endOnDigits / n);
     }
 
+    /// <summary>The row of band <paramref name="band"/> that gets its label: the heatmap labels every k-th row when there are more
+    /// than 40 (k = ⌈rows / 30⌉), so pick the labelled row nearest the middle of the band's image.</summary>
+    public static int LabelRow(int band, int bandHeight, int rows)
+    {
+        int every = rows <= 40 ? 1 : (int)Math.Ceiling(rows / 30.0), middle = band * bandHeight + MnistStrip.Height / 2;
+        int below = middle / every * every;
+        return below >= band * bandHeight ? below : below + every;
+    }
+
     private static void AddFigure(ExperimentResult result, ExperimentContext context, ShowAttendTell model, MnistStrip strip, Variant variant)
     {
         var caption = model.Greedy([strip], 5)[0];
@@ -178,7 +187,7 @@ public sealed class Q27_ImageCaptioning : Experiment
                         : Math.Max(0.55f * columns[c] / top, strip.Pixels[r * width + c] * (0.15f + 0.85f * columns[c] / top));
             }
             string word = t < caption.Digits.Length ? caption.Digits[t].ToString(System.Globalization.CultureInfo.InvariantCulture) : "end";
-            labels[t * band + 12] = $"step {t + 1}: '{word}'";
+            labels[LabelRow(t, band, steps * band)] = $"step {t + 1}: '{word}'";
         }
         string path = context.FigurePath($"q27-attention-{variant.Key}.png");
         string truth = string.Join(" ", strip.Digits);

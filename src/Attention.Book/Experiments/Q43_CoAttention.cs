@@ -173,7 +173,7 @@ public sealed class Q43_CoAttention : Experiment
                     map[m * band + r, c] = r >= MnistStrip.Height ? float.NaN
                         : Math.Max(0.55f * maps[m].Image[c] / top, strip.Pixels[r * width + c] * (0.15f + 0.85f * maps[m].Image[c] / top));
             }
-            labels[m * band + 12] = maps[m].Name;
+            labels[Q27_ImageCaptioning.LabelRow(m, band, maps.Count * band)] = maps[m].Name;
         }
         string question = string.Join(" ", q.Tokens), answer = StripQuestions.Answers[q.Answer];
         string path = context.FigurePath("q43-image-attention.png");
