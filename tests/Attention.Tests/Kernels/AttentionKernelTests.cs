@@ -163,8 +163,14 @@ public class AttentionKernelTests
     {
         var shape = new AttentionShape(1, 2, 2, 0, 9, 4);
         var kv = NaiveAttention.Random(2 * 9 * 4, 2);
-        Kernel(kernel)([], kv, kv, [], shape, AttentionOptions.Default, default);
-        Kernel(kernel)([], [], [], [], new AttentionShape(0, 2, 2, 5, 9, 4), AttentionOptions.Default, default);
+        var before = kv.ToArray();
+        var ex = Record.Exception(() =>
+        {
+            Kernel(kernel)([], kv, kv, [], shape, AttentionOptions.Default, default);
+            Kernel(kernel)([], [], [], [], new AttentionShape(0, 2, 2, 5, 9, 4), AttentionOptions.Default, default);
+        });
+        Assert.Null(ex);                 // no queries (L = 0) or no batch (B = 0): nothing to do, nothing to refuse
+        Assert.Equal(before, kv);        // and the inputs are left alone
     }
 
     [SkippableTheory]

@@ -137,22 +137,28 @@ public class FlashAttentionTests
     }
 
     /// <summary>Random shapes and masks: every path of FlashAttention matches float64 (and therefore each other).</summary>
-    [Property(MaxTest = 60)]
+    /// <summary>Random shapes (empty ones included, D up to 130 past the 128 the kernels unroll for), masks and windows,
+    /// logits scaled up to 30× the usual 1/√D; a fixed replay seed, and FsCheck names the seed of any failure.</summary>
+    [Property(MaxTest = 60, Replay = "(2718281828,3141592653)")]
     public void Flash_MatchesReference_RandomShapesAndMasks(byte lRaw, byte sRaw, byte dRaw, byte hRaw, bool causal,
                                                             sbyte left, sbyte right, byte padRaw)
     {
-        int l = lRaw % 90, s = sRaw % 160, d = 1 + dRaw % 70, kvh = 1 + hRaw % 2, heads = kvh * (1 + hRaw / 2 % 3);
+        int l = lRaw % 90, s = sRaw % 160, d = 1 + dRaw % 130, kvh = 1 + hRaw % 2, heads = kvh * (1 + hRaw / 2 % 3);
+        // float32 rounds a score of size |x| by about |x|·2⁻²⁴, so the tolerance grows with the logits' scale
+        float factor = (padRaw / 3 % 3) switch { 0 => 1f, 1 => 5f, _ => 30f };
+        double abs = 1e-6 * factor, rel = 1e-5 * factor;
         var options = new AttentionOptions
         {
+            Scale = factor / MathF.Sqrt(d),
             Causal = causal,
             WindowLeft = left < 0 ? null : left % 50,
             WindowRight = right < 0 ? null : right % 50,
             KeyLengths = padRaw % 3 == 0 ? null : [Math.Min(s, padRaw % 170), s],
         };
         var shape = new AttentionShape(2, heads, kvh, l, s, d);
-        AttentionKernelTests.CheckAgainstReference("flash", shape, options, seed: lRaw + 256 * sRaw);
+        AttentionKernelTests.CheckAgainstReference("flash", shape, options, seed: lRaw + 256 * sRaw, abs, rel);
         if (AttentionKernelTests.AvailableKernels.Contains("tiled"))   // else KernelPathTests reports the skip
-            AttentionKernelTests.CheckAgainstReference("tiled", shape, options, seed: lRaw + 256 * sRaw);
-        AttentionKernelTests.CheckAgainstReference("portable", shape, options, seed: lRaw + 256 * sRaw);
+            AttentionKernelTests.CheckAgainstReference("tiled", shape, options, seed: lRaw + 256 * sRaw, abs, rel);
+        AttentionKernelTests.CheckAgainstReference("portable", shape, options, seed: lRaw + 256 * sRaw, abs, rel);
     }
 }
