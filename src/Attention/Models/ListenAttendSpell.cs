@@ -95,8 +95,8 @@ public static class Pyramid
 /// </summary>
 public sealed class Listener : Module
 {
-    private readonly LSTM? _bottom;
-    private readonly LSTM[] _pyramid;
+    private readonly Lstm? _bottom;
+    private readonly Lstm[] _pyramid;
 
     /// <summary>The configuration.</summary>
     public LasConfig Config { get; }
@@ -113,13 +113,13 @@ public sealed class Listener : Module
         int h = config.ListenerHidden, width = config.Features;
         if (config.BottomLayers > 0)
         {
-            _bottom = RegisterModule("bottom", new LSTM(width, h, rng, config.BottomLayers, bidirectional: true));
+            _bottom = RegisterModule("bottom", new Lstm(width, h, rng, config.BottomLayers, bidirectional: true));
             width = 2 * h;
         }
-        _pyramid = new LSTM[config.PyramidLayers];
+        _pyramid = new Lstm[config.PyramidLayers];
         for (int l = 0; l < config.PyramidLayers; l++)
         {
-            _pyramid[l] = RegisterModule($"pyramid{l}", new LSTM(2 * width, h, rng, 1, bidirectional: true));
+            _pyramid[l] = RegisterModule($"pyramid{l}", new Lstm(2 * width, h, rng, 1, bidirectional: true));
             width = 2 * h;
         }
         if (config.BottomLayers == 0 && config.PyramidLayers == 0)
@@ -162,7 +162,7 @@ public sealed class ListenAttendSpell : Module
 {
     private readonly Listener _listener;
     private readonly Embedding _embedding;
-    private readonly LSTMCell _speller;
+    private readonly LstmCell _speller;
     private readonly Linear _hidden, _projection;
 
     /// <summary>The output vocabulary of digit strings: the four reserved ids, then "0" … "9".</summary>
@@ -193,7 +193,7 @@ public sealed class ListenAttendSpell : Module
         };
         RegisterModule("attention", (Module)Attention);
         _embedding = RegisterModule("embedding", new Embedding(config.Vocabulary, config.Embedding, rng, paddingIndex: Vocabulary.Pad));
-        _speller = RegisterModule("speller", new LSTMCell(config.Embedding + e, h, rng));
+        _speller = RegisterModule("speller", new LstmCell(config.Embedding + e, h, rng));
         _hidden = RegisterModule("W_o", new Linear(h + e, h, rng));
         _projection = RegisterModule("W_s", new Linear(h, config.Vocabulary, rng));
     }

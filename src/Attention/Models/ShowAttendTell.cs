@@ -66,7 +66,7 @@ public sealed class ShowAttendTell : Module
     private readonly bool _soft;
     private readonly Embedding _embedding;
     private readonly Linear _initH, _initC, _gate, _lh, _lz, _lo;
-    private readonly LSTMCell _cell;
+    private readonly LstmCell _cell;
 
     /// <summary>The configuration.</summary>
     public ShowAttendTellConfig Config { get; }
@@ -98,7 +98,7 @@ public sealed class ShowAttendTell : Module
         _initH = RegisterModule("init_h", new Linear(d, n, rng));
         _initC = RegisterModule("init_c", new Linear(d, n, rng));
         _gate = RegisterModule("f_beta", new Linear(n, 1, rng));
-        _cell = RegisterModule("lstm", new LSTMCell(m + d, n, rng));
+        _cell = RegisterModule("lstm", new LstmCell(m + d, n, rng));
         _lh = RegisterModule("L_h", new Linear(n, m, rng, bias: false));
         _lz = RegisterModule("L_z", new Linear(d, m, rng, bias: false));
         _lo = RegisterModule("L_o", new Linear(m, Classes, rng));

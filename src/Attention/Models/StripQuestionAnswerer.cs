@@ -46,9 +46,9 @@ public sealed record StripAnswer(Var Logits, Var? ImageWeights, Var? QuestionWei
 public sealed class StripQuestionAnswerer : Module
 {
     private readonly StripWindowEncoder _encoder;
-    private readonly GRU _imageContext;
+    private readonly Gru _imageContext;
     private readonly Embedding _words;
-    private readonly GRU _questionReader;
+    private readonly Gru _questionReader;
     private readonly ParallelCoAttention? _parallel;
     private readonly AlternatingCoAttention? _alternating;
     private readonly Linear? _poolHidden;
@@ -70,9 +70,9 @@ public sealed class StripQuestionAnswerer : Module
         Config = config;
         int d = config.Features;
         _encoder = RegisterModule("encoder", new StripWindowEncoder(5, config.WindowStride, d, rng));
-        _imageContext = RegisterModule("image_context", new GRU(d, d / 2, rng, bidirectional: true));
+        _imageContext = RegisterModule("image_context", new Gru(d, d / 2, rng, bidirectional: true));
         _words = RegisterModule("words", new Embedding(StripQuestions.Vocabulary.Count, d, rng));
-        _questionReader = RegisterModule("question_reader", new GRU(d, d, rng));
+        _questionReader = RegisterModule("question_reader", new Gru(d, d, rng));
         switch (config.Kind)
         {
             case StripAnswererKind.ParallelCoAttention: _parallel = RegisterModule("co_attention", new ParallelCoAttention(d, config.Hidden, rng)); break;
