@@ -24,6 +24,7 @@ public sealed class HyenaMixer : SequenceMixer
     private int _filterCacheLength;
 
     public override string Name => "Hyena";
+    public override bool ConstantState => false;
     /// <summary>Positions per unit of the filter network's time axis (and of the window).</summary>
     public int ReferenceLength { get; }
     /// <summary>Sine/cosine pairs in the positional features.</summary>
