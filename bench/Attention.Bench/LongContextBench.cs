@@ -8,7 +8,7 @@ using Attention.Kernels;
 namespace Attention.Bench;
 
 /// <summary>
-/// The issue-10 kernel targets, each as a ratio measured side by side in one process run (one thread):
+/// The long-context kernel targets, each as a ratio measured side by side in one process run (one thread):
 /// <list type="bullet">
 /// <item>packing (<c>FlashAttention.ForwardVarlen</c>) against padding + key mask (<c>Forward</c> with KeyLengths) on batches of
 ///   KJV verses (character lengths from data/kjv/kjv.txt.gz, or a file of lengths after --lengths), causal, H = 8, D = 64;
@@ -41,7 +41,7 @@ public static class LongContextBench
         var one = new AttentionOptions { MaxThreads = 1 };
         var md = new StringBuilder();
         string loadBefore = LoadAverage();
-        md.AppendLine("# Long-context kernels: packing, block-sparse, paged decode, sliding window (issue 10 targets)");
+        md.AppendLine("# Long-context kernels: packing, block-sparse, paged decode, sliding window (targets)");
         md.AppendLine();
         md.AppendLine($"Machine: {CpuModel()}, {Environment.ProcessorCount} logical cores, {RuntimeInformation.OSDescription}, " +
                       $"{RuntimeInformation.FrameworkDescription}, Vector512 accelerated: {System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated}. " +

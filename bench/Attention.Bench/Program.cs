@@ -3,7 +3,7 @@
 //   dotnet run -c Release --project bench/Attention.Bench -- gemm [--reps N]    GEMM vs the FMA peak → bench/results/gemm.md
 //   dotnet run -c Release --project bench/Attention.Bench -- backward [--full]  FlashAttention backward vs the composed path
 //   dotnet run -c Release --project bench/Attention.Bench -- minilm [--rounds N]  all-MiniLM-L6-v2 forward vs ONNX Runtime → bench/results/minilm.md
-//   dotnet run -c Release --project bench/Attention.Bench -- long [--full]     issue-10 targets: packing, block-sparse, paged, window → bench/results/long-context.md
+//   dotnet run -c Release --project bench/Attention.Bench -- long [--full]     long-context targets: packing, block-sparse, paged, window → bench/results/long-context.md
 //   dotnet run -c Release --project bench/Attention.Bench -- warmup            first call vs steady state, fresh processes → bench/results/warmup.md
 //   dotnet run -c Release --project bench/Attention.Bench -- bdn [BenchmarkDotNet switches]   the BenchmarkDotNet suites
 using Attention.Bench;

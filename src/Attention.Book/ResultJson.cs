@@ -4,7 +4,7 @@ using System.Text.Json;
 namespace Attention.Book;
 
 /// <summary>
-/// The JSON form of a run, printed by <c>attn show N --json</c> (DESIGN.md §2):
+/// The JSON form of a run, printed by <c>attn show N --json</c>:
 /// <c>{"question": N, "metrics": {...}, "checks": [{"claim": "...", "holds": true}], "tables": [...], "figures": ["path"]}</c>
 /// plus a few descriptive keys (title, setting, seed, seconds, notes). Non-finite metrics are written as null.
 /// </summary>

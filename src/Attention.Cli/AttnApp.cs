@@ -9,7 +9,7 @@ namespace Attention.Cli;
 
 /// <summary>
 /// The <c>attn</c> command: <c>list</c>, <c>show N [--json] [--full] [--seed S]</c>,
-/// <c>show N [--input TEXT]</c>, <c>book [--out DIR] [--full] [--write-pages] [--only N,M]</c>, <c>bench [--full] [--out DIR]</c> and <c>quiz</c> (DESIGN.md §2).
+/// <c>show N [--input TEXT]</c>, <c>book [--out DIR] [--full] [--write-pages] [--only N,M]</c>, <c>bench [--full] [--out DIR]</c> and <c>quiz</c>.
 /// Exit codes: 0 success, 1 a runtime failure (one line on stderr), 2 a usage error (one line on stderr).
 /// </summary>
 public sealed class AttnApp
@@ -57,11 +57,11 @@ public sealed class AttnApp
         var number = new Argument<string>("N") { Description = "Question number, 1..50" };
         var json = new Option<bool>("--json") { Description = "Print the experiment's result as one JSON object on stdout, nothing else" };
         var input = new Option<string?>("--input", "--word") { Description = "Text the experiment works on where it takes any (e.g. the word answer 3 aligns)" };
-        var show = new Command("show", "Show answer N and run its experiment live") { number, json, fullOption, seedOption, input };
+        var outOption = new Option<string?>("--out") { Description = "Output folder (show: figures, default out/figures/qNN under the repository; book: site/ under the repository; bench: bench/results)" };
+        var show = new Command("show", "Show answer N and run its experiment live") { number, json, fullOption, seedOption, input, outOption };
         show.SetAction(parse => Show(parse.GetValue(number)!, parse.GetValue(json), parse.GetValue(fullOption), parse.GetValue(seedOption),
-                                     parse.GetValue(input), parse.GetValue(rootOption), stdout, stderr));
+                                     parse.GetValue(input), parse.GetValue(outOption), parse.GetValue(rootOption), stdout, stderr));
 
-        var outOption = new Option<string?>("--out") { Description = "Output folder (book: site/ under the repository; bench: bench/results)" };
         var writePages = new Option<bool>("--write-pages") { Description = "Rewrite the experiment blocks of docs/answers/*.md in place" };
         var only = new Option<string?>("--only") { Description = "Run only these questions' experiments, e.g. 3,4,10 (the site keeps the other pages' committed blocks)" };
         var book = new Command("book", "Run every experiment and write the static site") { outOption, fullOption, seedOption, writePages, only };
@@ -86,9 +86,10 @@ public sealed class AttnApp
             if (parsed.CommandResult.Command == root && (unrecognized is null || parsed.UnmatchedTokens.Any(a => !a.StartsWith('-'))))
             {
                 var verb = parsed.UnmatchedTokens.FirstOrDefault(a => !a.StartsWith('-'));
+                string verbs = Verbs(root);
                 return Fail(stderr, Usage, verb is null
-                    ? "expected a verb: list, show N, book, bench, quiz, embed or heads (attn --help for more)"
-                    : $"unknown verb '{verb}'; expected list, show N, book, bench, quiz, embed or heads");
+                    ? $"expected a verb: {verbs} (attn --help for more)"
+                    : $"unknown verb '{verb}'; expected {verbs}");
             }
             return Fail(stderr, Usage, (unrecognized ?? parsed.Errors[0]).Message);
         }
@@ -99,6 +100,29 @@ public sealed class AttnApp
         catch (UsageException e) { return Fail(stderr, Usage, e.Message); }
         catch (ModelUsageException e) { return Fail(stderr, Usage, e.Message); }
         catch (Exception e) { return Fail(stderr, Failure, e.Message); }
+    }
+
+    /// <summary>"list, show N, book, … or viz": every verb the root command has, in order, so the message cannot fall behind.</summary>
+    private static string Verbs(RootCommand root)
+    {
+        var names = root.Subcommands.Select(c => c.Name + string.Concat(c.Arguments.Select(a => " " + a.Name))).ToList();
+        return names.Count == 1 ? names[0] : string.Join(", ", names.Take(names.Count - 1)) + " or " + names[^1];
+    }
+
+    /// <summary>Creates <paramref name="folder"/> and proves a file can be written there, before any long work starts.</summary>
+    private static void EnsureWritable(string folder, string what)
+    {
+        string probe = Path.Combine(folder, $".attn-write-test-{Environment.ProcessId}");
+        try
+        {
+            Directory.CreateDirectory(folder);
+            File.WriteAllText(probe, "");
+            File.Delete(probe);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or NotSupportedException or ArgumentException)
+        {
+            throw new UsageException($"cannot write {what} to '{folder}': {e.Message}");
+        }
     }
 
     private static int Fail(TextWriter stderr, int code, string message)
@@ -126,7 +150,7 @@ public sealed class AttnApp
 
     // ---------- show ----------
 
-    private int Show(string numberText, bool json, bool full, int seed, string? input, string? rootOverride, TextWriter stdout, TextWriter stderr)
+    private int Show(string numberText, bool json, bool full, int seed, string? input, string? outDir, string? rootOverride, TextWriter stdout, TextWriter stderr)
     {
         if (!int.TryParse(numberText, NumberStyles.None, CultureInfo.InvariantCulture, out int n))
             throw new UsageException($"show expects a question number 1..{Questions.Count}; got '{numberText}'");
@@ -136,9 +160,10 @@ public sealed class AttnApp
         var question = Questions.Get(n);
         var experiment = Registry.Find(n);
         string? root = TryRoot(rootOverride);
-        string figureDir = root is null
+        string figureDir = Path.GetFullPath(outDir ?? (root is null
             ? Path.Combine(Path.GetTempPath(), "attn-figures", $"q{n:00}")
-            : Path.Combine(root, "out", "figures", $"q{n:00}");
+            : Path.Combine(root, "out", "figures", $"q{n:00}")));
+        if (experiment is not null) EnsureWritable(figureDir, "figures");
 
         if (json)
         {
@@ -175,6 +200,7 @@ public sealed class AttnApp
         }
 
         console.Write(new Rule($"[bold]{Markup.Escape(experiment.GetType().Name)}[/] · {(full ? "full" : "quick")} · seed {seed}").LeftJustified());
+        console.MarkupLine($"[grey]figures go to {Markup.Escape(figureDir)} (--out DIR chooses)[/]");
         var result = RunWithProgress(console, experiment, full, seed, figureDir, input);
         if (!result.Succeeded)
             return Fail(stderr, Failure, $"{experiment.GetType().Name} failed: {result.Error!.Message}");
@@ -246,6 +272,7 @@ public sealed class AttnApp
         var selected = onlyText is null ? null : ParseQuestionList(onlyText);
         var root = RepoPaths.FindRoot(rootOverride ?? _root);
         var site = Path.GetFullPath(outDir ?? RepoPaths.DefaultSite(root));
+        EnsureWritable(site, "the site");
         var pages = Pages.Find(RepoPaths.Answers(root));
         var experiments = Registry.All.Where(e => selected is null || selected.Contains(e.Question)).ToList();
         if (selected is not null)

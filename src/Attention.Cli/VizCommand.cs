@@ -16,7 +16,7 @@ internal static class VizCommand
 {
     public static Command Create(TextWriter stdout)
     {
-        var text = new Argument<string>("text") { Description = "The sentence to look at" };
+        var text = new Argument<string>("TEXT") { Description = "The sentence to look at" };
         var layer = new Option<int?>("--layer") { Description = "Layer, 0-based (0..5)" };
         var head = new Option<int?>("--head") { Description = "Head, 0-based (0..11)" };
         var outDir = new Option<string?>("--out") { Description = "Folder for the PNG heatmaps and the head grid (default: draw in the terminal)" };

@@ -6,7 +6,7 @@ using Spectre.Console;
 namespace Attention.Cli.Quiz;
 
 /// <summary>
-/// <c>attn quiz [--plain] [--count N] [--topic T] [--store FILE] [--stats] [--reset]</c> (DESIGN.md §5): an interview
+/// <c>attn quiz [--plain] [--count N] [--topic T] [--store FILE] [--stats] [--reset]</c>: an interview
 /// drill over the answered questions. For each due question (SM-2 schedule) it shows the question, waits for the
 /// user's answer, reveals the page's short answer and key points, takes a self-grade 0–5 and schedules the next
 /// review; progress is saved after every grade (<see cref="QuizStore"/>). <c>--plain</c> reads the answers and grades

@@ -1,3 +1,4 @@
+using Attention.Data;
 namespace Attention.Alignments;
 
 /// <summary>

@@ -1,3 +1,4 @@
+using Attention.Data;
 using Attention.Autograd;
 using Attention.Seq2Seq;
 using Tensor = Attention.Tensors.Tensor;
@@ -43,7 +44,7 @@ public static class Regularisers
     /// gold links L = {j : (j, t) ∈ S} (Sure links; Possible ones when <paramref name="usePossible"/>), the term is
     /// −(1/|L|) Σ_{j∈L} log α_tj. Steps with no gold link (EOS, unaligned words) are skipped. Mean over the terms.
     /// </summary>
-    public static Var SupervisedAlignment(IReadOnlyList<Var> weights, IReadOnlyList<Alignments.GoldAlignment> gold, bool usePossible = false)
+    public static Var SupervisedAlignment(IReadOnlyList<Var> weights, IReadOnlyList<GoldAlignment> gold, bool usePossible = false)
     {
         ArgumentNullException.ThrowIfNull(gold);
         int b = CheckSteps(weights, gold.Select(g => g.TargetLength).ToArray());

@@ -1,5 +1,4 @@
 using System.Globalization;
-using Attention.Alignments;
 using Attention.Tensors;
 
 namespace Attention.Data;

@@ -1,4 +1,3 @@
-using Attention.Alignments;
 using Attention.Tensors;
 
 namespace Attention.Data;

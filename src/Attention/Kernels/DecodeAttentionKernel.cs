@@ -18,7 +18,7 @@ namespace Attention.Kernels;
 /// small enough that every thread gets several items.
 /// Measured (1 query, H = KvHeads = 8, S = 4096, D = 64; 16.8 MB of K and V; shared 2-core AVX-512 EPYC, best of
 /// 200 in thread CPU time): 0.39–0.49 ms on one thread (34–43 GB/s, memory bound), against ORT opset-23 Attention
-/// 0.53 ms, ggml 0.71 ms and ORT MultiHeadAttention 2.4 ms (DESIGN.md). Two threads split the same traffic.
+/// 0.53 ms, ggml 0.71 ms and ORT MultiHeadAttention 2.4 ms (bench/results). Two threads split the same traffic.
 /// </summary>
 internal sealed unsafe class DecodeAttentionKernel : AttentionJob
 {

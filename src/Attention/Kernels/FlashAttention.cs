@@ -180,7 +180,7 @@ public static class FlashAttention
         }
     }
 
-    /// <summary>Backward pass (issue 3): overwrites dQuery, dKey, dValue.</summary>
+    /// <summary>Backward pass: overwrites dQuery, dKey, dValue.</summary>
     public static void Backward(ReadOnlySpan<float> query, ReadOnlySpan<float> key,
                                 ReadOnlySpan<float> value, ReadOnlySpan<float> output,
                                 ReadOnlySpan<float> logSumExp, ReadOnlySpan<float> dOutput,

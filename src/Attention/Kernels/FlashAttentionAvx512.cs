@@ -30,10 +30,10 @@ namespace Attention.Kernels;
 /// Measured (B=1, H=8, D=64, fp32, this 2-core AMD EPYC with AVX-512, 2026-11-27; the machine was shared with
 /// 5 compiling helpers at load average 10–30, so times are the best of 10 runs in thread CPU time, which excludes
 /// the time the thread sat descheduled; FmaPeak.MeasureGflops(1) gave 206–226 GFLOP/s in the same runs, not the
-/// 116 quoted in DESIGN.md, so this core retires two 512-bit FMAs per cycle):
+/// 116 of one 512-bit FMA per cycle, so this core retires two 512-bit FMAs per cycle):
 /// <code>
 ///   N=2048 full,   1 thread   45.7 ms  188 GFLOP/s  ≈ 80–86 % of peak   naive C# (TensorPrimitives) 534 ms → 11.7×
-///   N=2048 causal, 1 thread   24.3 ms  177 GFLOP/s  (FLOPs halved)       ORT MHA 125 ms, ggml 89 ms (DESIGN.md)
+///   N=2048 causal, 1 thread   24.3 ms  177 GFLOP/s  (FLOPs halved)       ORT MHA 125 ms, ggml 89 ms (bench/results)
 ///   N=1024 full,   1 thread   13.3 ms  162 GFLOP/s                       naive 127 ms → 9.5×
 ///   N=2048 full,   2 threads  49.2 ms of CPU in total, no extra work over 1 thread (wall time could not be measured
 ///                             under that load; on two idle cores it should be about half)
@@ -61,7 +61,7 @@ internal sealed unsafe class FlashAttentionAvx512 : AttentionJob
     private readonly bool _modify;                // soft-cap or ALiBi: every tile is rewritten after pass 1
     private readonly PackedLayout? _packed;       // token-major packed sequences (ForwardVarlen); null = (B, H, L, D)
     private readonly BlockSparseLayout? _layout;  // block-sparse attention: zero blocks are skipped; null = dense
-    private readonly bool _plain;                 // none of the above, no sinks: ExecuteDense
+    private readonly bool _plain;                 // no option, sinks or layout (packing allowed): ExecuteDense
 
     public FlashAttentionAvx512(float* q, float* k, float* v, float* o, float* lse,
                                 AttentionShape shape, AttentionOptions options, float scale, PackedLayout? packed = null,
@@ -77,7 +77,7 @@ internal sealed unsafe class FlashAttentionAvx512 : AttentionJob
         _alibi = options.AlibiSlopes;
         _sinkLogits = options.SinkLogits;
         _modify = _cap2 > 0 || _alibi != null;
-        _plain = !_modify && _sinkLogits == null && options.SinkTokens == 0 && packed == null && layout == null;
+        _plain = !_modify && _sinkLogits == null && options.SinkTokens == 0 && layout == null;
     }
 
     public override int Items => _packed?.Items ?? checked(_shape.Batch * _shape.Heads * _blocks);
@@ -91,24 +91,46 @@ internal sealed unsafe class FlashAttentionAvx512 : AttentionJob
         else ExecuteGeneral(item, scratch);
     }
 
-    /// <summary>The plain call (no soft-cap, ALiBi, sinks, sink logits, packing or layout): the original loop, kept apart
+    /// <summary>The plain call (no soft-cap, ALiBi, sinks, sink logits or layout; dense or packed): the original loop, kept apart
     /// from <see cref="ExecuteGeneral"/> because the general loop's extra locals cost the JIT registers in the exp pass
     /// (measured: the plain N = 2048 forward 3–7 % slower through the general loop).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void ExecuteDense(int item, float* scratch)
     {
         var (batch, heads, kvHeads, L, S, D) = _shape;
-        int bh = item / _blocks, block = _blocks - 1 - item % _blocks;
-        int b = bh / heads, h = bh % heads, kvh = h / (heads / kvHeads);
+        int block;
+        float* qHead, kHead, vHead, oHead, lseHead;
+        nint qs, ks, ls;   // row strides of query and output, of key and value, of logSumExp
+        KeyRange range;
+        if (_packed == null)
+        {
+            int bh = item / _blocks, b = bh / heads;
+            block = _blocks - 1 - item % _blocks;
+            int kv = b * kvHeads + bh % heads / (heads / kvHeads);
+            qHead = _q + (nint)bh * L * D; oHead = _o + (nint)bh * L * D; lseHead = _lse == null ? null : _lse + (nint)bh * L;
+            kHead = _k + (nint)kv * S * D; vHead = _v + (nint)kv * S * D;
+            qs = D; ks = D; ls = 1;
+            range = new KeyRange(_shape, _options, b);
+        }
+        else
+        {
+            // a packed sequence: the same loop over strided token-major rows, read in place
+            _packed.Locate(item, BlockRows, heads, out int seq, out int h, out block, out L, out S);
+            int kvh = h / (heads / kvHeads);
+            nint q0 = _packed.QueryStart(seq), k0 = _packed.KeyStart(seq);
+            qHead = _q + (q0 * heads + h) * D; oHead = _o + (q0 * heads + h) * D; lseHead = _lse == null ? null : _lse + q0 * heads + h;
+            kHead = _k + (k0 * kvHeads + kvh) * D; vHead = _v + (k0 * kvHeads + kvh) * D;
+            qs = (nint)heads * D; ks = (nint)kvHeads * D; ls = heads;
+            range = new KeyRange(new AttentionShape(1, heads, kvHeads, L, S, D), _options, 0);
+        }
         int i0 = block * BlockRows, rows = Math.Min(BlockRows, L - i0);
         float* qt = scratch, ot = qt + BlockRows * D, st = ot + BlockRows * D;
         int* loRow = (int*)(st + TileKeys * BlockRows), hiRow = loRow + BlockRows;
         float* mRow = (float*)(hiRow + BlockRows), lRow = mRow + BlockRows, tileMax = lRow + BlockRows;
-        float* oBlock = _o + ((nint)bh * L + i0) * D;
-        float* lseBlock = _lse == null ? null : _lse + (nint)bh * L + i0;
+        float* oBlock = oHead + i0 * qs;
+        float* lseBlock = lseHead == null ? null : lseHead + i0 * ls;
 
         // Visible interval of every row; padding rows (past L) see everything so they never force masking.
-        var range = new KeyRange(_shape, _options, b);
         int kBegin = int.MaxValue, kEnd = 0, maxLo = 0, minHi = int.MaxValue;
         for (int r = 0; r < BlockRows; r++)
         {
@@ -123,22 +145,24 @@ internal sealed unsafe class FlashAttentionAvx512 : AttentionJob
         }
         if (kBegin >= kEnd)
         {
-            new Span<float>(oBlock, rows * D).Clear();
-            if (lseBlock != null) new Span<float>(lseBlock, rows).Fill(float.NegativeInfinity);
+            for (int r = 0; r < rows; r++)
+            {
+                new Span<float>(oBlock + r * qs, D).Clear();
+                if (lseBlock != null) lseBlock[r * ls] = float.NegativeInfinity;
+            }
             return;
         }
 
         // Qᵀ, scaled so that scores come out in log₂ units (exp becomes exp2: one multiply less per score).
-        float* qBlock = _q + ((nint)bh * L + i0) * D;
+        float* qBlock = qHead + i0 * qs;
         for (int r = 0; r < rows; r++)
             for (int d = 0; d < D; d++)
-                qt[d * BlockRows + r] = qBlock[r * D + d] * _scaleLog2;
+                qt[d * BlockRows + r] = qBlock[r * qs + d] * _scaleLog2;
         if (rows < BlockRows)
             for (int d = 0; d < D; d++)
                 new Span<float>(qt + d * BlockRows + rows, BlockRows - rows).Clear();
         new Span<float>(ot, BlockRows * D).Clear();
 
-        float* kHead = _k + (nint)(b * kvHeads + kvh) * S * D, vHead = _v + (nint)(b * kvHeads + kvh) * S * D;
         var negInf = Vector512.Create(float.NegativeInfinity);
         Vector512<float> m0 = negInf, m1 = negInf, m2 = negInf, m3 = negInf;
         Vector512<float> l0 = default, l1 = default, l2 = default, l3 = default;
@@ -150,8 +174,8 @@ internal sealed unsafe class FlashAttentionAvx512 : AttentionJob
             // pass 1: Sᵀ = K_tile · Qᵀ, with the column max of the tile
             negInf.Store(tileMax); negInf.Store(tileMax + 16); negInf.Store(tileMax + 32); negInf.Store(tileMax + 48);
             int c = 0;
-            for (; c + 4 <= nc; c += 4) Score4(qt, kHead + (nint)(c0 + c) * D, D, D, st + c * BlockRows, tileMax);
-            for (; c < nc; c++) Score1(qt, kHead + (nint)(c0 + c) * D, D, st + c * BlockRows, tileMax);
+            for (; c + 4 <= nc; c += 4) Score4(qt, kHead + (c0 + c) * ks, D, ks, st + c * BlockRows, tileMax);
+            for (; c < nc; c++) Score1(qt, kHead + (c0 + c) * ks, D, st + c * BlockRows, tileMax);
 
             // tiles that cross a row's [lo, hi) edge get −∞ outside it, and their max is taken again
             if (c0 < maxLo || c0 + nc > minHi) MaskTile(st, nc, c0, loRow, hiRow, tileMax);
@@ -191,10 +215,10 @@ internal sealed unsafe class FlashAttentionAvx512 : AttentionJob
             l0 += y0; l1 += y1; l2 += y2; l3 += y3;
 
             // pass 4: Oᵀ += V_tileᵀ · P
-            float* vTile = vHead + (nint)c0 * D;
+            float* vTile = vHead + c0 * ks;
             int dd = 0;
-            for (; dd + 4 <= D; dd += 4) Pv4(st, vTile + dd, D, nc, ot + dd * BlockRows);
-            for (; dd < D; dd++) Pv1(st, vTile + dd, D, nc, ot + dd * BlockRows);
+            for (; dd + 4 <= D; dd += 4) Pv4(st, vTile + dd, ks, nc, ot + dd * BlockRows);
+            for (; dd < D; dd++) Pv1(st, vTile + dd, ks, nc, ot + dd * BlockRows);
         }
 
         // O = Oᵀ / ℓ, logSumExp = ln2·(m + log₂ ℓ); ℓ = 0 means the row saw no key
@@ -203,16 +227,16 @@ internal sealed unsafe class FlashAttentionAvx512 : AttentionJob
         for (int r = 0; r < rows; r++)
         {
             float l = lRow[r];
-            float* oRow = oBlock + r * D;
+            float* oRow = oBlock + r * qs;
             if (l == 0)
             {
                 new Span<float>(oRow, D).Clear();
-                if (lseBlock != null) lseBlock[r] = float.NegativeInfinity;
+                if (lseBlock != null) lseBlock[r * ls] = float.NegativeInfinity;
                 continue;
             }
             float inv = 1 / l;
             for (int d = 0; d < D; d++) oRow[d] = ot[d * BlockRows + r] * inv;
-            if (lseBlock != null) lseBlock[r] = (mRow[r] + MathF.Log2(l)) * Ln2;
+            if (lseBlock != null) lseBlock[r * ls] = (mRow[r] + MathF.Log2(l)) * Ln2;
         }
     }
 

@@ -1,3 +1,4 @@
+using Attention.Positions;
 using Attention.Autograd;
 using Attention.Nn;
 using Attention.Seq2Seq;
@@ -71,7 +72,7 @@ public sealed class Transformer : Module, IStepDecoder
     public IReadOnlyList<DecoderLayer> DecoderLayers => _decoder;
 
     /// <summary>Builds the model; weights from <paramref name="rng"/>.</summary>
-    /// <exception cref="ArgumentException">A size is not positive, E is not a multiple of H, or a vocabulary holds only the reserved ids.</exception>
+    /// <exception cref="ArgumentException">A size is not positive, E is odd or not a multiple of H, or a vocabulary holds only the reserved ids.</exception>
     public Transformer(TransformerConfig config, Rng rng)
     {
         ArgumentNullException.ThrowIfNull(config);
@@ -85,6 +86,8 @@ public sealed class Transformer : Module, IStepDecoder
         var options = config.LayerOptions;
         options.Validate();
         int e = config.ModelDim;
+        if (e % 2 != 0)
+            throw new ArgumentException($"expected an even ModelDim (the sinusoidal positions pair sin and cos), got {e}", nameof(config));
         _embedScale = MathF.Sqrt(e);
         _sourceEmbedding = RegisterModule("source_embedding", new Embedding(config.SourceVocabulary, e, rng, paddingIndex: Vocabulary.Pad));
         _targetEmbedding = RegisterModule("target_embedding", new Embedding(config.TargetVocabulary, e, rng, paddingIndex: Vocabulary.Pad));
@@ -106,27 +109,7 @@ public sealed class Transformer : Module, IStepDecoder
         }
         if (!config.TieOutput) _output = RegisterModule("output", new Linear(e, config.TargetVocabulary, rng));
         if (config.Dropout > 0f) _dropout = RegisterModule("drop", new Dropout(config.Dropout, new Rng(rng.NextUInt64())));
-        _positions = SinusoidalTable(config.MaxLength, e);
-    }
-
-    /// <summary>
-    /// The sinusoidal position table (Vaswani et al., 2017, §3.5), (length, E):
-    /// PE(p, 2i) = sin(p / 10000^(2i/E)), PE(p, 2i+1) = cos(p / 10000^(2i/E)).
-    /// </summary>
-    public static Tensor SinusoidalTable(int length, int dim)
-    {
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(length);
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(dim);
-        var table = Tensor.Zeros(length, dim);
-        var t = table.AsSpan();
-        for (int p = 0; p < length; p++)
-            for (int i = 0; i < dim; i += 2)
-            {
-                double angle = p / Math.Pow(10000, (double)i / dim);
-                t[p * dim + i] = (float)Math.Sin(angle);
-                if (i + 1 < dim) t[p * dim + i + 1] = (float)Math.Cos(angle);
-            }
-        return table;
+        _positions = Tensor.FromArray(SinusoidalPositions.Table(config.MaxLength, e), config.MaxLength, e);
     }
 
     private void CheckBatch(PaddedBatch batch, string name)

@@ -1,3 +1,4 @@
+using Attention.Data;
 using Attention.Alignments;
 using Attention.Autograd;
 using Attention.Tensors;

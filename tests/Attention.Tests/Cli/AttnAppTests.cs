@@ -52,6 +52,38 @@ public class AttnAppTests
     }
 
     [Fact]
+    public void MissingVerb_NamesEveryVerbTheCommandHas()
+    {
+        var (code, _, error) = Run(FakeApp().App);
+        Assert.Equal(2, code);
+        foreach (var verb in new[] { "list", "show N", "book", "bench", "quiz", "embed", "heads", "viz" })
+            Assert.Contains(verb, error);
+    }
+
+    [Fact]
+    public void Book_IntoAFolderThatCannotBeWritten_Exits2BeforeRunningAnything()
+    {
+        var (app, root) = FakeApp();
+        var blocker = Path.Combine(root, "a-file");
+        File.WriteAllText(blocker, "not a folder");
+        var (code, output, error) = Run(app, "book", "--out", Path.Combine(blocker, "site"));
+        Assert.Equal(2, code);
+        Assert.Contains("cannot write the site", Assert.Single(Lines(error)));
+        Assert.DoesNotContain("Q07_FakeWeights", output);   // no experiment ran
+    }
+
+    [Fact]
+    public void Show_SaysWhereFiguresGo_AndOutChoosesTheFolder()
+    {
+        var (app, root) = FakeApp();
+        var figures = Path.Combine(root, "my-figures");
+        var (code, output, error) = Run(app, "show", "7", "--out", figures);
+        Assert.True(code == 0, error);
+        Assert.Contains("figures go to " + figures, output.ReplaceLineEndings(""));
+        Assert.True(File.Exists(Path.Combine(figures, "q07-weights.png")));
+    }
+
+    [Fact]
     public void ShowOutOfRange_NamesTheRangeAndTheValue()
     {
         var (_, _, error) = Run(FakeApp().App, "show", "0");

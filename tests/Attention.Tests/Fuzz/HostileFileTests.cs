@@ -9,7 +9,7 @@ using Attention.Tensors;
 namespace Attention.Tests.Fuzz;
 
 /// <summary>
-/// One test per class of defect an outside fuzz run found (issue 16), each reproducing the hostile input: the reader
+/// One test per class of defect an outside fuzz run found, each reproducing the hostile input: the reader
 /// must throw one of the allowed exceptions, naming the file or field and what was expected, before allocating
 /// what the file claims, and never load a damaged file partially or silently.
 /// </summary>

@@ -4,7 +4,7 @@ using Attention.Tests.Reference;
 namespace Attention.Tests.Kernels;
 
 /// <summary>
-/// The kernel variants of DESIGN.md section 4 — ALiBi, soft-capping, sink tokens, sink logits — on every forward path
+/// The kernel variants — ALiBi, soft-capping, sink tokens, sink logits — on every forward path
 /// (FlashAttention as called, tiled AVX-512, portable, decode, math) and in the backward (both exponentials), each against
 /// the float64 reference, over odd sizes, causal, windows, grouped-query heads, L ≠ S and key-padding lengths.
 /// </summary>

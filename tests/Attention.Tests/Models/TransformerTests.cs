@@ -159,23 +159,11 @@ public class TransformerTests
     }
 
     [Fact]
-    public void SinusoidalTable_FollowsTheFormula()
-    {
-        var pe = Transformer.SinusoidalTable(5, 6).ToArray();
-        for (int p = 0; p < 5; p++)
-            for (int i = 0; i < 6; i += 2)
-            {
-                double angle = p / Math.Pow(10000, i / 6.0);
-                Assert.InRange(Math.Abs(pe[p * 6 + i] - Math.Sin(angle)), 0, 1e-6);
-                Assert.InRange(Math.Abs(pe[p * 6 + i + 1] - Math.Cos(angle)), 0, 1e-6);
-            }
-    }
-
-    [Fact]
     public void Model_RejectsBadArguments()
     {
         Assert.Throws<ArgumentException>(() => new Transformer(Tiny() with { Heads = 3 }, new Rng(1)));
         Assert.Throws<ArgumentException>(() => new Transformer(new TransformerConfig(3, 9), new Rng(1)));
+        Assert.Contains("even", Assert.Throws<ArgumentException>(() => new Transformer(Tiny() with { ModelDim = 7, Heads = 1 }, new Rng(1))).Message);
         var model = Model();
         var tooLong = PaddedBatch.Pad([Enumerable.Repeat(4, 17).ToArray()], Vocabulary.Pad);
         var ex = Assert.Throws<ArgumentException>(() => model.Encode(tooLong));
