@@ -124,7 +124,7 @@ public sealed class HyenaMixer : SequenceMixer
         return _filterCache;
     }
 
-    /// <summary>Drops the cached decoding filters (call after the weights change).</summary>
+    /// <summary>Drops the cached decoding filters (call after the weights change; <see cref="Models.MixerLm"/>'s Fit does).</summary>
     public void ResetFilterCache() { _filterCache = []; _filterCacheLength = 0; }
 
     private sealed class State(int e) : MixerState
@@ -134,10 +134,13 @@ public sealed class HyenaMixer : SequenceMixer
         public override long Floats => Recent.Length + 2L * Position * (Recent.Length / 6);
     }
 
-    public override MixerState NewState()
+    public override MixerState NewState() => new State(Dim);
+
+    /// <summary>Evaluates the filters for <paramref name="length"/> positions now, so decoding does not pause to extend them.</summary>
+    public void PrepareDecoding(int length)
     {
-        ResetFilterCache();
-        return new State(Dim);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(length);
+        FilterValues(length);
     }
 
     public override long StateFloats(int context) => 6L * Dim + 2L * Dim * context;
