@@ -125,6 +125,9 @@ public sealed class Table
 /// </summary>
 public sealed record Figure(string Path, string Caption)
 {
+    /// <summary>An HTML figure (an interactive view): linked from the page rather than shown as an image.</summary>
+    public bool IsInteractive => System.IO.Path.GetExtension(Path).Equals(".html", StringComparison.OrdinalIgnoreCase);
+
     /// <summary>The heatmap values (rows × columns), if the figure is a heatmap; drawn in the terminal by <c>attn show</c>.</summary>
     public float[,]? Heatmap { get; init; }
     public IReadOnlyList<string>? RowLabels { get; init; }

@@ -44,8 +44,17 @@ public static class ResultMarkdown
 
         foreach (var figure in result.Figures)
         {
+            string link = figureLink(figure).Replace(" ", "%20", StringComparison.Ordinal);
+            if (figure.IsInteractive)
+            {
+                // an HTML figure is opened, not shown inline: a link the site copies beside the page
+                md.Append("[▶ ").Append(Inline(figure.Caption).Replace("]", "\\]", StringComparison.Ordinal)).Append(" (interactive, opens in the browser)](")
+                  .Append(link).AppendLine(")");
+                md.AppendLine();
+                continue;
+            }
             md.Append("![").Append(Inline(figure.Caption).Replace("]", "\\]", StringComparison.Ordinal)).Append("](")
-              .Append(figureLink(figure).Replace(" ", "%20", StringComparison.Ordinal)).AppendLine(")");
+              .Append(link).AppendLine(")");
             md.AppendLine();
             md.Append('*').Append(Inline(figure.Caption)).AppendLine("*");
             md.AppendLine();

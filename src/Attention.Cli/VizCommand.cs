@@ -7,10 +7,11 @@ using Spectre.Console;
 namespace Attention.Cli;
 
 /// <summary>
-/// <c>attn viz "text" [--layer L --head H] [--out DIR]</c>: the attention of all-MiniLM-L6-v2 on one sentence.
+/// <c>attn viz "text" [--layer L --head H] [--out DIR] [--html FILE]</c>: the attention of all-MiniLM-L6-v2 on one sentence.
 /// With <c>--out</c>: a PNG heatmap per head (token labels on both axes, rows = queries, columns = keys) and the
 /// 6 × 12 head grid <c>heads.png</c>; <c>--layer</c>/<c>--head</c> narrow the per-head PNGs. Without it: a terminal
-/// heatmap of one head, or of a layer's head average when no head is named (the last layer by default).
+/// heatmap of one head, or of a layer's head average when no head is named (the last layer by default). With
+/// <c>--html FILE</c>: an interactive head view (<see cref="HeadView"/>), every layer and head, in one offline HTML file.
 /// </summary>
 internal static class VizCommand
 {
@@ -20,12 +21,13 @@ internal static class VizCommand
         var layer = new Option<int?>("--layer") { Description = "Layer, 0-based (0..5)" };
         var head = new Option<int?>("--head") { Description = "Head, 0-based (0..11)" };
         var outDir = new Option<string?>("--out") { Description = "Folder for the PNG heatmaps and the head grid (default: draw in the terminal)" };
-        var viz = new Command("viz", "Draw all-MiniLM-L6-v2's attention heads on a sentence") { text, layer, head, outDir };
-        viz.SetAction(parse => Run(parse.GetValue(text)!, parse.GetValue(layer), parse.GetValue(head), parse.GetValue(outDir), stdout));
+        var html = new Option<string?>("--html") { Description = "Write an interactive head view (one self-contained HTML file, no network) to FILE" };
+        var viz = new Command("viz", "Draw all-MiniLM-L6-v2's attention heads on a sentence") { text, layer, head, outDir, html };
+        viz.SetAction(parse => Run(parse.GetValue(text)!, parse.GetValue(layer), parse.GetValue(head), parse.GetValue(outDir), parse.GetValue(html), stdout));
         return viz;
     }
 
-    private static int Run(string text, int? layer, int? head, string? outDir, TextWriter stdout)
+    private static int Run(string text, int? layer, int? head, string? outDir, string? html, TextWriter stdout)
     {
         if (string.IsNullOrWhiteSpace(text)) throw new AttnApp.UsageException("viz expects a non-empty sentence");
         var model = BertModel.LoadMiniLm();
@@ -44,6 +46,15 @@ internal static class VizCommand
             for (int i = 0; i < t; i++)
                 for (int j = 0; j < t; j++) m[i, j] = p[(h * t + i) * t + j];
             return m;
+        }
+
+        if (html is not null)
+        {
+            if (string.IsNullOrWhiteSpace(html)) throw new AttnApp.UsageException("--html expects a file name");
+            var views = Enumerable.Range(0, c.Layers).Select(l => (IReadOnlyList<float[,]>)Enumerable.Range(0, c.Heads).Select(h => Head(l, h)).ToList()).ToList();
+            HeadView.Write(html, tokens, views, $"all-MiniLM-L6-v2 on \"{Shorten(text, 80)}\": {c.Layers} layers × {c.Heads} heads");
+            stdout.WriteLine($"wrote {Path.GetFullPath(html)} (open it in a browser: hover a token, pick a layer and heads)");
+            if (outDir is null) return AttnApp.Ok;
         }
 
         if (outDir is null)

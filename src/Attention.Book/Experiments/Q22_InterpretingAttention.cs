@@ -125,6 +125,10 @@ public sealed class Q22_InterpretingAttention : Experiment
         HeadGrid.Write(gridPath, Enumerable.Range(0, c.Layers).Select(l => (IReadOnlyList<float[,]>)Enumerable.Range(0, c.Heads).Select(h => shown.Head(l, h)).ToList()).ToList(),
                        shown.Tokens, $"all-MiniLM-L6-v2, 72 heads on \"{shownText}\" (rows: queries; colour 0 to 1)");
         result.Figures.Add(new Figure(gridPath, "All 72 heads of all-MiniLM-L6-v2 on one sentence: rows are queries, columns keys, one colour scale."));
+        var viewPath = context.FigurePath("q22-head-view.html");
+        HeadView.Write(viewPath, shown.Tokens, Enumerable.Range(0, c.Layers).Select(l => (IReadOnlyList<float[,]>)Enumerable.Range(0, c.Heads).Select(h => shown.Head(l, h)).ToList()).ToList(),
+                       $"all-MiniLM-L6-v2 on \"{shownText}\": hover a token to see where each head looks");
+        result.Figures.Add(new Figure(viewPath, "Head view of the same sentence: pick a layer and heads, hover a query token"));
 
         var rolled = AttentionRollout.Rollout(shown.HeadAverages());
         var rolloutPath = context.FigurePath("q22-rollout.png");

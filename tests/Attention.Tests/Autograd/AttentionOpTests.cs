@@ -13,6 +13,9 @@ public class AttentionOpTests
         { 2, 2, 2, 3, 7, 5, true },     // L < S, bottom-right causal
         { 1, 4, 2, 6, 4, 3, true },     // L > S: the first rows see no key
         { 1, 3, 1, 7, 9, 4, false },    // multi-query
+        // more than 8 queries: the forward runs the tiled kernel (not decode), 64-row blocks with a partial last one
+        { 1, 2, 1, 70, 70, 4, true },   // causal across two query blocks, grouped-query
+        { 1, 1, 1, 66, 131, 3, false }, // L ≠ S, odd widths, partial key tiles
     };
 
     [Theory]

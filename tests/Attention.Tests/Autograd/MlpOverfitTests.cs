@@ -59,6 +59,7 @@ public class MlpOverfitTests
         var parameters = new[] { w1, b1, g, be, w2 };
         var opt = new AdamW(parameters, 1e-2f, weightDecay: 0f);
         float last = 0;
+        int clipped = 0;
         for (int step = 0; step < 500; step++)
         {
             var pred = (x.MatMul(w1) + b1).LayerNorm(g, be).Tanh().MatMul(w2);
@@ -66,9 +67,17 @@ public class MlpOverfitTests
             last = loss.Item();
             opt.ZeroGrad();
             loss.Backward();
-            GradClip.ByGlobalNorm(parameters, 1f);
+            double before = GradClip.ByGlobalNorm(parameters, 0.5f);
+            if (before > 0.5)
+            {
+                clipped++;
+                // the clip did its job: the gradient the optimizer sees has norm 0.5
+                double after = Math.Sqrt(parameters.Sum(p => p.Grad!.ToArray().Sum(v => (double)v * v)));
+                Assert.InRange(after, 0.5 - 1e-4, 0.5 + 1e-4);
+            }
             opt.Step();
         }
-        Assert.True(last < 1e-3f, $"MSE after 500 steps is {last}, expected < 1e-3");
+        Assert.True(clipped > 0, "the gradient never exceeded the clip norm, so clipping was not exercised");
+        Assert.True(last < 1e-3f, $"MSE after 500 steps is {last}, expected < 1e-3 (clipped on {clipped} steps)");
     }
 }

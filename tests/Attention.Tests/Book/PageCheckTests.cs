@@ -135,15 +135,27 @@ public class ExperimentRenderTests
                                        figureDirectory: Path.Combine(TempRepo.NewFolder($"exp{question:00}"), "figures"));
         Assert.True(run.Succeeded, $"{experiment.GetType().Name} threw: {run.Error}");
         var block = RenderedBlock.From(run, machine: "test machine");
+        var result = run.Result!;
+        // the block shows what the run measured: every table, every check with its verdict
+        static string Line(string text) => text.ReplaceLineEndings(" ").Trim();
+        foreach (var table in result.Tables) Assert.Contains(Line(table.Title), block.Markdown);
+        foreach (var check in result.Checks) Assert.Contains((check.Holds ? "✓ " : "✗ ") + Line(check.Claim), block.Markdown);
         var root = RepoPaths.FindRoot();
         if (Pages.Find(RepoPaths.Answers(root)).TryGetValue(question, out var page))
         {
-            var rendered = PageBlock.Replace(File.ReadAllText(page.Path), question, block.Markdown);
-            Assert.Contains(block.Markdown.Trim(), rendered);
+            // writing the block replaces only what lies between the markers: the prose around it survives byte for byte
+            var text = File.ReadAllText(page.Path);
+            var rendered = PageBlock.Replace(text, question, block.Markdown);
+            string start = PageBlock.StartMarker(question), end = PageBlock.EndMarker;
+            Assert.Equal(text[..text.IndexOf(start, StringComparison.Ordinal)], rendered[..rendered.IndexOf(start, StringComparison.Ordinal)]);
+            Assert.Equal(text[text.IndexOf(end, text.IndexOf(start, StringComparison.Ordinal), StringComparison.Ordinal)..],
+                         rendered[rendered.IndexOf(end, rendered.IndexOf(start, StringComparison.Ordinal), StringComparison.Ordinal)..]);
         }
-        Assert.All(run.Result!.Figures, f => Assert.True(File.Exists(f.Path), $"figure {f.Path} was not written"));
+        Assert.All(result.Figures, f => Assert.True(File.Exists(f.Path), $"figure {f.Path} was not written"));
+        // an experiment proves its page with claims that do not rest on the clock; losing them all must fail here
+        Assert.True(result.Checks.Count(c => !c.Timing) >= 1, $"{experiment.GetType().Name} makes no check that is not about timing");
         // Claims that rest on wall-clock time are reported on the page but not asserted: machines are noisy.
-        var failed = run.Result.Checks.Where(c => !c.Holds && !c.Timing).Select(c => c.Claim + (c.Detail is null ? "" : $" ({c.Detail})")).ToList();
+        var failed = result.Checks.Where(c => !c.Holds && !c.Timing).Select(c => c.Claim + (c.Detail is null ? "" : $" ({c.Detail})")).ToList();
         Assert.True(failed.Count == 0, $"{experiment.GetType().Name}: checks that do not hold: {string.Join("; ", failed)}");
     }
 }

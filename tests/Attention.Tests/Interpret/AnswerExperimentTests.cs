@@ -58,6 +58,9 @@ public class Q23Tests
     }
 }
 
+/// <summary>Q46 measures peak resident memory, which any other test allocating in this process at the same time
+/// disturbs: it runs in the non-parallel experiments collection, alone.</summary>
+[Collection("Experiments")]
 public class Q46Tests
 {
     [Fact]

@@ -6,7 +6,7 @@ namespace Attention.Tests.Interpret;
 public class HeadGridTests
 {
     [Fact]
-    public void HeadGrid_Writes_OnePanelPerHead_WithTheHotCellWhereTheMatrixPutsIt()
+    public void HeadGrid_WritesAnImageLargeEnoughForEveryPanel_WithCellsAtTheTopOfTheScale_AndRejectsMismatchedTokens()
     {
         // every head puts all its weight on key 0, except layer 1 head 2, which looks at the previous token
         string[] tokens = ["[CLS]", "the", "cat", "sat", ".", "[SEP]"];

@@ -57,12 +57,12 @@ public class AttentionVariantTests
     public static TheoryData<string, string> ForwardCases()
     {
         var data = new TheoryData<string, string>();
-        foreach (var kernel in AttentionKernelTests.KernelNames)
+        foreach (var kernel in AttentionKernelTests.AvailableKernels)
             foreach (var name in CaseNames) data.Add(kernel, name);
         return data;
     }
 
-    [Theory, MemberData(nameof(ForwardCases))]
+    [SkippableTheory, MemberData(nameof(ForwardCases))]
     public void Variant_MatchesFloat64Reference_OnEveryForwardPath(string kernel, string caseName)
     {
         var (shape, options) = Case(caseName);
@@ -80,7 +80,7 @@ public class AttentionVariantTests
         return data;
     }
 
-    [Theory, MemberData(nameof(BackwardCases))]
+    [SkippableTheory, MemberData(nameof(BackwardCases))]
     public void Variant_BackwardMatchesFloat64Reference(string caseName, bool fastExp)
     {
         var (shape, options) = Case(caseName);
@@ -114,7 +114,7 @@ public class AttentionVariantTests
 
     /// <summary>The reference's gradients with every variant on — dQuery, dKey, dValue and each head's sink-logit gradient —
     /// against central finite differences of its own float64 forward (loss = Σ O·R).</summary>
-    [Theory]
+    [SkippableTheory]
     [InlineData(5, 7, true, 1, 2), InlineData(7, 4, true, 0, 1), InlineData(4, 6, false, 2, 0)]
     public void Reference_WithVariants_MatchesCentralFiniteDifferences(int l, int s, bool causal, int window, int sinkTokens)
     {
@@ -168,7 +168,7 @@ public class AttentionVariantTests
         }
     }
 
-    [Fact]
+    [SkippableFact]
     public void Alibi_Slopes_FollowThePapersRecipe()
     {
         // H = 8 (a power of two): 2^(−8/8·k), k = 1..8
@@ -179,7 +179,7 @@ public class AttentionVariantTests
         Assert.Throws<ArgumentOutOfRangeException>(() => Alibi.Slopes(0));
     }
 
-    [Theory]
+    [SkippableTheory]
     [InlineData("flash"), InlineData("tiled"), InlineData("portable"), InlineData("decode")]
     public void SinkLogits_RowWithoutVisibleKey_GivesZeroOutputAndTheSinkAsLogSumExp(string kernel)
     {
@@ -199,7 +199,7 @@ public class AttentionVariantTests
         Assert.DoesNotContain(o, float.IsNaN);
     }
 
-    [Fact]
+    [SkippableFact]
     public void SinkTokens_KeepTheFirstKeysVisible_BeyondTheWindow()
     {
         // with a window of 2 the last query would only see keys 98..99; with 4 sinks it also sees 0..3
@@ -218,7 +218,7 @@ public class AttentionVariantTests
         Assert.Equal(o2, o3);
     }
 
-    [Fact]
+    [SkippableFact]
     public void Variants_BadOptions_ThrowNamingExpectedAndActual()
     {
         var shape = new AttentionShape(1, 4, 2, 3, 5, 8);
@@ -242,7 +242,7 @@ public class AttentionVariantTests
 /// <summary>The soft-cap's tanh against Math.Tanh: relative error within a few float ulps at every scale.</summary>
 public class SoftCapMathTests
 {
-    [Fact]
+    [SkippableFact]
     public void SoftCapTanh_RelativeErrorWithinFourUlps_FromTinyToSaturated()
     {
         var x = new List<float> { 0f, -0f, 1e-30f, -1e-20f, 0.39999f, 0.4f, 0.40001f, -0.4f, 9f, -9f, 20f, 100f, float.PositiveInfinity, float.NegativeInfinity };

@@ -10,7 +10,7 @@ public class FlashAttentionTests
                                bool fast = true, float[]? lse = null)
     {
         var o = new float[q.Length];
-        FlashAttention.Forward(q, k, v, o, shape, options, lse ?? default, fast ? FlashAttention.FlashPath.Tiled : FlashAttention.FlashPath.Portable);
+        FlashAttention.Forward(q, k, v, o, shape, options, lse ?? default, KernelPaths.Of(fast));
         return o;
     }
 
@@ -22,7 +22,7 @@ public class FlashAttentionTests
 
     /// <summary>The FlashAttention authors' rule: the fast kernel's error against float64 is at most twice the error
     /// of the plain float32 implementation (plus a small epsilon for results the naive path gets exactly).</summary>
-    [Theory, MemberData(nameof(ErrorRuleCases))]
+    [SkippableTheory, MemberData(nameof(ErrorRuleCases))]
     public void Flash_ErrorVsFloat64_AtMostTwiceNaiveFloat32(int l, int s, int d, bool causal, float scaleFactor)
     {
         var shape = new AttentionShape(1, 2, 1, l, s, d);
@@ -30,14 +30,14 @@ public class FlashAttentionTests
         var (q, k, v) = NaiveAttention.Inputs(shape, 11);
         var want = NaiveAttention.Forward(q, k, v, shape, options).Output;
         double naiveError = NaiveAttention.MaxError(NaiveAttention.ForwardFloat32(q, k, v, shape, options), want);
-        foreach (bool fast in new[] { true, false })
+        foreach (bool fast in new[] { false, true })
         {
             double error = NaiveAttention.MaxError(Run(q, k, v, shape, options, fast), want);
             Assert.True(error <= 2 * naiveError + 1e-7, $"fast={fast}: error {error:E3} vs naive float32 {naiveError:E3}");
         }
     }
 
-    [Theory]
+    [SkippableTheory]
     [InlineData(true, false), InlineData(true, true), InlineData(false, true)]
     public void Flash_OneThreadAndManyThreads_GiveIdenticalBits(bool fast, bool causal)
     {
@@ -51,7 +51,7 @@ public class FlashAttentionTests
         Assert.Equal(lse1, lse4);
     }
 
-    [Theory]
+    [SkippableTheory]
     [InlineData(true), InlineData(false)]
     public void Flash_CausalOutput_IgnoresFutureKeysAndValues(bool fast)
     {
@@ -72,7 +72,7 @@ public class FlashAttentionTests
         }
     }
 
-    [Theory]
+    [SkippableTheory]
     [InlineData(true), InlineData(false)]
     public void Flash_SelfAttentionWithoutPositions_IsPermutationEquivariant(bool fast)
     {
@@ -88,7 +88,7 @@ public class FlashAttentionTests
         for (int i = 0; i < o.Length; i++) Assert.True(Math.Abs(op[i] - expected[i]) <= 1e-6 + 1e-5 * Math.Abs(expected[i]), $"element {i}");
     }
 
-    [Theory]
+    [SkippableTheory]
     [InlineData(true), InlineData(false)]
     public void Flash_NaNInAVisibleKey_PropagatesOnlyToRowsThatSeeIt(bool fast)
     {
@@ -101,7 +101,7 @@ public class FlashAttentionTests
             Assert.Equal(i >= 30, float.IsNaN(o[i * 16]));
     }
 
-    [Theory]
+    [SkippableTheory]
     [InlineData(true), InlineData(false)]
     public void Flash_FastAndPortablePaths_Agree_D64(bool causal)
     {
@@ -113,7 +113,7 @@ public class FlashAttentionTests
         for (int i = 0; i < fast.Length; i++) Assert.True(Math.Abs(fast[i] - slow[i]) <= 2e-6 + 2e-5 * Math.Abs(slow[i]), $"element {i}");
     }
 
-    [Theory]
+    [SkippableTheory]
     [InlineData(0.05f), InlineData(0.5f), InlineData(3f)]
     public void Flash_MatchesReference_LogitsRisingAcrossKeyTiles(float risePerKey)
     {
@@ -127,7 +127,7 @@ public class FlashAttentionTests
         var v = NaiveAttention.Random(n * d, 14);
         var options = new AttentionOptions { Scale = 1f };
         var want = NaiveAttention.Forward(q, k, v, shape, options);
-        foreach (bool fast in new[] { true, false })
+        foreach (bool fast in new[] { false, true })
         {
             var lse = new float[n];
             var o = Run(q, k, v, shape, options, fast, lse);
@@ -137,21 +137,28 @@ public class FlashAttentionTests
     }
 
     /// <summary>Random shapes and masks: every path of FlashAttention matches float64 (and therefore each other).</summary>
-    [Property(MaxTest = 60)]
+    /// <summary>Random shapes (empty ones included, D up to 130 past the 128 the kernels unroll for), masks and windows,
+    /// logits scaled up to 30× the usual 1/√D; a fixed replay seed, and FsCheck names the seed of any failure.</summary>
+    [Property(MaxTest = 60, Replay = "(2718281828,3141592653)")]
     public void Flash_MatchesReference_RandomShapesAndMasks(byte lRaw, byte sRaw, byte dRaw, byte hRaw, bool causal,
                                                             sbyte left, sbyte right, byte padRaw)
     {
-        int l = lRaw % 90, s = sRaw % 160, d = 1 + dRaw % 70, kvh = 1 + hRaw % 2, heads = kvh * (1 + hRaw / 2 % 3);
+        int l = lRaw % 90, s = sRaw % 160, d = 1 + dRaw % 130, kvh = 1 + hRaw % 2, heads = kvh * (1 + hRaw / 2 % 3);
+        // float32 rounds a score of size |x| by about |x|·2⁻²⁴, so the tolerance grows with the logits' scale
+        float factor = (padRaw / 3 % 3) switch { 0 => 1f, 1 => 5f, _ => 30f };
+        double abs = 1e-6 * factor, rel = 1e-5 * factor;
         var options = new AttentionOptions
         {
+            Scale = factor / MathF.Sqrt(d),
             Causal = causal,
             WindowLeft = left < 0 ? null : left % 50,
             WindowRight = right < 0 ? null : right % 50,
             KeyLengths = padRaw % 3 == 0 ? null : [Math.Min(s, padRaw % 170), s],
         };
         var shape = new AttentionShape(2, heads, kvh, l, s, d);
-        AttentionKernelTests.CheckAgainstReference("flash", shape, options, seed: lRaw + 256 * sRaw);
-        AttentionKernelTests.CheckAgainstReference("tiled", shape, options, seed: lRaw + 256 * sRaw);
-        AttentionKernelTests.CheckAgainstReference("portable", shape, options, seed: lRaw + 256 * sRaw);
+        AttentionKernelTests.CheckAgainstReference("flash", shape, options, seed: lRaw + 256 * sRaw, abs, rel);
+        if (AttentionKernelTests.AvailableKernels.Contains("tiled"))   // else KernelPathTests reports the skip
+            AttentionKernelTests.CheckAgainstReference("tiled", shape, options, seed: lRaw + 256 * sRaw, abs, rel);
+        AttentionKernelTests.CheckAgainstReference("portable", shape, options, seed: lRaw + 256 * sRaw, abs, rel);
     }
 }

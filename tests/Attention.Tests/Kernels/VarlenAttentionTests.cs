@@ -61,10 +61,10 @@ public class VarlenAttentionTests
         return data;
     }
 
-    [Theory, MemberData(nameof(Cases))]
+    [SkippableTheory, MemberData(nameof(Cases))]
     public void Varlen_EachSequenceMatchesFloat64ReferenceAlone(string name, bool tiled)
     {
-        var path = tiled ? FlashAttention.FlashPath.Tiled : FlashAttention.FlashPath.Portable;
+        var path = KernelPaths.Of(tiled);
         switch (name)
         {
             case "self-causal":
@@ -87,7 +87,7 @@ public class VarlenAttentionTests
         }
     }
 
-    [Fact]
+    [SkippableFact]
     public void Varlen_EqualsPaddedBatchWithKeyLengths_OnTheRealRows()
     {
         int[] lengths = [30, 7, 64, 1];
@@ -120,7 +120,7 @@ public class VarlenAttentionTests
                         Assert.Equal(padded[((b * heads + h) * T + t) * d + x], packed[((cu[b] + t) * heads + h) * d + x], 5e-6f);
     }
 
-    [Fact]
+    [SkippableFact]
     public void Varlen_BadArguments_ThrowNamingExpectedAndActual()
     {
         var q = new float[10 * 2 * 4];

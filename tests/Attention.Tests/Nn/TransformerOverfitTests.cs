@@ -86,9 +86,18 @@ public class TransformerOverfitTests
             loss.Backward();
             opt.Step();
         }
+        // in training mode dropout makes two forward passes differ; in eval mode they are identical
+        float[] train1, train2, eval1, eval2;
+        using (Var.NoGrad()) { train1 = mlp.Forward(x).Value.ToArray(); train2 = mlp.Forward(x).Value.ToArray(); }
+        Assert.NotEqual(train1, train2);
         mlp.Eval();
         float final;
-        using (Var.NoGrad()) final = Var.CrossEntropy(mlp.Forward(x), y).Item();
+        using (Var.NoGrad())
+        {
+            eval1 = mlp.Forward(x).Value.ToArray(); eval2 = mlp.Forward(x).Value.ToArray();
+            final = Var.CrossEntropy(mlp.Forward(x), y).Item();
+        }
+        Assert.Equal(eval1, eval2);
         Assert.True(final < 0.02f, $"eval loss after 300 AdamW steps is {final}, expected < 0.02");
     }
 }

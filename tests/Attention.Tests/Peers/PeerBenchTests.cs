@@ -23,7 +23,10 @@ public class PeerBenchTests
             Assert.Equal(3, report.Cases.Count); // full, causal, decode
             foreach (var c in report.Cases)
             {
-                Assert.Single(c.Rows, r => r.IsOurs);
+                // our kernel must run: a failure row for it (an exception turned into a row) fails the test
+                var ours = Assert.Single(c.Rows, r => r.IsOurs);
+                Assert.True(ours.Failure is null or "", $"{c.Label}: our kernel failed: {ours.Failure}");
+                Assert.True(ours.Milliseconds > 0, $"{c.Label}: our kernel has no time");
                 // peers that ran have a positive time; one that failed says why instead
                 Assert.All(c.Rows, r => Assert.True(r.Milliseconds > 0 || r.Failure is { Length: > 0 }, $"{c.Label} / {r.Name}"));
                 Assert.Contains(c.Rows, r => r.Name.StartsWith("ORT", StringComparison.Ordinal) && r.Milliseconds > 0);
