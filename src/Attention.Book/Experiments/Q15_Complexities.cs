@@ -63,6 +63,29 @@ public sealed class Q15_Complexities : Experiment
         result.Check("causal attention skips the masked half: at the largest n it takes under 0.7× the full time",
             times[1][^1] / times[0][^1] < 0.7, $"ratio {times[1][^1] / times[0][^1]:F2}", timing: true);
 
+        // The work each mask leaves, counted rather than timed: the nonzero weights of the materialised path at one n.
+        const int countN = 512;
+        var countShape = new AttentionShape(1, 1, 1, countN, countN, 16);
+        var cq = new float[countN * 16]; var ck = new float[cq.Length]; var cv = new float[cq.Length]; var co = new float[cq.Length];
+        Measure.FillNormal(cq, random); Measure.FillNormal(ck, random); Measure.FillNormal(cv, random);
+        var counted = new long[variants.Length];
+        var probabilities = new float[countN * countN];
+        for (int t = 0; t < variants.Length; t++)
+        {
+            MathAttention.Forward(cq, ck, cv, co, countShape, variants[t].Options, probabilities);
+            counted[t] = probabilities.Count(p => p != 0);
+        }
+        long causalPairs = (long)countN * (countN + 1) / 2, windowPairs = (long)window * (window + 1) / 2 + (long)(countN - window) * window;
+        var work = new Table($"Scored (query, key) pairs at n = {countN}, counted from the materialised path's nonzero weights",
+            "attention", "pairs counted", "share of n²", "formula");
+        work.AddRow("full", counted[0], (double)counted[0] / ((long)countN * countN), "n²")
+            .AddRow("causal", counted[1], (double)counted[1] / ((long)countN * countN), "n(n+1)/2")
+            .AddRow($"causal window {window}", counted[2], (double)counted[2] / ((long)countN * countN), "≈ n·W");
+        result.Tables.Add(work);
+        result.Check($"the masks leave exactly the pairs the complexity formulas count at n = {countN}: n², n(n+1)/2 and W(W+1)/2 + (n−W)·W",
+            counted[0] == (long)countN * countN && counted[1] == causalPairs && counted[2] == windowPairs,
+            $"{counted[0]}, {counted[1]}, {counted[2]}");
+
         string path = context.FigurePath("q15-time-vs-n.png");
         Charts.Lines(path, "Attention forward time vs sequence length", "n (tokens)", "ms (one thread)",
             variants.Select((vt, t) => new Series(vt.Name, sizes.Select(n => (double)n).ToArray(), times[t].ToArray())).ToList(),
