@@ -196,15 +196,15 @@ public sealed class Q17_VanishingGradients : Experiment
     public sealed class GruCopy : CopyModel
     {
         private readonly Embedding _embed;
-        private readonly GRU _encoder, _decoder;
+        private readonly Gru _encoder, _decoder;
         private readonly MultiHeadAttention? _attention;
         private readonly Linear _combine, _output;
 
         public GruCopy(int width, Rng rng, bool attention)
         {
             _embed = RegisterModule("embed", new Embedding(Vocabulary, width, rng));
-            _encoder = RegisterModule("encoder", new GRU(width, width, rng));
-            _decoder = RegisterModule("decoder", new GRU(width, width, rng));
+            _encoder = RegisterModule("encoder", new Gru(width, width, rng));
+            _decoder = RegisterModule("decoder", new Gru(width, width, rng));
             if (attention) _attention = RegisterModule("attention", new MultiHeadAttention(width, 1, rng));
             _combine = RegisterModule("combine", new Linear(attention ? 2 * width : width, width, rng));
             _output = RegisterModule("output", new Linear(width, Vocabulary, rng));

@@ -22,6 +22,13 @@ public sealed record BertRunOptions
 
     /// <summary>Threads for the matrix products and attention; null = all cores.</summary>
     public int? MaxThreads { get; init; }
+
+    /// <summary>
+    /// Called once per layer (0-based) with that layer's query, key and value (B, H, T, D), padded positions included
+    /// (answer 21 feeds them to attention approximations). Setting it takes the op-by-op path; the tensors are the
+    /// model's own: copy what you keep.
+    /// </summary>
+    public Action<int, Tensor, Tensor, Tensor>? QueryKeyValue { get; init; }
 }
 
 /// <summary>A forward pass's results: LastHiddenState (B, T, Hidden), Embeddings (B, Hidden) pooled and L2-normalised,
@@ -157,14 +164,14 @@ public sealed class BertModel
         options ??= new BertRunOptions();
         CheckOptions(options);
         using var _ = Var.NoGrad();
-        if (!options.RecordAttention)
+        if (!options.RecordAttention && options.QueryKeyValue is null)
         {
             // the tape-free path: same math, fused kernels, no T×T matrix
             var states = _inference.Run(batch, options.HeadMask, options.MaxThreads ?? 0);
             var last = Tensor.FromArray(states, batch.Batch, batch.Length, Config.Hidden);
             return new BertOutput(last, PoolRows(states, batch, Config.Hidden), null);
         }
-        var attention = new Tensor[Config.Layers];
+        var attention = options.RecordAttention ? new Tensor[Config.Layers] : null;
         var hidden = Encode(WordEmbeddings(batch), batch, options, attention);
         var pooled = Pool(hidden, batch);
         return new BertOutput(hidden.Value, pooled.Value, attention);
@@ -210,6 +217,7 @@ public sealed class BertModel
             var q = Heads(Linear(x, w.Wq, w.Bq));
             var k = Heads(Linear(x, w.Wk, w.Bk));
             var v = Heads(Linear(x, w.Wv, w.Bv));
+            options.QueryKeyValue?.Invoke(l, q.Value, k.Value, v.Value);
             Var ctx;
             if (attention is not null)
             {

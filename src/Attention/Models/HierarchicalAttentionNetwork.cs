@@ -42,7 +42,7 @@ public sealed record HanOutput(Var Logits, Var? WordWeights, Var? VerseWeights);
 /// </summary>
 public sealed class HierarchicalAttentionNetwork : Module
 {
-    private readonly GRU? _verseEncoder;
+    private readonly Gru? _verseEncoder;
     private readonly ContextAttention? _wordAttention, _verseAttention;
 
     /// <summary>The readout above the word encoder.</summary>
@@ -50,7 +50,7 @@ public sealed class HierarchicalAttentionNetwork : Module
     /// <summary>Word embeddings (V, E).</summary>
     public Embedding Words { get; }
     /// <summary>The word BiGRU.</summary>
-    public GRU WordEncoder { get; }
+    public Gru WordEncoder { get; }
     /// <summary>2H → classes.</summary>
     public Linear Classifier { get; }
     /// <summary>Number of classes.</summary>
@@ -74,12 +74,12 @@ public sealed class HierarchicalAttentionNetwork : Module
         Words = RegisterModule("words", new Embedding(vocabulary, embedding, rng, paddingIndex: WordVocabulary.Pad));
         var w = Words.Weight.Value.AsSpan();
         for (int i = 0; i < w.Length; i++) w[i] *= 0.3f;    // N(0, 0.09) rows: tanh/σ gates start unsaturated
-        WordEncoder = RegisterModule("word_encoder", new GRU(embedding, hidden, rng, bidirectional: true));
+        WordEncoder = RegisterModule("word_encoder", new Gru(embedding, hidden, rng, bidirectional: true));
         if (readout != DocumentReadout.MeanPooling)
             _wordAttention = RegisterModule("word_attention", new ContextAttention(2 * hidden, 2 * hidden, rng));
         if (readout == DocumentReadout.Hierarchical)
         {
-            _verseEncoder = RegisterModule("verse_encoder", new GRU(2 * hidden, hidden, rng, bidirectional: true));
+            _verseEncoder = RegisterModule("verse_encoder", new Gru(2 * hidden, hidden, rng, bidirectional: true));
             _verseAttention = RegisterModule("verse_attention", new ContextAttention(2 * hidden, 2 * hidden, rng));
         }
         Classifier = RegisterModule("classifier", new Linear(2 * hidden, classes, rng));

@@ -120,7 +120,7 @@ public sealed class LayerNorm : Module, ILayer
 }
 
 /// <summary>RMS normalisation (Zhang and Sennrich, 2019): y = x / √(mean(x²) + ε) · γ over the last axis; γ (D) = 1.</summary>
-public sealed class RMSNorm : Module, ILayer
+public sealed class RmsNorm : Module, ILayer
 {
     /// <summary>Normalised width D.</summary>
     public int Dim { get; }
@@ -130,7 +130,7 @@ public sealed class RMSNorm : Module, ILayer
     public Var Gamma { get; }
 
     /// <summary>Creates the layer.</summary>
-    public RMSNorm(int dim, float eps = 1e-6f)
+    public RmsNorm(int dim, float eps = 1e-6f)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(dim);
         if (!(eps >= 0f)) throw new ArgumentOutOfRangeException(nameof(eps), eps, "expected eps ≥ 0");

@@ -68,6 +68,11 @@ public sealed class MultiHeadAttention : Module
     public Linear O { get; }
     /// <summary>The position scheme of self-attention, or null (none: the same as <see cref="NoPositions"/>).</summary>
     public PositionScheme? Positions { get; }
+    /// <summary>
+    /// A replacement for the softmax core on the <see cref="Forward"/> path (e.g. linear attention, answer 21), or null for
+    /// softmax. Needs KvHeads = Heads, no key lengths and no position scheme inside attention (Forward throws otherwise).
+    /// </summary>
+    public AttentionCore? Core { get; set; }
 
     /// <summary>Creates the layer; weights drawn from <paramref name="rng"/> (Linear's default init).</summary>
     /// <param name="modelDim">E.</param>
@@ -120,6 +125,12 @@ public sealed class MultiHeadAttention : Module
     {
         var (q, k, v, b, l, s) = Project(query, keyValue, keyLengths);
         var scheme = PositionsFor(keyValue, positionOffset);
+        if (Core is not null)
+        {
+            if (KvHeads != Heads || keyLengths is not null || scheme is not null)
+                throw new InvalidOperationException($"a custom attention core expects KvHeads = Heads, no key lengths and no position scheme; got KvHeads {KvHeads} of {Heads}, key lengths {(keyLengths is null ? "none" : "given")}, scheme {scheme?.GetType().Name ?? "none"}");
+            return Merge(Core(q, k, v, causal), b, l);
+        }
         (q, k) = scheme?.TransformQueryKey(q, k, positionOffset + s - l, positionOffset) ?? (q, k);
         bool composed = (Training && AttentionDropout > 0f) || (scheme is not null && !scheme.UsesFusedKernel);
         var heads = composed ? AttendComposed(q, k, v, b, l, s, keyLengths, causal, scheme, positionOffset, out _)

@@ -15,7 +15,7 @@ namespace Attention.Nn;
 /// </code>
 /// x (B, I), h (B, H) → h' (B, H). All weights ~ U(−1/√H, 1/√H) as in PyTorch.
 /// </summary>
-public sealed class GRUCell : Module
+public sealed class GruCell : Module
 {
     /// <summary>Input width I.</summary>
     public int InputSize { get; }
@@ -31,7 +31,7 @@ public sealed class GRUCell : Module
     public Var? BiasHh { get; }
 
     /// <summary>Creates the cell with weights from <paramref name="rng"/>.</summary>
-    public GRUCell(int inputSize, int hiddenSize, Rng rng, bool bias = true)
+    public GruCell(int inputSize, int hiddenSize, Rng rng, bool bias = true)
     {
         (InputSize, HiddenSize) = RecurrentCommon.CheckSizes(inputSize, hiddenSize, rng);
         (WeightIh, WeightHh, BiasIh, BiasHh) = RecurrentCommon.Register(this, 3, inputSize, hiddenSize, rng, bias);
@@ -45,7 +45,7 @@ public sealed class GRUCell : Module
         return Step(InputGates(x), h ?? Var.Constant(Tensor.Zeros(b, HiddenSize)));
     }
 
-    /// <summary>W_ih·x + b_ih for x (…, I) → (…, 3H): done for a whole sequence in one GEMM by <see cref="GRU"/>.</summary>
+    /// <summary>W_ih·x + b_ih for x (…, I) → (…, 3H): done for a whole sequence in one GEMM by <see cref="Gru"/>.</summary>
     internal Var InputGates(Var x) => RecurrentCommon.Affine(x, WeightIh, BiasIh);
 
     /// <summary>One step from precomputed input gates gi (B, 3H).</summary>
@@ -70,7 +70,7 @@ public sealed class GRUCell : Module
 /// </code>
 /// x (B, I), h and c (B, H) → (h', c'). All weights ~ U(−1/√H, 1/√H) as in PyTorch (no forget-bias offset).
 /// </summary>
-public sealed class LSTMCell : Module
+public sealed class LstmCell : Module
 {
     /// <summary>Input width I.</summary>
     public int InputSize { get; }
@@ -86,7 +86,7 @@ public sealed class LSTMCell : Module
     public Var? BiasHh { get; }
 
     /// <summary>Creates the cell with weights from <paramref name="rng"/>.</summary>
-    public LSTMCell(int inputSize, int hiddenSize, Rng rng, bool bias = true)
+    public LstmCell(int inputSize, int hiddenSize, Rng rng, bool bias = true)
     {
         (InputSize, HiddenSize) = RecurrentCommon.CheckSizes(inputSize, hiddenSize, rng);
         (WeightIh, WeightHh, BiasIh, BiasHh) = RecurrentCommon.Register(this, 4, inputSize, hiddenSize, rng, bias);
@@ -208,7 +208,7 @@ internal static class RecurrentCommon
 
 /// <summary>
 /// A GRU over a padded batch (batch-first), uni- or bi-directional, one or more layers, built from
-/// <see cref="GRUCell"/>s named "l0", "l0_reverse", "l1", … (so "l0.weight_ih" ↔ PyTorch's weight_ih_l0).
+/// <see cref="GruCell"/>s named "l0", "l0_reverse", "l1", … (so "l0.weight_ih" ↔ PyTorch's weight_ih_l0).
 /// input (B, T, I), lengths (B) with values in [0, T] (null = all T) → output (B, T, dirs·H) and final
 /// hidden state (layers·dirs, B, H), ordered like PyTorch (layer-major, forward before reverse).
 /// Padding: at t ≥ lengths[b] the state of item b stays frozen and its output is zero, so the final
@@ -216,9 +216,9 @@ internal static class RecurrentCommon
 /// token — outputs of a shorter sequence equal those of running it alone (what PyTorch's packed
 /// sequences give). The input projection W_ih·x of all T steps is one GEMM per layer and direction.
 /// </summary>
-public sealed class GRU : Module
+public sealed class Gru : Module
 {
-    private readonly GRUCell[] _cells;
+    private readonly GruCell[] _cells;
     /// <summary>Input width I.</summary>
     public int InputSize { get; }
     /// <summary>Hidden width H per direction.</summary>
@@ -229,16 +229,16 @@ public sealed class GRU : Module
     public bool Bidirectional { get; }
 
     /// <summary>Creates the layers with weights from <paramref name="rng"/>.</summary>
-    public GRU(int inputSize, int hiddenSize, Rng rng, int numLayers = 1, bool bidirectional = false, bool bias = true)
+    public Gru(int inputSize, int hiddenSize, Rng rng, int numLayers = 1, bool bidirectional = false, bool bias = true)
     {
         RecurrentCommon.CheckSizes(inputSize, hiddenSize, rng);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(numLayers);
         InputSize = inputSize; HiddenSize = hiddenSize; NumLayers = numLayers; Bidirectional = bidirectional;
         int dirs = bidirectional ? 2 : 1;
-        _cells = new GRUCell[numLayers * dirs];
+        _cells = new GruCell[numLayers * dirs];
         for (int l = 0; l < numLayers; l++)
             for (int d = 0; d < dirs; d++)
-                _cells[l * dirs + d] = RegisterModule($"l{l}{(d == 1 ? "_reverse" : "")}", new GRUCell(l == 0 ? inputSize : dirs * hiddenSize, hiddenSize, rng, bias));
+                _cells[l * dirs + d] = RegisterModule($"l{l}{(d == 1 ? "_reverse" : "")}", new GruCell(l == 0 ? inputSize : dirs * hiddenSize, hiddenSize, rng, bias));
     }
 
     /// <summary>input (B, T, I), lengths (B) or null, h0 (layers·dirs, B, H) or null (zeros) → (output (B, T, dirs·H), hidden (layers·dirs, B, H)).</summary>
@@ -276,12 +276,12 @@ public sealed class GRU : Module
 
 /// <summary>
 /// An LSTM over a padded batch (batch-first), uni- or bi-directional, one or more layers, built from
-/// <see cref="LSTMCell"/>s named like <see cref="GRU"/>'s; padding semantics as there (h and c both freeze).
+/// <see cref="LstmCell"/>s named like <see cref="Gru"/>'s; padding semantics as there (h and c both freeze).
 /// input (B, T, I), lengths (B) → output (B, T, dirs·H), final h and c (layers·dirs, B, H).
 /// </summary>
-public sealed class LSTM : Module
+public sealed class Lstm : Module
 {
-    private readonly LSTMCell[] _cells;
+    private readonly LstmCell[] _cells;
     /// <summary>Input width I.</summary>
     public int InputSize { get; }
     /// <summary>Hidden width H per direction.</summary>
@@ -292,16 +292,16 @@ public sealed class LSTM : Module
     public bool Bidirectional { get; }
 
     /// <summary>Creates the layers with weights from <paramref name="rng"/>.</summary>
-    public LSTM(int inputSize, int hiddenSize, Rng rng, int numLayers = 1, bool bidirectional = false, bool bias = true)
+    public Lstm(int inputSize, int hiddenSize, Rng rng, int numLayers = 1, bool bidirectional = false, bool bias = true)
     {
         RecurrentCommon.CheckSizes(inputSize, hiddenSize, rng);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(numLayers);
         InputSize = inputSize; HiddenSize = hiddenSize; NumLayers = numLayers; Bidirectional = bidirectional;
         int dirs = bidirectional ? 2 : 1;
-        _cells = new LSTMCell[numLayers * dirs];
+        _cells = new LstmCell[numLayers * dirs];
         for (int l = 0; l < numLayers; l++)
             for (int d = 0; d < dirs; d++)
-                _cells[l * dirs + d] = RegisterModule($"l{l}{(d == 1 ? "_reverse" : "")}", new LSTMCell(l == 0 ? inputSize : dirs * hiddenSize, hiddenSize, rng, bias));
+                _cells[l * dirs + d] = RegisterModule($"l{l}{(d == 1 ? "_reverse" : "")}", new LstmCell(l == 0 ? inputSize : dirs * hiddenSize, hiddenSize, rng, bias));
     }
 
     /// <summary>input (B, T, I), lengths (B) or null, h0 and c0 (layers·dirs, B, H) or null → (output (B, T, dirs·H), h, c (layers·dirs, B, H)).</summary>

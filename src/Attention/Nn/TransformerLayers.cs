@@ -10,7 +10,7 @@ public enum NormKind
 {
     /// <summary><see cref="Nn.LayerNorm"/> (Ba et al., 2016): centre, scale, γ and β.</summary>
     LayerNorm,
-    /// <summary><see cref="RMSNorm"/> (Zhang and Sennrich, 2019): scale by the root mean square, γ only.</summary>
+    /// <summary><see cref="RmsNorm"/> (Zhang and Sennrich, 2019): scale by the root mean square, γ only.</summary>
     RmsNorm,
 }
 
@@ -39,7 +39,7 @@ public sealed record TransformerLayerOptions(int ModelDim, int Heads, int FeedFo
         if (!Enum.IsDefined(Norm)) throw new ArgumentOutOfRangeException(nameof(Norm), Norm, "expected LayerNorm or RmsNorm");
     }
 
-    internal Module CreateNorm() => Norm == NormKind.RmsNorm ? new RMSNorm(ModelDim) : new LayerNorm(ModelDim);
+    internal Module CreateNorm() => Norm == NormKind.RmsNorm ? new RmsNorm(ModelDim) : new LayerNorm(ModelDim);
 }
 
 /// <summary>

@@ -16,8 +16,8 @@ public enum RecurrentKind { Gru, Lstm }
 public sealed class Encoder : Module
 {
     private readonly Embedding _embedding;
-    private readonly GRU? _gru;
-    private readonly LSTM? _lstm;
+    private readonly Gru? _gru;
+    private readonly Lstm? _lstm;
 
     /// <summary>Hidden width per direction.</summary>
     public int HiddenSize { get; }
@@ -34,8 +34,8 @@ public sealed class Encoder : Module
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(vocabulary);
         HiddenSize = hidden; Bidirectional = bidirectional; Layers = layers;
         _embedding = RegisterModule("embedding", new Embedding(vocabulary, embedding, rng, paddingIndex: Vocabulary.Pad));
-        if (kind == RecurrentKind.Gru) _gru = RegisterModule("rnn", new GRU(embedding, hidden, rng, layers, bidirectional));
-        else _lstm = RegisterModule("rnn", new LSTM(embedding, hidden, rng, layers, bidirectional));
+        if (kind == RecurrentKind.Gru) _gru = RegisterModule("rnn", new Gru(embedding, hidden, rng, layers, bidirectional));
+        else _lstm = RegisterModule("rnn", new Lstm(embedding, hidden, rng, layers, bidirectional));
     }
 
     /// <summary>ids (B·S row-major), lengths (B) → (states (B, S, E), summary (B, E)).</summary>

@@ -92,7 +92,7 @@ public sealed class Seq2SeqModel : Module, IStepDecoder
     private readonly Encoder _encoder;
     private readonly Embedding _targetEmbedding;
     private readonly Linear _init, _deepOutput, _projection;
-    private readonly GRUCell _cell;
+    private readonly GruCell _cell;
 
     /// <summary>The configuration.</summary>
     public Seq2SeqConfig Config { get; }
@@ -124,12 +124,12 @@ public sealed class Seq2SeqModel : Module, IStepDecoder
         _init = RegisterModule("W_init", new Linear(e, h, rng));
         if (LuongLayout)
         {
-            _cell = RegisterModule("decoder", new GRUCell(emb + (config.InputFeeding ? h : 0), h, rng));
+            _cell = RegisterModule("decoder", new GruCell(emb + (config.InputFeeding ? h : 0), h, rng));
             _deepOutput = RegisterModule("W_c", new Linear(e + h, h, rng, bias: false));
         }
         else
         {
-            _cell = RegisterModule("decoder", new GRUCell(emb + e, h, rng));
+            _cell = RegisterModule("decoder", new GruCell(emb + e, h, rng));
             _deepOutput = RegisterModule("W_o", new Linear(h + e + emb, h, rng));
         }
         _projection = RegisterModule("W_s", new Linear(h, config.TargetVocabulary, rng));

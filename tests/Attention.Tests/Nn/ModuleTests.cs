@@ -132,7 +132,7 @@ public class ModuleTests
     public void Sequential_GradientCheck_ThroughNormsAndActivations()
     {
         var rng = new Rng(7);
-        var net = new Sequential(new Linear(4, 6, rng), new LayerNorm(6), Activation.Tanh(), new Linear(6, 5, rng), new RMSNorm(5));
+        var net = new Sequential(new Linear(4, 6, rng), new LayerNorm(6), Activation.Tanh(), new Linear(6, 5, rng), new RmsNorm(5));
         var x = Var.Parameter(rng.NormalTensor([3, 4]), "x");
         // perturb γ, β away from their initial 1, 0 so their gradients are generic
         foreach (var p in net.Parameters()) { var s = p.Value.AsSpan(); for (int i = 0; i < s.Length; i++) s[i] += rng.Uniform(-0.3f, 0.3f); }
@@ -159,7 +159,7 @@ public class ModuleTests
         var rng = new Rng(9);
         var x = Var.Constant(rng.NormalTensor([5, 33], 3f, 2f));
         var ln = new LayerNorm(33).Forward(x).Value;
-        var rms = new RMSNorm(33).Forward(x).Value;
+        var rms = new RmsNorm(33).Forward(x).Value;
         for (int r = 0; r < 5; r++)
         {
             double m = 0, v = 0, q = 0;

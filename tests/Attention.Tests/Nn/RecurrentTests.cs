@@ -23,7 +23,7 @@ public class RecurrentTests
     {
         var rng = new Rng(31);
         const int b = 3, i = 5, hs = 7;
-        var cell = new GRUCell(i, hs, rng);
+        var cell = new GruCell(i, hs, rng);
         var x = rng.NormalTensor([b, i]); var h = rng.NormalTensor([b, hs]);
         var y = cell.Forward(Var.Constant(x), Var.Constant(h)).Value;
         Tensor wi = cell.WeightIh.Value, wh = cell.WeightHh.Value, bi = cell.BiasIh!.Value, bh = cell.BiasHh!.Value;
@@ -43,7 +43,7 @@ public class RecurrentTests
     {
         var rng = new Rng(32);
         const int b = 2, i = 4, hs = 6;
-        var cell = new LSTMCell(i, hs, rng);
+        var cell = new LstmCell(i, hs, rng);
         var x = rng.NormalTensor([b, i]); var h = rng.NormalTensor([b, hs]); var c = rng.NormalTensor([b, hs]);
         var (h2, c2) = cell.Forward(Var.Constant(x), Var.Constant(h), Var.Constant(c));
         Tensor wi = cell.WeightIh.Value, wh = cell.WeightHh.Value, bi = cell.BiasIh!.Value, bh = cell.BiasHh!.Value;
@@ -63,12 +63,12 @@ public class RecurrentTests
     {
         var rng = new Rng(33);
         const int b = 2, t = 4, i = 3, hs = 5;
-        var gru = new GRU(i, hs, rng, bidirectional: true);
+        var gru = new Gru(i, hs, rng, bidirectional: true);
         var x = rng.NormalTensor([b, t, i]);
         var (y, hn) = gru.Forward(Var.Constant(x));
         Assert.Equal([b, t, 2 * hs], y.Shape.ToArray());
         Assert.Equal([2, b, hs], hn.Shape.ToArray());
-        var cells = gru.Children().Select(c => (GRUCell)c.Module).ToArray();
+        var cells = gru.Children().Select(c => (GruCell)c.Module).ToArray();
         Assert.Equal(["l0", "l0_reverse"], gru.Children().Select(c => c.Name));
         for (int d = 0; d < 2; d++)
         {
@@ -105,14 +105,14 @@ public class RecurrentTests
         Var yBatch, yAlone; Var[] statesBatch, statesAlone;
         if (lstm)
         {
-            var net = new LSTM(i, hs, rng, numLayers: 2, bidirectional: true);
+            var net = new Lstm(i, hs, rng, numLayers: 2, bidirectional: true);
             var (y0, h0, c0) = net.Forward(Var.Constant(x), [t, len]);
             var (y1, h1, c1) = net.Forward(Var.Constant(alone));
             (yBatch, yAlone, statesBatch, statesAlone) = (y0, y1, [h0, c0], [h1, c1]);
         }
         else
         {
-            var net = new GRU(i, hs, rng, numLayers: 2, bidirectional: true);
+            var net = new Gru(i, hs, rng, numLayers: 2, bidirectional: true);
             var (y0, h0) = net.Forward(Var.Constant(x), [t, len]);
             var (y1, h1) = net.Forward(Var.Constant(alone));
             (yBatch, yAlone, statesBatch, statesAlone) = (y0, y1, [h0], [h1]);
@@ -134,7 +134,7 @@ public class RecurrentTests
     public void GRU_GradientCheck_BidirectionalPadded()
     {
         var rng = new Rng(35);
-        var gru = new GRU(2, 3, rng, bidirectional: true);
+        var gru = new Gru(2, 3, rng, bidirectional: true);
         var x = Var.Parameter(rng.NormalTensor([2, 3, 2]), "x");
         var h0 = Var.Parameter(rng.NormalTensor([2, 2, 3]), "h0");
         ParameterGradCheck.Check(() =>
@@ -148,7 +148,7 @@ public class RecurrentTests
     public void LSTM_GradientCheck_TwoLayersPadded()
     {
         var rng = new Rng(36);
-        var lstm = new LSTM(2, 3, rng, numLayers: 2, bidirectional: true);
+        var lstm = new Lstm(2, 3, rng, numLayers: 2, bidirectional: true);
         var x = Var.Parameter(rng.NormalTensor([2, 3, 2]), "x");
         ParameterGradCheck.Check(() =>
         {
@@ -161,12 +161,12 @@ public class RecurrentTests
     public void Recurrent_BadShapesThrowNamingExpectedAndActual()
     {
         var rng = new Rng(37);
-        var gru = new GRU(3, 4, rng);
+        var gru = new Gru(3, 4, rng);
         var ex = Assert.Throws<ArgumentException>(() => gru.Forward(Var.Constant(Tensor.Zeros(2, 5, 2))));
         Assert.Contains("3", ex.Message); Assert.Contains("2", ex.Message);
         Assert.Throws<ArgumentException>(() => gru.Forward(Var.Constant(Tensor.Zeros(2, 5, 3)), [5]));
         Assert.Throws<ArgumentException>(() => gru.Forward(Var.Constant(Tensor.Zeros(2, 5, 3)), [5, 6]));
         Assert.Throws<ArgumentException>(() => gru.Forward(Var.Constant(Tensor.Zeros(2, 5, 3)), null, Var.Constant(Tensor.Zeros(1, 2, 5))));
-        Assert.Throws<ArgumentException>(() => new LSTMCell(3, 4, rng).Forward(Var.Constant(Tensor.Zeros(2, 3)), Var.Constant(Tensor.Zeros(3, 4))));
+        Assert.Throws<ArgumentException>(() => new LstmCell(3, 4, rng).Forward(Var.Constant(Tensor.Zeros(2, 3)), Var.Constant(Tensor.Zeros(3, 4))));
     }
 }

@@ -73,7 +73,7 @@ public class TransformerLayerTests
     public void RmsNormLayer_BackwardMatchesFiniteDifferences()
     {
         var rng = new Rng(13);
-        var norm = new RMSNorm(6);
+        var norm = new RmsNorm(6);
         var gamma = norm.Gamma.Value.AsSpan();
         for (int i = 0; i < gamma.Length; i++) gamma[i] = 0.5f + 0.2f * i;
         var x = Var.Parameter(rng.NormalTensor([4, 6]));

@@ -43,7 +43,7 @@ public sealed class LatentAttention : Module, ISelfAttentionLayer
     /// <summary>E → d_c (no bias, so the latent is linear in x).</summary>
     public Linear DownKv { get; }
     /// <summary>Norm of the latent (d_c).</summary>
-    public RMSNorm LatentNorm { get; }
+    public RmsNorm LatentNorm { get; }
     /// <summary>d_c → H·d_h (no bias: absorbed into the queries).</summary>
     public Linear UpKey { get; }
     /// <summary>d_c → H·d_h (no bias: absorbed into the output).</summary>
@@ -71,7 +71,7 @@ public sealed class LatentAttention : Module, ISelfAttentionLayer
         ModelDim = modelDim; Heads = heads; HeadDim = headDim; LatentDim = latentDim; RopeDim = ropeDim;
         Rope = rope ?? new RotaryPositions();
         DownKv = RegisterModule("kv_down", new Linear(modelDim, latentDim, rng, bias: false));
-        LatentNorm = RegisterModule("kv_norm", new RMSNorm(latentDim));
+        LatentNorm = RegisterModule("kv_norm", new RmsNorm(latentDim));
         UpKey = RegisterModule("k_up", new Linear(latentDim, heads * headDim, rng, bias: false));
         UpValue = RegisterModule("v_up", new Linear(latentDim, heads * headDim, rng, bias: false));
         RopeKey = RegisterModule("k_rope", new Linear(modelDim, ropeDim, rng, bias: false));
