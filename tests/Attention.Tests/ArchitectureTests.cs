@@ -17,7 +17,7 @@ public partial class ArchitectureTests
         ["Tensors"] = 0,
         ["Kernels"] = 1,
         ["Onnx"] = 2, ["Autograd"] = 2, ["Data"] = 2,
-        ["Nn"] = 3, ["Positions"] = 3, ["Mechanisms"] = 3,
+        ["Nn"] = 3, ["Positions"] = 3, ["Mechanisms"] = 3, ["Alternatives"] = 3,
         ["Seq2Seq"] = 4,
         ["Models"] = 5,
         ["Interpret"] = 6, ["Alignments"] = 6,
