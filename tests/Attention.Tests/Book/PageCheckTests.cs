@@ -92,6 +92,18 @@ public partial class PageCheckTests
         Assert.True(missing.Count == 0, $"{fileName} cites tests that do not exist: {string.Join(", ", missing)}");
     }
 
+    /// <summary>A control character in a page is a TeX command eaten by a string escape ("\\approx" written as "\a" + "pprox",
+    /// "\\frac" as a form feed): KaTeX then renders an error instead of the formula.</summary>
+    [Theory]
+    [MemberData(nameof(PageFiles))]
+    public void Page_HasNoControlCharacters(string fileName)
+    {
+        if (fileName.Length == 0) return;
+        var lines = File.ReadAllLines(Path.Combine(RepoPaths.Answers(Root), fileName));
+        var bad = lines.Select((l, i) => (Line: i + 1, Text: l)).Where(x => x.Text.Any(c => char.IsControl(c) && c != '\t')).Select(x => x.Line).ToList();
+        Assert.True(bad.Count == 0, $"{fileName}: control characters on lines {string.Join(", ", bad)}");
+    }
+
     [Fact]
     public void Pages_AreNamedForTheirQuestion_AndTitledWithTheirNumber()
     {
