@@ -198,37 +198,9 @@ public sealed class CharLm : Module
     /// <summary>Mean negative log-likelihood (nats per character) behind <see cref="Perplexity"/>.</summary>
     public double MeanNll(int[] tokens, int context, int maxWindows, int positionOffset = 0, int windowsPerBatch = 4)
     {
-        ArgumentNullException.ThrowIfNull(tokens);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(context);
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maxWindows);
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(windowsPerBatch);
         if (positionOffset + context > MaxContext)
             throw new ArgumentException($"a {Kind} model covers positions 0 … {MaxContext - 1}; {positionOffset} … {positionOffset + context - 1} were asked for", nameof(context));
-        int available = (tokens.Length - 1) / context;
-        if (available < 1) throw new ArgumentException($"expected at least {context + 1} tokens for a window of {context}, got {tokens.Length}", nameof(tokens));
-        int windows = Math.Min(available, maxWindows);
-        using var _ = Var.NoGrad();
-        bool wasTraining = Training;
-        Eval();
-        double total = 0;
-        long count = 0;
-        for (int w0 = 0; w0 < windows; w0 += windowsPerBatch)
-        {
-            int nb = Math.Min(windowsPerBatch, windows - w0);
-            var x = new int[nb * context];
-            var y = new int[nb * context];
-            for (int b = 0; b < nb; b++)
-            {
-                // evenly spaced windows over the whole text
-                int start = (int)((long)(w0 + b) * available / windows) * context;
-                Array.Copy(tokens, start, x, b * context, context);
-                Array.Copy(tokens, start + 1, y, b * context, context);
-            }
-            var loss = Loss(x, y, nb, context, positionOffset);
-            total += loss.Item() * nb * context;
-            count += nb * context;
-        }
-        Train(wasTraining);
-        return total / count;
+        return WindowedNll.Mean(this, tokens, context, maxWindows, windowsPerBatch, (x, y, nb) => Loss(x, y, nb, context, positionOffset));
     }
 }

@@ -143,35 +143,8 @@ public sealed class MixerLm : Module
     }
 
     /// <summary>Mean NLL (nats per token) over non-overlapping windows of <paramref name="context"/>, at most <paramref name="maxWindows"/>, evenly spaced; every position scored.</summary>
-    public double MeanNll(int[] tokens, int context, int maxWindows, int windowsPerBatch = 4)
-    {
-        ArgumentNullException.ThrowIfNull(tokens);
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(context);
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maxWindows);
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(windowsPerBatch);
-        int available = (tokens.Length - 1) / context;
-        if (available < 1) throw new ArgumentException($"expected at least {context + 1} tokens for a window of {context}, got {tokens.Length}", nameof(tokens));
-        int windows = Math.Min(available, maxWindows);
-        using var _ = Var.NoGrad();
-        bool wasTraining = Training;
-        Eval();
-        double total = 0; long count = 0;
-        for (int w0 = 0; w0 < windows; w0 += windowsPerBatch)
-        {
-            int nb = Math.Min(windowsPerBatch, windows - w0);
-            var x = new int[nb * context]; var y = new int[nb * context];
-            for (int b = 0; b < nb; b++)
-            {
-                int start = (int)((long)(w0 + b) * available / windows) * context;
-                Array.Copy(tokens, start, x, b * context, context);
-                Array.Copy(tokens, start + 1, y, b * context, context);
-            }
-            total += Loss(x, y, nb, context).Item() * nb * context;
-            count += nb * context;
-        }
-        Train(wasTraining);
-        return total / count;
-    }
+    public double MeanNll(int[] tokens, int context, int maxWindows, int windowsPerBatch = 4) =>
+        WindowedNll.Mean(this, tokens, context, maxWindows, windowsPerBatch, (x, y, nb) => Loss(x, y, nb, context));
 
     /// <summary>Decoding state of one sequence: one <see cref="MixerState"/> per layer.</summary>
     public sealed class Decoder
