@@ -1,3 +1,4 @@
+using Attention.Book;
 using Attention.Kernels;
 using Attention.Peers;
 using BenchmarkDotNet.Attributes;

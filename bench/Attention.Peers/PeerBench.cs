@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.Json;
+using Attention.Book;
 using Attention.Kernels;
 using Microsoft.ML.OnnxRuntime;
 

@@ -41,6 +41,23 @@ public static class RepoPaths
     /// <summary>docs/answers/ under the root.</summary>
     public static string Answers(string root) => Path.Combine(root, "docs", "answers");
 
+    /// <summary>The answer pages beside the application (docs/answers; the attn tool package carries them), or null.</summary>
+    public static string? ShippedAnswers()
+    {
+        var path = Path.Combine(AppContext.BaseDirectory, "docs", "answers");
+        return Directory.Exists(path) ? path : null;
+    }
+
+    /// <summary>
+    /// The answer pages to read: docs/answers under the repository root when one is found, else the copy beside the
+    /// application (<see cref="ShippedAnswers"/>), else null.
+    /// </summary>
+    public static string? FindAnswers()
+    {
+        try { return Answers(FindRoot()); }
+        catch (DirectoryNotFoundException) { return ShippedAnswers(); }
+    }
+
     /// <summary>Where <c>attn book</c> writes the site by default.</summary>
     public static string DefaultSite(string root) => Path.Combine(root, "site");
 

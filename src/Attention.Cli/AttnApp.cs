@@ -38,9 +38,9 @@ public sealed class AttnApp
     /// <summary>The quiz cards (short answer and key points) of the answer pages under the repository root.</summary>
     internal IReadOnlyList<AnswerCard> QuizCards(string? rootOverride)
     {
-        var root = TryRoot(rootOverride)
+        var answers = AnswersFolder(rootOverride)
             ?? throw new UsageException("quiz reads the answer pages: run it inside the repository or pass --root");
-        return AnswerCards.Load(RepoPaths.Answers(root));
+        return AnswerCards.Load(answers);
     }
 
     /// <summary>Runs the command line <paramref name="args"/>; returns the exit code.</summary>
@@ -180,7 +180,8 @@ public sealed class AttnApp
         }
 
         var console = Consoles.For(stdout);
-        AnswerPage? page = root is null ? null : Pages.Find(RepoPaths.Answers(root)).GetValueOrDefault(n);
+        var answers = root is null ? RepoPaths.ShippedAnswers() : RepoPaths.Answers(root);
+        AnswerPage? page = answers is null ? null : Pages.Find(answers).GetValueOrDefault(n);
         if (page is not null)
         {
             var text = File.ReadAllText(page.Path);
@@ -382,10 +383,13 @@ public sealed class AttnApp
 
     private int Bench(bool full, string? outDir, string? rootOverride, TextWriter stdout, TextWriter stderr)
     {
+        var peers = PeerKernels.Current;
+        if (peers is null)
+            return Fail(stderr, Failure, $"bench compares our kernels with ONNX Runtime and ggml: {PeerKernels.NotAvailable}");
         string dir = outDir ?? Path.Combine(TryRoot(rootOverride) ?? Directory.GetCurrentDirectory(), "bench", "results");
         try
         {
-            var markdown = Attention.Peers.PeerBench.Run(full, Path.GetFullPath(dir), stdout);
+            var markdown = peers.Bench(full, Path.GetFullPath(dir), stdout);
             stdout.WriteLine($"results: {markdown}");
             return Ok;
         }
@@ -405,8 +409,15 @@ public sealed class AttnApp
 
     private IReadOnlyDictionary<int, AnswerPage> FindPages(string? rootOverride)
     {
+        var answers = AnswersFolder(rootOverride);
+        return answers is null ? new Dictionary<int, AnswerPage>() : Pages.Find(answers);
+    }
+
+    /// <summary>docs/answers of the repository (found, or --root), else the copy the tool package carries, else null.</summary>
+    private string? AnswersFolder(string? rootOverride)
+    {
         var root = TryRoot(rootOverride);
-        return root is null ? new Dictionary<int, AnswerPage>() : Pages.Find(RepoPaths.Answers(root));
+        return root is null ? RepoPaths.ShippedAnswers() : RepoPaths.Answers(root);
     }
 
     /// <summary>A usage error found after parsing (a bad question number): exit code 2.</summary>

@@ -105,11 +105,11 @@ public sealed partial class Q16_CrossAttention : Experiment
     /// <summary>The metric table of page <paramref name="question"/>'s experiment block when that block is from a full run; else null.</summary>
     internal static Dictionary<string, double>? PublishedFullMetrics(int question)
     {
-        string root;
-        try { root = RepoPaths.FindRoot(); }
-        catch (Exception e) when (e is IOException or InvalidOperationException or DirectoryNotFoundException or FileNotFoundException) { return null; }
-        var page = Directory.Exists(Path.Combine(root, "docs", "answers"))
-            ? Directory.GetFiles(Path.Combine(root, "docs", "answers"), $"{question:00}-*.md").FirstOrDefault() : null;
+        string? answers;
+        try { answers = RepoPaths.FindAnswers(); }
+        catch (Exception e) when (e is IOException or InvalidOperationException or FileNotFoundException) { return null; }
+        var page = answers is not null && Directory.Exists(answers)
+            ? Directory.GetFiles(answers, $"{question:00}-*.md").FirstOrDefault() : null;
         if (page is null) return null;
         var text = File.ReadAllText(page);
         int start = text.IndexOf($"<!-- experiment:{question:00} -->", StringComparison.Ordinal), end = text.IndexOf("<!-- /experiment -->", StringComparison.Ordinal);

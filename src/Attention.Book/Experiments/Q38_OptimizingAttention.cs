@@ -1,5 +1,4 @@
 using Attention.Kernels;
-using Attention.Peers;
 
 namespace Attention.Book.Experiments;
 

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using Attention.Kernels;
-using Attention.Peers;
 using Attention.Plots;
 
 namespace Attention.Book.Experiments;
@@ -127,6 +126,7 @@ public sealed class Q39_FlashAttention : Experiment
         var table = new Table($"Forward time, one thread, B = 1, H = {heads}, d = {d}: median of {reps} alternating runs; ratio = peer time / flash time (> 1: ours faster)",
             "n", "mask", "flash ms", "flash GFLOP/s", "% of FMA peak", "math path ×", "ORT MultiHeadAttention ×", "ORT Attention (opset 23) ×", "ggml flash_attn_ext ×");
         var ratioSeries = new Dictionary<string, List<double>>();
+        var peers = PeerKernels.Current;
         foreach (int n in sizes)
         foreach (bool causal in new[] { false, true })
         {
@@ -134,25 +134,28 @@ public sealed class Q39_FlashAttention : Experiment
             var options = new AttentionOptions { Causal = causal, MaxThreads = 1 };
             var (q, k, v) = Measure.AttentionInputs(shape, new Random(context.Seed + n));
             var o = new float[q.Length];
-            using var ortMha = new OrtMultiHeadAttention(shape, causal, 1);
-            using var ort23 = new OrtAttention23(shape, causal, 1);
-            using var ggml = new GgmlFlashAttention(shape, causal, 1);
-            ortMha.FillRandom(context.Seed); ort23.FillRandom(context.Seed);
-            q.CopyTo(ggml.Query); k.CopyTo(ggml.Key); v.CopyTo(ggml.Value);
-            var runners = new (string Name, Action Run)[]
+            using var ortMha = peers?.OrtMultiHeadAttention(shape, causal, 1);
+            using var ort23 = peers?.OrtAttention23(shape, causal, 1);
+            using var ggml = peers?.GgmlFlashAttention(shape, causal, 1);
+            ortMha?.FillRandom(context.Seed); ort23?.FillRandom(context.Seed);
+            ggml?.SetInputs(q, k, v);
+            var runners = new List<(string Name, Action Run)>
             {
                 ("flash", () => FlashAttention.Forward(q, k, v, o, shape, options)),
                 ("math", () => MathAttention.Forward(q, k, v, o, shape, options)),
-                ("ort_mha", ortMha.RunPrepared),
-                ("ort_attention23", ort23.RunPrepared),
-                ("ggml", ggml.RunPrepared),
             };
-            var times = new double[runners.Length][];
-            for (int r = 0; r < runners.Length; r++) { runners[r].Run(); times[r] = new double[reps]; }
+            if (peers is not null)
+            {
+                runners.Add(("ort_mha", ortMha!.RunPrepared));
+                runners.Add(("ort_attention23", ort23!.RunPrepared));
+                runners.Add(("ggml", ggml!.RunPrepared));
+            }
+            var times = new double[runners.Count][];
+            for (int r = 0; r < runners.Count; r++) { runners[r].Run(); times[r] = new double[reps]; }
             for (int rep = 0; rep < reps; rep++)
-                for (int r0 = 0; r0 < runners.Length; r0++)
+                for (int r0 = 0; r0 < runners.Count; r0++)
                 {
-                    int r = (r0 + rep) % runners.Length;      // rotate the order so no runner always goes first
+                    int r = (r0 + rep) % runners.Count;      // rotate the order so no runner always goes first
                     long t0 = Stopwatch.GetTimestamp();
                     runners[r].Run();
                     times[r][rep] = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
@@ -160,13 +163,16 @@ public sealed class Q39_FlashAttention : Experiment
             var median = times.Select(t => { var c = (double[])t.Clone(); Array.Sort(c); return c[reps / 2]; }).ToArray();
             double flops = 4.0 * heads * n * (double)n * d * (causal ? 0.5 : 1);
             double gflops = flops / (median[0] * 1e6);
-            table.AddRow(n, causal ? "causal" : "full", median[0], gflops, 100 * gflops / peak,
-                median[1] / median[0], median[2] / median[0], median[3] / median[0], median[4] / median[0]);
+            if (peers is null)
+                table.AddRow(n, causal ? "causal" : "full", median[0], gflops, 100 * gflops / peak, median[1] / median[0], "—", "—", "—");
+            else
+                table.AddRow(n, causal ? "causal" : "full", median[0], gflops, 100 * gflops / peak,
+                    median[1] / median[0], median[2] / median[0], median[3] / median[0], median[4] / median[0]);
             string key = causal ? "causal" : "full";
-            for (int r = 1; r < runners.Length; r++)
+            for (int r = 1; r < runners.Count; r++)
                 result.Metrics[$"ratio_{runners[r].Name}_{key}_n{n}"] = median[r] / median[0];
             result.Metrics[$"flash_gflops_{key}_n{n}"] = gflops;
-            if (n == sizes[^1])
+            if (n == sizes[^1] && peers is not null)
             {
                 double bestPeer = median.Skip(2).Min();
                 result.Check($"n = {n}, {key}: flash is at least as fast as the fastest peer", median[0] <= bestPeer, $"best peer / flash = {bestPeer / median[0]:F2}", timing: true);
@@ -174,6 +180,7 @@ public sealed class Q39_FlashAttention : Experiment
         }
         result.Metrics["fma_peak_gflops_1thread"] = peak;
         result.Tables.Add(table);
+        if (peers is null) result.Notes.Add($"— : {PeerKernels.NotAvailable}.");
         result.Notes.Add($"FMA peak measured in the same run: {peak:F0} GFLOP/s on one thread ({Measure.Machine()}). Peers get their inputs in their own layout, prepared outside the timed call. The full benchmark with 2 threads and decode is `attn bench` (bench/results/).");
     }
 }

@@ -33,8 +33,8 @@ public sealed record CmuSplit(IReadOnlyList<CmuEntry> Train, IReadOnlyList<CmuEn
 /// </summary>
 public sealed class CmuDict
 {
-    /// <summary>The vendored copy, relative to the repository root.</summary>
-    public const string RepoRelativePath = "data/cmudict/cmudict.txt.gz";
+    /// <summary>The vendored copy, relative to the data folder (<see cref="DataDirectory"/>).</summary>
+    public const string DataRelativePath = "cmudict/cmudict.txt.gz";
 
     /// <summary>The seed of the split the answers report (any other seed gives another fixed split).</summary>
     public const ulong DefaultSplitSeed = 20150101;
@@ -101,14 +101,10 @@ public sealed class CmuDict
     /// <summary>The vendored copy, read once per process and shared (entries are immutable).</summary>
     public static CmuDict LoadRepoCopy() => RepoCopy.Value;
 
-    /// <summary>
-    /// The path of the vendored copy: <see cref="RepoRelativePath"/> under the first folder holding Attention.slnx,
-    /// walking up from <paramref name="start"/> when given, else from the current directory and then from the
-    /// application's base directory (so tests and the CLI find it from their bin folders).
-    /// </summary>
-    /// <exception cref="FileNotFoundException">No repository root with the file was found.</exception>
+    /// <summary>The path of <see cref="DataRelativePath"/> in the data folder (<see cref="DataDirectory.Find"/>; <paramref name="start"/>: walk up from there only).</summary>
+    /// <exception cref="FileNotFoundException">No data folder holds the file; the message lists where it looked.</exception>
     public static string FindRepoCopy(string? start = null)
-        => RepoData.Find(RepoRelativePath, start);
+        => DataDirectory.Find(DataRelativePath, start);
 
     /// <summary>Parses dictionary text; <paramref name="source"/> names it in error messages.</summary>
     /// <exception cref="InvalidDataException">The first bad line, by 1-based number, with what was expected and what it holds.</exception>

@@ -54,8 +54,8 @@ public sealed class Graph
 /// </summary>
 public static class Graphs
 {
-    private static readonly Lazy<Graph> Karate = new(() => LoadKarateClub(RepoData.Find("data/graphs/karate-nodes.tsv"), RepoData.Find("data/graphs/karate-edges.tsv")));
-    private static readonly Lazy<Graph> Miserables = new(() => LoadLesMiserables(RepoData.Find("data/graphs/miserables-nodes.tsv"), RepoData.Find("data/graphs/miserables-edges.tsv")));
+    private static readonly Lazy<Graph> Karate = new(() => LoadKarateClub(DataDirectory.Find("graphs/karate-nodes.tsv"), DataDirectory.Find("graphs/karate-edges.tsv")));
+    private static readonly Lazy<Graph> Miserables = new(() => LoadLesMiserables(DataDirectory.Find("graphs/miserables-nodes.tsv"), DataDirectory.Find("graphs/miserables-edges.tsv")));
 
     /// <summary>Zachary's karate club (1977): labels 0 = "Mr. Hi", 1 = "Officer".</summary>
     public static Graph KarateClub() => Karate.Value;

@@ -38,8 +38,8 @@ public sealed record KjvSplit(IReadOnlyList<int> TrainBooks, IReadOnlyList<int> 
 /// </summary>
 public sealed class Kjv
 {
-    /// <summary>The vendored copy, relative to the repository root.</summary>
-    public const string RepoRelativePath = "data/kjv/kjv.txt.gz";
+    /// <summary>The vendored copy, relative to the data folder (<see cref="DataDirectory"/>).</summary>
+    public const string DataRelativePath = "kjv/kjv.txt.gz";
 
     /// <summary>Verses in the complete text.</summary>
     public const int VerseCount = 31_102;
@@ -159,10 +159,10 @@ public sealed class Kjv
     /// <summary>The vendored copy, read once per process and shared.</summary>
     public static Kjv LoadRepoCopy() => RepoCopy.Value;
 
-    /// <summary>The path of <see cref="RepoRelativePath"/> under the repository root (the folder holding Attention.slnx) above the current or base directory.</summary>
-    /// <exception cref="FileNotFoundException">No repository root with the file was found.</exception>
+    /// <summary>The path of <see cref="DataRelativePath"/> in the data folder (<see cref="DataDirectory.Find"/>; <paramref name="start"/>: walk up from there only).</summary>
+    /// <exception cref="FileNotFoundException">No data folder holds the file; the message lists where it looked.</exception>
     public static string FindRepoCopy(string? start = null)
-        => RepoData.Find(RepoRelativePath, start);
+        => DataDirectory.Find(DataRelativePath, start);
 
     /// <summary>Parses verse text; <paramref name="source"/> names it in error messages.</summary>
     /// <exception cref="InvalidDataException">The first bad line, by 1-based number, with what was expected and what it holds.</exception>

@@ -67,14 +67,14 @@ public sealed record MnistSplit(MnistDigits Train, MnistDigits Test);
 /// <summary>Loads <see cref="MnistDigits"/>. File format: data/mnist/PROVENANCE.md.</summary>
 public static class Mnist
 {
-    /// <summary>The vendored copy, relative to the repository root.</summary>
-    public const string RepoRelativePath = "data/mnist/digits.bin.gz";
+    /// <summary>The vendored copy, relative to the data folder (<see cref="DataDirectory"/>).</summary>
+    public const string DataRelativePath = "mnist/digits.bin.gz";
 
     /// <summary>The seed of the split the answers use.</summary>
     public const ulong DefaultSplitSeed = 19980101;
 
     private const int HeaderBytes = 20;
-    private static readonly Lazy<MnistDigits> RepoCopy = new(() => Load(RepoData.Find(RepoRelativePath)));
+    private static readonly Lazy<MnistDigits> RepoCopy = new(() => Load(DataDirectory.Find(DataRelativePath)));
 
     /// <summary>The vendored 10,000 digits (read once per process).</summary>
     public static MnistDigits LoadRepoCopy() => RepoCopy.Value;
@@ -129,7 +129,7 @@ public static class Mnist
             throw new ArgumentOutOfRangeException(nameof(testFraction), testFraction, "expected a test fraction in (0, 1)");
         var train = new List<int>();
         var test = new List<int>();
-        for (int i = 0; i < digits.Count; i++) (RepoData.UnitHash(i, seed) < testFraction ? test : train).Add(i);
+        for (int i = 0; i < digits.Count; i++) (DataHash.UnitHash(i, seed) < testFraction ? test : train).Add(i);
         return new MnistSplit(digits.Subset(train), digits.Subset(test));
     }
 }

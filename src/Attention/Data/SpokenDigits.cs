@@ -20,13 +20,13 @@ public sealed record DigitUtterance(float[] Samples, int[] Digits, (int Start, i
 /// </summary>
 public sealed class SpokenDigits
 {
-    /// <summary>The vendored copy, relative to the repository root.</summary>
-    public const string RepoRelativePath = "data/speech/digits.bin.gz";
+    /// <summary>The vendored copy, relative to the data folder (<see cref="DataDirectory"/>).</summary>
+    public const string DataRelativePath = "speech/digits.bin.gz";
 
     /// <summary>The espeak-ng voices, by the index a clip stores.</summary>
     public static IReadOnlyList<string> VoiceNames { get; } = ["en-us", "en-gb", "en-gb-scotland", "en-029", "en-us+f3", "en-gb-x-rp+m3"];
 
-    private static readonly Lazy<SpokenDigits> RepoCopy = new(() => Load(RepoData.Find(RepoRelativePath)));
+    private static readonly Lazy<SpokenDigits> RepoCopy = new(() => Load(DataDirectory.Find(DataRelativePath)));
 
     /// <summary>Samples per second.</summary>
     public int SampleRate { get; }

@@ -7,8 +7,8 @@ namespace Attention.Interpret;
 /// </summary>
 public sealed class SentenceCorpus
 {
-    /// <summary>The folder under the repository root.</summary>
-    public const string RepoRelativeFolder = "data/sentences";
+    /// <summary>The folder, relative to the data folder (<see cref="Attention.Data.DataDirectory"/>).</summary>
+    public const string DataRelativeFolder = "sentences";
 
     public SentenceCorpus(IReadOnlyList<(string A, string B)> pairs, IReadOnlyList<string> singles)
     {
@@ -29,7 +29,7 @@ public sealed class SentenceCorpus
 
     private static readonly Lazy<SentenceCorpus> RepoCopy = new(() => Load(FindRepoFolder()));
 
-    /// <summary>The repository's copy, parsed once.</summary>
+    /// <summary>The vendored copy (from the data folder), parsed once.</summary>
     public static SentenceCorpus LoadRepoCopy() => RepoCopy.Value;
 
     /// <summary>Reads <c>pairs.tsv</c> and <c>sentences.txt</c> from <paramref name="folder"/>.</summary>
@@ -54,18 +54,7 @@ public sealed class SentenceCorpus
         return new SentenceCorpus(pairs, singles);
     }
 
-    /// <summary>data/sentences under the first folder above the current or the application's directory that holds Attention.slnx.</summary>
-    /// <exception cref="DirectoryNotFoundException">None found.</exception>
-    public static string FindRepoFolder()
-    {
-        foreach (var s in new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory })
-            for (var dir = new DirectoryInfo(Path.GetFullPath(s)); dir is not null; dir = dir.Parent)
-            {
-                if (!File.Exists(Path.Combine(dir.FullName, "Attention.slnx"))) continue;
-                var path = Path.Combine(dir.FullName, RepoRelativeFolder);
-                if (Directory.Exists(path)) return path;
-                break;
-            }
-        throw new DirectoryNotFoundException($"expected {RepoRelativeFolder} under a repository root (a folder holding Attention.slnx) above the current or application folder, found none");
-    }
+    /// <summary>The <c>sentences</c> folder in the data folder (<see cref="Attention.Data.DataDirectory.Find"/>).</summary>
+    /// <exception cref="FileNotFoundException">No data folder holds it; the message lists where it looked.</exception>
+    public static string FindRepoFolder() => Attention.Data.DataDirectory.Find(DataRelativeFolder);
 }

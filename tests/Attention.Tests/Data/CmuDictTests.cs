@@ -145,7 +145,7 @@ public class CmuDictTests
     {
         Assert.Throws<FileNotFoundException>(() => CmuDict.Load(Path.Combine(Path.GetTempPath(), "no-such-cmudict.txt")));
         var outside = Directory.CreateTempSubdirectory("no-repo");
-        try { Assert.Contains("Attention.slnx", Assert.Throws<FileNotFoundException>(() => CmuDict.FindRepoCopy(outside.FullName)).Message); }
+        try { Assert.Contains("ATTN_DATA", Assert.Throws<FileNotFoundException>(() => CmuDict.FindRepoCopy(outside.FullName)).Message); }
         finally { outside.Delete(); }
         Assert.Contains("dev fraction", Assert.Throws<ArgumentOutOfRangeException>(() => Dict.Split(devFraction: 1.5)).Message);
         Assert.Contains("below 1", Assert.Throws<ArgumentOutOfRangeException>(() => CmuDict.PartOf("cat", 0.6, 0.5)).Message);

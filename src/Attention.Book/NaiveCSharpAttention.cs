@@ -1,10 +1,10 @@
 using System.Numerics.Tensors;
 using Attention.Kernels;
 
-namespace Attention.Peers;
+namespace Attention.Book;
 
 /// <summary>
-/// The plain C# baseline of the benchmark: scaled dot-product attention (Vaswani et al., 2017, §3.2.1)
+/// The plain C# baseline of the benchmark and of answer 38 (a pure-C# loop, so it lives beside the experiments, not among the native peers): scaled dot-product attention (Vaswani et al., 2017, §3.2.1)
 /// one query row at a time, built from System.Numerics.Tensors primitives only:
 ///     s_j = scale · q·k_j (TensorPrimitives.Dot),  p = exp(s − max s) / Σ (TensorPrimitives.Exp),
 ///     o = Σ_j p_j · v_j (TensorPrimitives.MultiplyAdd).
