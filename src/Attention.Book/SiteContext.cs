@@ -76,15 +76,15 @@ internal sealed class SiteContext
             var rel = Path.GetRelativePath(Docs, target);
             if (string.Equals(Path.GetExtension(target), ".md", StringComparison.OrdinalIgnoreCase))
                 return File.Exists(target) ? Path.Combine(Output, Path.ChangeExtension(rel, ".html")) : null;
-            if (!File.Exists(target)) return null;
             var copy = Path.Combine(Output, rel);
+            if (!File.Exists(target)) return File.Exists(copy) ? copy : null;   // a figure of a fresh run is already in place
             if (_copied.Add(target)) Copies.Add((target, copy));
             return copy;
         }
         if (!SiteBuilder.PathContains(Root, target) || SiteBuilder.PathContains(Output, target)) return null;
         if (_placed.TryGetValue(target, out var placed)) return placed;
         var relative = Path.GetRelativePath(Root, target);
-        if (relative == "." || relative.Split(Path.DirectorySeparatorChar).Any(s => s.StartsWith('.') && s != "." || s is "bin" or "obj")) return null;
+        if (relative == "." || relative.Split(Path.DirectorySeparatorChar).Any(s => (s.StartsWith('.') && s != ".") || s is "bin" or "obj")) return null;
         string? site = null;
         RepoFileKind kind;
         if (Directory.Exists(target))
