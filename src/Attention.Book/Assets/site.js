@@ -98,6 +98,24 @@
     document.addEventListener("click", function (ev) { if (!ev.target.closest || !ev.target.closest(".search")) list.hidden = true; });
   }
 
+  // KaTeX pins an equation number to the right edge; where the equation reaches under it, move the number below
+  function placeTags() {
+    document.querySelectorAll(".katex-display").forEach(function (d) {
+      var tag = d.querySelector(".katex-html > .katex-tag");
+      if (!tag) return;
+      d.classList.remove("tag-below");
+      var right = 0;
+      d.querySelectorAll(".katex-html > .katex-base").forEach(function (b) { right = Math.max(right, b.getBoundingClientRect().right); });
+      if (right + 6 > tag.getBoundingClientRect().left) d.classList.add("tag-below");
+    });
+  }
+  document.addEventListener("DOMContentLoaded", placeTags);                 // after the math is typeset (that listener came first)
+  if (document.fonts && document.fonts.ready) document.fonts.ready.then(placeTags);
+  window.addEventListener("resize", placeTags);
+
+  // printing shows the folded derivations too
+  window.addEventListener("beforeprint", function () { document.querySelectorAll("details").forEach(function (d) { d.open = true; }); });
+
   // an interactive view in a frame says how tall it is (postMessage works from file:// where reading the frame does not)
   window.addEventListener("message", function (ev) {
     var d = ev.data;
