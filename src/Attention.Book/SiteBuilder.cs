@@ -338,9 +338,11 @@ public static partial class SiteBuilder
         html.AppendLine($"<script defer src=\"{assets}/katex/katex.min.js\"></script>");
         html.AppendLine($"<script defer src=\"{assets}/katex/contrib/auto-render.min.js\"></script>");
         html.AppendLine($"<script defer src=\"{assets}/site.js\"></script>");
-        // runs after the deferred scripts: Markdig writes math as \( \) and \[ \] inside span/div.math
+        // runs after the deferred scripts: Markdig writes math as \( \) and \[ \] inside span/div.math. throwOnError: a
+        // formula KaTeX cannot read (an unknown command too, which throwOnError: false would quietly draw in red) stays
+        // as its TeX and is reported on the console, where the browser test sees it
         html.AppendLine("<script>document.addEventListener(\"DOMContentLoaded\", function () { renderMathInElement(document.body, " +
-                        "{ delimiters: [{ left: \"\\\\[\", right: \"\\\\]\", display: true }, { left: \"\\\\(\", right: \"\\\\)\", display: false }], throwOnError: false }); });</script>");
+                        "{ delimiters: [{ left: \"\\\\[\", right: \"\\\\]\", display: true }, { left: \"\\\\(\", right: \"\\\\)\", display: false }], throwOnError: true }); });</script>");
         html.Append("</head><body data-root=\"").Append(rootLink).AppendLine("\">");
         html.AppendLine("<a class=\"skip\" href=\"#content\">Skip to the text</a>");
         html.AppendLine("<header class=\"bar\">");

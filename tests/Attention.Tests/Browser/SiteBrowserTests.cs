@@ -83,23 +83,10 @@ public class SiteBrowserTests(SiteFixture fixture, ITestOutputHelper output) : I
         foreach (var page in pages)
         {
             var rel = Path.GetRelativePath(fixture.Site, page).Replace('\\', '/');
-            browser.Navigate(page);
-            var r = browser.EvaluateJson(Inspect);
-            foreach (var problem in browser.Problems()) failures.Add($"{rel}: {problem}");
-            foreach (var e in r.GetProperty("katexErrors").EnumerateArray()) failures.Add($"{rel}: KaTeX error {e}");
-            foreach (var e in r.GetProperty("untypesetMath").EnumerateArray()) failures.Add($"{rel}: math left untypeset: {e}");
-            foreach (var e in r.GetProperty("brokenImages").EnumerateArray()) failures.Add($"{rel}: image did not load: {e}");
+            var (r, problems) = Load(browser, fixture.Site, page);
+            failures.AddRange(problems);
             images += r.GetProperty("images").GetInt32();
-            foreach (var link in r.GetProperty("links").EnumerateArray().Select(l => l.GetString()!))
-            {
-                links++;
-                var uri = new Uri(link);
-                if (uri.Scheme is "http" or "https" or "mailto") continue;         // external: leaves on purpose
-                if (uri.Scheme != "file") { failures.Add($"{rel}: link with scheme {uri.Scheme}: {link}"); continue; }
-                var target = Path.GetFullPath(Uri.UnescapeDataString(uri.AbsolutePath));
-                if (!target.StartsWith(site, StringComparison.Ordinal)) failures.Add($"{rel}: link leaves the site folder: {link}");
-                else if (!File.Exists(target)) failures.Add($"{rel}: link to a missing file: {link}");
-            }
+            links += r.GetProperty("links").GetArrayLength();
             if (rel.Contains("/figures/", StringComparison.Ordinal)) continue;  // interactive figures are standalone views
             if (!r.GetProperty("siteBuilt").GetBoolean()) { failures.Add($"{rel}: not a page of the site layout"); continue; }
             if (!r.GetProperty("search").GetBoolean()) failures.Add($"{rel}: no search box");
@@ -121,6 +108,55 @@ public class SiteBrowserTests(SiteFixture fixture, ITestOutputHelper output) : I
         Assert.True(images > 50, $"expected the committed figures to be shown, saw {images} images");
         Assert.Equal(answers.Count, math);
         Assert.Empty(fixture.Report.KeptAsText);
+    }
+
+    /// <summary>Loads one page and lists what is wrong with it: errors it reported, KaTeX errors, math left as TeX,
+    /// images that did not load, links that leave the site folder or reach no file.</summary>
+    private static (JsonElement Report, List<string> Problems) Load(ChromiumSession browser, string siteFolder, string page)
+    {
+        var site = Path.TrimEndingDirectorySeparator(Path.GetFullPath(siteFolder)) + Path.DirectorySeparatorChar;
+        var rel = Path.GetRelativePath(siteFolder, page).Replace('\\', '/');
+        browser.Navigate(page);
+        var r = browser.EvaluateJson(Inspect);
+        var failures = browser.Problems().Select(p => $"{rel}: {p}").ToList();
+        foreach (var e in r.GetProperty("katexErrors").EnumerateArray()) failures.Add($"{rel}: KaTeX error {e}");
+        foreach (var e in r.GetProperty("untypesetMath").EnumerateArray()) failures.Add($"{rel}: math left untypeset: {e}");
+        foreach (var e in r.GetProperty("brokenImages").EnumerateArray()) failures.Add($"{rel}: image did not load: {e}");
+        foreach (var link in r.GetProperty("links").EnumerateArray().Select(l => l.GetString()!))
+        {
+            var uri = new Uri(link);
+            if (uri.Scheme is "http" or "https" or "mailto") continue;             // external: leaves on purpose
+            if (uri.Scheme != "file") { failures.Add($"{rel}: link with scheme {uri.Scheme}: {link}"); continue; }
+            var target = Path.GetFullPath(Uri.UnescapeDataString(uri.AbsolutePath));
+            if (!target.StartsWith(site, StringComparison.Ordinal)) failures.Add($"{rel}: link leaves the site folder: {link}");
+            else if (!File.Exists(target)) failures.Add($"{rel}: link to a missing file: {link}");
+        }
+        return (r, failures);
+    }
+
+    [SkippableFact]
+    public void PageCheck_CatchesAScriptError_AnUnreadableFormula_ABrokenImage_AndLinksOutOfTheSite()
+    {
+        var browser = fixture.Browser;
+        var root = Attention.Tests.Book.TempRepo.NewRepo("broken-site");
+        var answers = RepoPaths.Answers(root);
+        Directory.CreateDirectory(Path.Combine(answers, "figures"));
+        File.WriteAllText(Path.Combine(answers, "figures", "not-a.png"), "these bytes are no PNG");
+        File.WriteAllText(Path.Combine(answers, "07-broken.md"),
+            "# 7 · Broken\n\nMath $\\notacommand{x}$ and ![a picture](figures/not-a.png).\n\n" +
+            "<a href=\"../../../outside.html\">raw HTML the builder does not rewrite</a> <a href=\"nowhere.html\">gone</a>\n\n" +
+            "<script>throw new Error(\"boom in the page\");</script>\n");
+        var site = Path.Combine(root, "site");
+        SiteBuilder.Build(new SiteOptions { Root = root, OutputDirectory = site, Registry = Attention.Tests.Book.TempRepo.Fakes() });
+        var (_, problems) = Load(browser, site, Path.Combine(site, "answers", "07-broken.html"));
+        var all = string.Join("\n", problems);
+        output.WriteLine(all);
+        Assert.Contains("boom in the page", all);
+        Assert.Contains("KaTeX auto-render: Failed to parse", all);            // an unknown command: reported, left as TeX
+        Assert.Contains("math left untypeset", all);
+        Assert.Contains("image did not load", all);
+        Assert.Contains("link leaves the site folder", all);
+        Assert.Contains("link to a missing file", all);
     }
 
     [SkippableFact]
