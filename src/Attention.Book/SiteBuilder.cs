@@ -100,7 +100,7 @@ public static partial class SiteBuilder
             var body = RenderMarkdown(text, file, htmlPath, site);
             string title = TitleOf(text) ?? (page is null ? Path.GetFileNameWithoutExtension(file) : $"{page.Question} · {Questions.Get(page.Question).Title}");
             WritePage(htmlPath, site, title, body, page);
-            search.Add(new SearchEntry(SiteRelative(output, htmlPath), title, Headings(body), PlainText(body)));
+            search.Add(new SearchEntry(SiteRelative(output, htmlPath), title, Headings(body), PlainText(FirstHeadingPattern().Replace(body, "", 1))));
             written++;
         }
 
@@ -454,6 +454,9 @@ public static partial class SiteBuilder
 
     [GeneratedRegex(@"<h[1-3][^>]*>(.*?)</h[1-3]>", RegexOptions.Singleline)]
     private static partial Regex HeadingPattern();
+
+    [GeneratedRegex(@"<h1[^>]*>.*?</h1>", RegexOptions.Singleline)]
+    private static partial Regex FirstHeadingPattern();
 
     [GeneratedRegex(@"<[^>]+>")]
     private static partial Regex TagPattern();

@@ -96,6 +96,9 @@
       }
     });
     document.addEventListener("click", function (ev) { if (!ev.target.closest || !ev.target.closest(".search")) list.hidden = true; });
+    // a page opened as page.html?q=words shows the search for those words (a link can carry a search)
+    var asked = new URLSearchParams(window.location.search).get("q");
+    if (asked) { input.value = asked; run(); }
   }
 
   // KaTeX pins an equation number to the right edge; where the equation reaches under it, move the number below

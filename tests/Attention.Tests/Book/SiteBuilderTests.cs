@@ -86,6 +86,7 @@ public partial class SiteBuilderTests
         var seven = Assert.Single(entries, e => e.GetProperty("u").GetString() == "answers/07-fake-weights.html");
         Assert.Equal("7 · Fake weights", seven.GetProperty("t").GetString());
         Assert.Contains("See the next answer", seven.GetProperty("x").GetString());
+        Assert.DoesNotContain("Fake weights", seven.GetProperty("x").GetString());   // the title is its own field, not repeated in the text
         Assert.DoesNotContain("<", seven.GetProperty("x").GetString());          // text, not markup
         Assert.Contains(entries, e => e.GetProperty("u").GetString() == "answers/08-other.html");
         Assert.True(File.Exists(Path.Combine(site, "assets", "site.js")));
