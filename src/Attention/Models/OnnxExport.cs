@@ -11,8 +11,8 @@ namespace Attention.Models;
 
 /// <summary>
 /// Writes the project's models to ONNX (opset 17) with <see cref="OnnxGraphBuilder"/>, so an engine built for serving
-/// (ONNX Runtime on CPU or GPU) can run what was trained or loaded here. The graphs are plain opset-17 operators —
-/// Gather, MatMul, Add, Softmax, LayerNormalization, Erf — that ONNX Runtime fuses on load.
+/// (ONNX Runtime on CPU or GPU) can run what was trained or loaded here. The graphs use plain opset-17 operators only —
+/// Gather, MatMul, Add, Softmax, LayerNormalization, Erf, Reshape, Transpose — no vendor extension.
 /// <para>
 /// <see cref="Bert"/> — a <see cref="BertModel"/>'s encoder, with the inputs of a Hugging Face / PyTorch BERT export:
 /// <c>input_ids</c>, <c>attention_mask</c>, <c>token_type_ids</c> (int64, (batch, sequence), right-padded, mask 1 on
