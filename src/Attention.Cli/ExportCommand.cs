@@ -36,6 +36,7 @@ internal static class ExportCommand
         if (kind is not ("minilm" or "g2p")) throw new AttnApp.UsageException($"export --model expects minilm or g2p; got '{model}'");
         if (string.IsNullOrWhiteSpace(output)) throw new AttnApp.UsageException("export --out expects a file name");
         if (weights is not null && kind != "g2p") throw new AttnApp.UsageException("export --weights applies to --model g2p only");
+        if (weights is not null && !File.Exists(weights)) throw new AttnApp.UsageException($"export --weights: no file at '{weights}'");
         string path = Path.GetFullPath(output);
         EnsureWritable(path);   // before any loading or training
 
@@ -48,8 +49,8 @@ internal static class ExportCommand
             return AttnApp.Ok;
         }
 
-        var data = G2PData.Load();
         var transformer = LoadOrTrain(weights, seed, rootOverride, stdout);
+        var data = G2PData.Load();
         var graph = OnnxExport.Transformer(transformer, data.Letters, data.Phonemes);
         OnnxExport.Save(graph, path);
         stdout.WriteLine($"wrote {path} ({Megabytes(path)}): Transformer G2P, {transformer.Config.EncoderLayers}+{transformer.Config.DecoderLayers} layers, " +
@@ -63,7 +64,6 @@ internal static class ExportCommand
         var config = TransformerG2P.Config(full: false);
         if (weights is not null)
         {
-            if (!File.Exists(weights)) throw new AttnApp.UsageException($"export --weights: no file at '{weights}'");
             var loaded = new Transformer(config, new Rng(1));
             try { loaded.Load(weights); }
             catch (Exception e) when (e is ArgumentException or InvalidDataException or KeyNotFoundException)

@@ -141,7 +141,7 @@ public class OnnxExportTests(ITestOutputHelper log)
                 PaddedBatch.Pad(examples.Select(e => (int[])[Vocabulary.Bos, .. e.Target]).ToList(), Vocabulary.Pad));
     }
 
-    private static (string, long[], long[])[] Feeds(PaddedBatch source, PaddedBatch decoder)
+    internal static (string, long[], long[])[] Feeds(PaddedBatch source, PaddedBatch decoder)
     {
         long[] shape = [source.Batch, source.Time];
         var ids = source.Ids.Select(i => (long)i).ToArray();
@@ -189,6 +189,43 @@ public class OnnxExportTests(ITestOutputHelper log)
         var ortLogProbs = Attention.Autograd.Var.Constant(ort).LogSoftmax(-1).Value;
         double diff = MaxDiff(logProbs.AsSpan(), ortLogProbs.AsSpan());
         Assert.True(diff <= Tolerance, $"first-step log-probabilities: max abs diff {diff:E2}");
+    }
+
+    /// <summary>Greedy decoding with ONNX Runtime as the engine: feed the prefix, take the last row's best token (never PAD or BOS).</summary>
+    internal static int[][] GreedyWithOrt(InferenceSession session, PaddedBatch source, int maxLength, int vocabulary)
+    {
+        int b = source.Batch;
+        var prefixes = Enumerable.Range(0, b).Select(_ => new List<int> { Vocabulary.Bos }).ToArray();
+        var outputs = Enumerable.Range(0, b).Select(_ => new List<int>()).ToArray();
+        var done = new bool[b];
+        for (int t = 0; t < maxLength && done.Contains(false); t++)
+        {
+            var decoder = PaddedBatch.Pad(prefixes.Select(p => p.ToArray()).ToList(), Vocabulary.Pad);
+            var logits = Run(session, Feeds(source, decoder), "logits")[0].Data;      // (B, t + 1, V)
+            for (int i = 0; i < b; i++)
+            {
+                if (done[i]) { prefixes[i].Add(Vocabulary.Pad); continue; }
+                var row = logits.AsSpan(((i * (t + 1)) + t) * vocabulary, vocabulary);
+                int best = Vocabulary.Eos;
+                for (int k = Vocabulary.Eos + 1; k < vocabulary; k++) if (row[k] > row[best]) best = k;
+                prefixes[i].Add(best);
+                if (best == Vocabulary.Eos) done[i] = true;
+                else outputs[i].Add(best);
+            }
+        }
+        return outputs.Select(o => o.ToArray()).ToArray();
+    }
+
+    [Fact]
+    public void GreedyDecoding_WithOnnxRuntimeAsTheEngine_SpellsTheSamePhonemesAsOurKvCachedDecoder()
+    {
+        var model = Perturbed(G2PConfig("g2p"), 41);
+        var (source, _) = WordBatch();
+        using var session = Session(OnnxExport.Transformer(model).ToBytes());
+        var ours = Decoding.Greedy(model, Words.Select(w => G2PData.Load().Example(w).Source).ToList(), maxLength: 12);
+        var ort = GreedyWithOrt(session, source, 12, model.Config.TargetVocabulary);
+        for (int i = 0; i < Words.Length; i++) Assert.Equal(ours[i].Tokens, ort[i]);
+        Assert.True(ours.Sum(h => h.Tokens.Length) > Words.Length, "the decoders should emit more than one token per word");
     }
 
     [Fact]
