@@ -73,7 +73,8 @@ public sealed class AttnApp
         bench.SetAction(parse => Bench(parse.GetValue(fullOption), parse.GetValue(outOption), parse.GetValue(rootOption), stdout, stderr));
 
         var root = new RootCommand("attn: attention, answered and implemented in C#")
-            { rootOption, list, show, book, bench, Quiz.QuizCommand.Create(this, rootOption, stdout), ModelCommands.Embed(stdout), ModelCommands.Heads(stdout), VizCommand.Create(stdout) };
+            { rootOption, list, show, book, bench, Quiz.QuizCommand.Create(this, rootOption, stdout), ModelCommands.Embed(stdout), ModelCommands.Heads(stdout), VizCommand.Create(stdout),
+              ExportCommand.Create(stdout, rootOption) };
 
         ParseResult parsed;
         try { parsed = root.Parse(args); }
