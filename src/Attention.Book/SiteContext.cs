@@ -73,6 +73,13 @@ internal sealed class SiteContext
         target = Path.TrimEndingDirectorySeparator(target);
         if (SiteBuilder.PathContains(Docs, target))
         {
+            if (Directory.Exists(target))
+            {
+                // a docs folder is its README page (docs/answers → answers/README.html), the docs root the contents
+                var readme = Path.Combine(target, "README.md");
+                if (File.Exists(readme)) return Path.Combine(Output, Path.ChangeExtension(Path.GetRelativePath(Docs, readme), ".html"));
+                return Path.TrimEndingDirectorySeparator(target) == Path.TrimEndingDirectorySeparator(Docs) ? Path.Combine(Output, "index.html") : null;
+            }
             var rel = Path.GetRelativePath(Docs, target);
             if (string.Equals(Path.GetExtension(target), ".md", StringComparison.OrdinalIgnoreCase))
                 return File.Exists(target) ? Path.Combine(Output, Path.ChangeExtension(rel, ".html")) : null;

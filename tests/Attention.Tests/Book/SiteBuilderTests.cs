@@ -16,7 +16,8 @@ public partial class SiteBuilderTests
             "See [the next answer](08-other.md#pitfalls), [the kernel](../../src/Attention/Kernels/Code.cs), " +
             "[a paper](https://arxiv.org/abs/1706.03762), [the folder](../../src/Attention/Kernels/), [a lost file](../../src/Gone.cs) and ![a sketch](img/sketch.png).\n\n" +
             "<!-- experiment:07 -->\nold\n<!-- /experiment -->\n");
-        File.WriteAllText(Path.Combine(answers, "08-other.md"), "# 8 · Other\n\nBack to [7](07-fake-weights.md).\n");
+        File.WriteAllText(Path.Combine(answers, "08-other.md"), "# 8 · Other\n\nBack to [7](07-fake-weights.md), or [all answers](../answers).\n");
+        File.WriteAllText(Path.Combine(answers, "README.md"), "# The answer pages\n");
         Directory.CreateDirectory(Path.Combine(root, "src", "Attention", "Kernels"));
         File.WriteAllText(Path.Combine(root, "src", "Attention", "Kernels", "Code.cs"),
             "// a kernel\nnamespace K;\npublic static class Code { public const string Name = \"<flash>\"; }\n");
@@ -72,7 +73,9 @@ public partial class SiteBuilderTests
         Assert.Contains("<li value=\"9\"><span class=\"unwritten\">", toc);   // no page: listed, not linked
         Assert.Contains("rel=\"next\" href=\"08-other.html\"", html);
         Assert.DoesNotContain("rel=\"prev\"", html);
-        Assert.Contains("rel=\"prev\" href=\"07-fake-weights.html\"", File.ReadAllText(Path.Combine(site, "answers", "08-other.html")));
+        var other = File.ReadAllText(Path.Combine(site, "answers", "08-other.html"));
+        Assert.Contains("rel=\"prev\" href=\"07-fake-weights.html\"", other);
+        Assert.Contains("href=\"README.html\">all answers</a>", other);                 // a docs folder is its README page
     }
 
     [Fact]
