@@ -95,11 +95,11 @@ public sealed class BertModel
         }
     }
 
-    private static readonly Lazy<BertModel> s_miniLm = new(() =>
+    private static readonly Lazy<BertModel> SharedMiniLm = new(() =>
         new BertModel(BertWeights.FromOnnx(OnnxModel.Parse(MiniLm.OnnxBytes())), new BertTokenizer(MiniLm.Vocabulary())));
 
     /// <summary>The bundled all-MiniLM-L6-v2 (see <see cref="MiniLm"/>); loaded once and shared (the model is immutable).</summary>
-    public static BertModel LoadMiniLm() => s_miniLm.Value;
+    public static BertModel LoadMiniLm() => SharedMiniLm.Value;
 
     /// <summary>
     /// Loads a model from a .onnx file (a PyTorch BERT export) or a .safetensors file (BERT weights by Hugging Face

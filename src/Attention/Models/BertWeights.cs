@@ -116,14 +116,14 @@ public sealed class BertWeights
             var dims = w.IntDims();
             tensors[bias[..^".bias".Length] + ".weight"] = Transposed(w.ToFloats(), dims[0], dims[1]);
         }
-        const string Source = "ONNX BERT";
-        var words = Need(tensors, "embeddings.word_embeddings.weight", 2, "(vocabulary, hidden)", Source)
+        const string source = "ONNX BERT";
+        var words = Need(tensors, "embeddings.word_embeddings.weight", 2, "(vocabulary, hidden)", source)
             ?? throw new InvalidDataException("ONNX BERT: expected an initializer embeddings.word_embeddings.weight, found none");
         int hidden = words.Dim(1);
-        int layers = CountLayers(tensors, "attention.self.query.bias", Source);
-        int inter = Need(tensors, "encoder.layer.0.intermediate.dense.bias", 1, "(intermediate)", Source)?.Dim(0) ?? 4 * hidden;
-        int maxPos = Need(tensors, "embeddings.position_embeddings.weight", 2, "(positions, hidden)", Source)?.Dim(0) ?? 512;
-        int types = Need(tensors, "embeddings.token_type_embeddings.weight", 2, "(types, hidden)", Source)?.Dim(0) ?? 2;
+        int layers = CountLayers(tensors, "attention.self.query.bias", source);
+        int inter = Need(tensors, "encoder.layer.0.intermediate.dense.bias", 1, "(intermediate)", source)?.Dim(0) ?? 4 * hidden;
+        int maxPos = Need(tensors, "embeddings.position_embeddings.weight", 2, "(positions, hidden)", source)?.Dim(0) ?? 512;
+        int types = Need(tensors, "embeddings.token_type_embeddings.weight", 2, "(types, hidden)", source)?.Dim(0) ?? 2;
         var (heads, headDim) = HeadsFromGraph(g, hidden);
         float eps = EpsFromGraph(g) ?? 1e-12f;
         var config = new BertConfig(layers, heads, headDim, hidden, inter, maxPos, words.Dim(0), types, eps);
@@ -155,12 +155,12 @@ public sealed class BertWeights
     {
         int layers = 0;
         while (tensors.ContainsKey($"encoder.layer.{layers}.{probe}")) layers++;
-        const string Prefix = "encoder.layer.";
+        const string prefix = "encoder.layer.";
         foreach (var name in tensors.Keys)
         {
-            if (!name.StartsWith(Prefix, StringComparison.Ordinal)) continue;
-            int dot = name.IndexOf('.', Prefix.Length);
-            if (dot < 0 || !int.TryParse(name.AsSpan(Prefix.Length, dot - Prefix.Length), NumberStyles.None, CultureInfo.InvariantCulture, out int k) || k >= layers)
+            if (!name.StartsWith(prefix, StringComparison.Ordinal)) continue;
+            int dot = name.IndexOf('.', prefix.Length);
+            if (dot < 0 || !int.TryParse(name.AsSpan(prefix.Length, dot - prefix.Length), NumberStyles.None, CultureInfo.InvariantCulture, out int k) || k >= layers)
                 throw new InvalidDataException($"{source}: expected encoder layers numbered 0, 1, … without a gap ({layers} found, each with encoder.layer.i.{probe}), got {name}");
         }
         return layers;
@@ -217,11 +217,11 @@ public sealed class BertWeights
     private static Tensor Transposed(float[] a, int rows, int cols)
     {
         var t = new float[a.Length];
-        const int Tile = 32;
-        for (int r0 = 0; r0 < rows; r0 += Tile)
-            for (int c0 = 0; c0 < cols; c0 += Tile)
-                for (int r = r0; r < Math.Min(rows, r0 + Tile); r++)
-                    for (int c = c0; c < Math.Min(cols, c0 + Tile); c++)
+        const int tile = 32;
+        for (int r0 = 0; r0 < rows; r0 += tile)
+            for (int c0 = 0; c0 < cols; c0 += tile)
+                for (int r = r0; r < Math.Min(rows, r0 + tile); r++)
+                    for (int c = c0; c < Math.Min(cols, c0 + tile); c++)
                         t[c * rows + r] = a[r * cols + c];
         return Tensor.FromArray(t, cols, rows);
     }
