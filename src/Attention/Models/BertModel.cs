@@ -3,8 +3,6 @@ using Attention.Kernels;
 using Attention.Onnx;
 using Attention.Tensors;
 using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
-using System.Runtime.Intrinsics;
 
 namespace Attention.Models;
 
@@ -319,69 +317,5 @@ public sealed class BertModel
             throw new ArgumentException($"HeadMask: expected ({Config.Layers}, {Config.Heads}), got ({m.GetLength(0)}, {m.GetLength(1)})", nameof(options));
         if (options.MaxThreads is < 0)
             throw new ArgumentException($"MaxThreads: expected ≥ 0 or null, got {options.MaxThreads}", nameof(options));
-    }
-}
-
-/// <summary>
-/// Exact GELU x·Φ(x) = ½x·(1 + erf(x/√2)) over spans, with erfc from Abramowitz and Stegun (1964), Handbook of
-/// Mathematical Functions, eq. 7.1.26 (|error| ≤ 1.5e-7): erfc(z) ≈ t·(a₁ + t·(a₂ + t·(a₃ + t·(a₄ + t·a₅))))·e^(−z²),
-/// t = 1/(1 + p·z), z = |x|/√2; then GELU = x·(1 − erfc/2) for x ≥ 0 and x·erfc/2 below. One pass in 16- or 8-wide
-/// vectors (a first version made a dozen TensorPrimitives passes per chunk and cost 29 ms per 1024 × 1536 call here,
-/// against 0.9 ms for this one), the scalar formula for the tail. Output may alias input.
-/// </summary>
-internal static class GeluKernel
-{
-    private const float P = 0.3275911f, A1 = 0.254829592f, A2 = -0.284496736f, A3 = 1.421413741f, A4 = -1.453152027f, A5 = 1.061405429f;
-    private const float InvSqrt2 = 0.70710678118654752f;
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Apply(ReadOnlySpan<float> x, Span<float> y)
-    {
-        if (y.Length != x.Length) throw new ArgumentException($"GELU: expected output of {x.Length} elements, got {y.Length}", nameof(y));
-        int i = 0;
-        ref float xr = ref MemoryMarshal.GetReference(x);
-        ref float yr = ref MemoryMarshal.GetReference(y);
-        if (Vector512.IsHardwareAccelerated)
-        {
-            var one = Vector512<float>.One;
-            for (; i + 16 <= x.Length; i += 16)
-            {
-                var v = Vector512.LoadUnsafe(ref xr, (nuint)i);
-                var z = Vector512.Abs(v) * Vector512.Create(InvSqrt2);
-                var t = one / Vector512.FusedMultiplyAdd(z, Vector512.Create(P), one);
-                var poly = Vector512.FusedMultiplyAdd(t, Vector512.Create(A5), Vector512.Create(A4));
-                poly = Vector512.FusedMultiplyAdd(poly, t, Vector512.Create(A3));
-                poly = Vector512.FusedMultiplyAdd(poly, t, Vector512.Create(A2));
-                poly = Vector512.FusedMultiplyAdd(poly, t, Vector512.Create(A1));
-                var q = poly * t * Vector512.Exp(-(z * z)) * Vector512.Create(0.5f);
-                var factor = Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(v, Vector512<float>.Zero), one - q, q);
-                (v * factor).StoreUnsafe(ref yr, (nuint)i);
-            }
-        }
-        else if (Vector256.IsHardwareAccelerated)
-        {
-            var one = Vector256<float>.One;
-            for (; i + 8 <= x.Length; i += 8)
-            {
-                var v = Vector256.LoadUnsafe(ref xr, (nuint)i);
-                var z = Vector256.Abs(v) * Vector256.Create(InvSqrt2);
-                var t = one / Vector256.FusedMultiplyAdd(z, Vector256.Create(P), one);
-                var poly = Vector256.FusedMultiplyAdd(t, Vector256.Create(A5), Vector256.Create(A4));
-                poly = Vector256.FusedMultiplyAdd(poly, t, Vector256.Create(A3));
-                poly = Vector256.FusedMultiplyAdd(poly, t, Vector256.Create(A2));
-                poly = Vector256.FusedMultiplyAdd(poly, t, Vector256.Create(A1));
-                var q = poly * t * Vector256.Exp(-(z * z)) * Vector256.Create(0.5f);
-                var factor = Vector256.ConditionalSelect(Vector256.GreaterThanOrEqual(v, Vector256<float>.Zero), one - q, q);
-                (v * factor).StoreUnsafe(ref yr, (nuint)i);
-            }
-        }
-        for (; i < x.Length; i++)
-        {
-            float v = x[i];
-            float z = MathF.Abs(v) * InvSqrt2;
-            float t = 1f / (1f + P * z);
-            float q = 0.5f * t * (A1 + t * (A2 + t * (A3 + t * (A4 + t * A5)))) * MathF.Exp(-z * z);
-            y[i] = v * (v >= 0f ? 1f - q : q);
-        }
     }
 }
