@@ -48,15 +48,12 @@ public sealed record BertOutput(Tensor LastHiddenState, Tensor Embeddings, Tenso
 public sealed class BertModel
 {
     private readonly Var _word, _pos, _type, _embLnG, _embLnB;
-    private readonly LayerWeights[] _layers;
+    private readonly BertLayer<Var>[] _layers;
     private readonly BertInference _inference;
 
     public BertConfig Config { get; }
     public BertTokenizer Tokenizer { get; }
     public BertWeights Weights { get; }
-
-    private sealed record LayerWeights(Var Wq, Var Bq, Var Wk, Var Bk, Var Wv, Var Bv, Var Wo, Var Bo, Var Ln1G, Var Ln1B,
-                                       Var W1, Var B1, Var W2, Var B2, Var Ln2G, Var Ln2B);
 
     /// <summary>Builds the model from weights and a tokenizer whose vocabulary matches the embedding table.</summary>
     /// <exception cref="ArgumentException">The vocabulary size differs from the word embedding rows.</exception>
@@ -72,25 +69,13 @@ public sealed class BertModel
         _inference = new BertInference(weights);
         _inference.Warm();
         Var C(string name) => Var.Constant(weights[name], name);
-        _word = C("embeddings.word_embeddings.weight");
-        _pos = C("embeddings.position_embeddings.weight");
-        _type = C("embeddings.token_type_embeddings.weight");
-        _embLnG = C("embeddings.LayerNorm.weight");
-        _embLnB = C("embeddings.LayerNorm.bias");
-        _layers = new LayerWeights[Config.Layers];
-        for (int l = 0; l < Config.Layers; l++)
-        {
-            string p = $"encoder.layer.{l}.";
-            _layers[l] = new LayerWeights(
-                C(p + "attention.self.query.weight"), C(p + "attention.self.query.bias"),
-                C(p + "attention.self.key.weight"), C(p + "attention.self.key.bias"),
-                C(p + "attention.self.value.weight"), C(p + "attention.self.value.bias"),
-                C(p + "attention.output.dense.weight"), C(p + "attention.output.dense.bias"),
-                C(p + "attention.output.LayerNorm.weight"), C(p + "attention.output.LayerNorm.bias"),
-                C(p + "intermediate.dense.weight"), C(p + "intermediate.dense.bias"),
-                C(p + "output.dense.weight"), C(p + "output.dense.bias"),
-                C(p + "output.LayerNorm.weight"), C(p + "output.LayerNorm.bias"));
-        }
+        _word = C(BertNames.WordEmbeddings);
+        _pos = C(BertNames.PositionEmbeddings);
+        _type = C(BertNames.TypeEmbeddings);
+        _embLnG = C(BertNames.EmbeddingNormGamma);
+        _embLnB = C(BertNames.EmbeddingNormBeta);
+        _layers = new BertLayer<Var>[Config.Layers];
+        for (int l = 0; l < Config.Layers; l++) _layers[l] = BertNames.Layer(l, C);
     }
 
     private static readonly Lazy<BertModel> SharedMiniLm = new(() =>
