@@ -46,18 +46,6 @@ internal sealed class BertInference
         }
     }
 
-    /// <summary>
-    /// Runs the path once on dummy tokens so that loading, not the caller's first forward, pays for compiling it: the
-    /// JIT compiles each kernel at its first call, about 45 ms for this path (bench/results/warmup.md), ten times a
-    /// short sentence's forward.
-    /// </summary>
-    public void Warm()
-    {
-        int t = Math.Min(_c.MaxPositions, 9);
-        var batch = new BertBatch([""], 1, t, new int[t], Enumerable.Repeat(1, t).ToArray(), new int[t], [t], [new string[t]]);
-        Run(batch, null, 1);
-    }
-
     private static float[] Concat(float[][] parts)
     {
         var all = new float[parts.Sum(a => a.Length)];
