@@ -47,19 +47,19 @@ public static class PeerKernels
     /// <summary>What an experiment or verb says when the peers are missing.</summary>
     public const string NotAvailable = "ONNX Runtime and ggml are not available in this build (the packaged attn tool ships without them; run from the repository to compare)";
 
-    private static readonly Lazy<IPeerKernels?> s_found = new(Load);
+    private static readonly Lazy<IPeerKernels?> Discovered = new(Load);
     // per async flow, so a test that hides the peers does not hide them from tests running beside it
-    private static readonly AsyncLocal<Holder?> s_override = new();
+    private static readonly AsyncLocal<Holder?> Scoped = new();
 
     /// <summary>The peers, or null when this program was built without them.</summary>
-    public static IPeerKernels? Current => s_override.Value is { } o ? o.Peers : s_found.Value;
+    public static IPeerKernels? Current => Scoped.Value is { } o ? o.Peers : Discovered.Value;
 
     /// <summary>Replaces <see cref="Current"/> in this async flow until the returned scope is disposed (tests: a build without peers).</summary>
     internal static IDisposable Override(IPeerKernels? peers)
     {
-        var before = s_override.Value;
-        s_override.Value = new Holder(peers);
-        return new Restore(() => s_override.Value = before);
+        var before = Scoped.Value;
+        Scoped.Value = new Holder(peers);
+        return new Restore(() => Scoped.Value = before);
     }
 
     private sealed record Holder(IPeerKernels? Peers);

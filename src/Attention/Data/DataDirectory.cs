@@ -22,18 +22,18 @@ public static class DataDirectory
     /// <summary>The folder name beside the application and in the developer fallback.</summary>
     public const string FolderName = "data";
 
-    private static string? s_explicit;
+    private static string? _explicit;
 
     /// <summary>A data folder that wins over every other place (null: not set).</summary>
     /// <exception cref="DirectoryNotFoundException">The folder does not exist.</exception>
     public static string? Explicit
     {
-        get => s_explicit;
+        get => _explicit;
         set
         {
             if (value is not null && !Directory.Exists(value))
                 throw new DirectoryNotFoundException($"expected an existing data folder, got '{value}', which does not exist");
-            s_explicit = value is null ? null : Path.GetFullPath(value);
+            _explicit = value is null ? null : Path.GetFullPath(value);
         }
     }
 
@@ -61,7 +61,7 @@ public static class DataDirectory
             return true;
         }
 
-        if (s_explicit is not null && Try(s_explicit, "DataDirectory.Explicit")) return found!;
+        if (_explicit is not null && Try(_explicit, "DataDirectory.Explicit")) return found!;
         var env = Environment.GetEnvironmentVariable(EnvironmentVariable);
         if (!string.IsNullOrWhiteSpace(env) && Try(env, EnvironmentVariable)) return found!;
         if (string.IsNullOrWhiteSpace(env)) looked.Add($"{EnvironmentVariable}: not set");

