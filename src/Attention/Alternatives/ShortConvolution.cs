@@ -5,8 +5,8 @@ namespace Attention.Alternatives;
 
 /// <summary>
 /// A short causal depthwise convolution, y[t, c] = b[c] + Σ_{l &lt; K} w[c, l]·x[t − l, c] (K = 3 by default): each
-/// position sees the last K − 1 tokens directly. Zoology (Arora et al., 2023) puts one in front of every sequence mixer
-/// it compares on MQAR (its <c>BaseConv</c> with kernel 3, in a two-layer model with no position embedding), because an
+/// position sees the last K − 1 tokens directly. Zoology's code (Arora et al., 2023) puts one in front of its attention
+/// and linear-attention mixers on MQAR (a gated <c>BaseConv</c> with kernel 3, two layers, no position embedding), because an
 /// associative lookup needs, at every value, the key just before it: with it the second layer's mixer can match a query
 /// against "the token before this one"; without it a model must build that previous-token feature from its mixer alone,
 /// which softmax attention with ALiBi's gentle slopes cannot do at these sizes. <see cref="Models.MixerLm"/> adds one to
