@@ -35,7 +35,7 @@ public sealed class Q49_AlternativesToAttention : Experiment
 
     /// <summary>Quick: seconds per model. Full: the published setting (step budgets, not time budgets).</summary>
     public static Settings For(bool full) => full
-        ? new Settings(MqarLength: 32, MqarKeys: 32, MqarPairs: [2, 4, 8], MqarWidths: [32], MqarSteps: 800, MqarBatch: 32, MqarRate: 3e-3f, MqarEval: 256,
+        ? new Settings(MqarLength: 32, MqarKeys: 32, MqarPairs: [2, 4, 8], MqarWidths: [16, 32], MqarSteps: 800, MqarBatch: 32, MqarRate: 3e-3f, MqarEval: 256,
                        LmDim: 48, LmContext: 128, LmSteps: 400, LmBatch: 16, LmRate: 3e-3f, LmEvalTokens: 16_384, DecodeContexts: [128, 1024, 4096, 8192], DecodeWindow: 32)
         : new Settings(MqarLength: 16, MqarKeys: 16, MqarPairs: [2, 4], MqarWidths: [32], MqarSteps: 250, MqarBatch: 16, MqarRate: 1e-2f, MqarEval: 64,
                        LmDim: 32, LmContext: 64, LmSteps: 30, LmBatch: 8, LmRate: 3e-3f, LmEvalTokens: 2048, DecodeContexts: [64, 256, 512], DecodeWindow: 16);
@@ -155,7 +155,7 @@ public sealed class Q49_AlternativesToAttention : Experiment
         result.Check($"at P = {hardest}, every fixed-state mixer answers fewer queries than attention", bestFixed < attn,
             $"best fixed-state: {SequenceMixers.Label(bestFixedKind)} {bestFixed:0.###} with {stateAt[(bestFixedKind, widest)]:N0} floats of state; attention {attn:0.###} with a {stateAt[(MixerKind.Attention, widest)]:N0}-float KV cache at T = {s.MqarLength}");
         result.Notes.Add($"MQAR (after Arora et al. 2023): keys and values are separate id ranges, pairs first, queries (each key again, shuffled, followed by its value) at the end, filler 0 between; " +
-                         "only the positions of queried keys are scored (predict the value). As in Zoology's MQAR models, each of the 2 blocks runs a short causal convolution (width " +
+                         "only the positions of queried keys are scored (predict the value). As in Zoology's attention and linear-attention MQAR models, each of the 2 blocks runs a short causal convolution (width " +
                          $"{s.MqarShortConv}) before its mixer and there is no position embedding; the last row drops the convolution. Every model has the attention model's parameter count at its width (the MLP absorbs the difference); " +
                          "state = what decoding carries after T tokens, short convolutions included: attention's KV cache grows with T, Hyena keeps its input history, AFT-full every k and v.");
     }
