@@ -25,19 +25,19 @@ public sealed class Q49_AlternativesToAttention : Experiment
 
     /// <summary>The mixers compared, in table order (the causal ones).</summary>
     public static readonly MixerKind[] Kinds =
-        [MixerKind.Attention, MixerKind.S4D, MixerKind.Mamba, MixerKind.Rwkv, MixerKind.RetNet, MixerKind.Hyena, MixerKind.AftFull, MixerKind.AftSimple];
+        [MixerKind.Attention, MixerKind.S4D, MixerKind.Mamba, MixerKind.Rwkv, MixerKind.RetNet, MixerKind.LinearAttention, MixerKind.Hyena, MixerKind.AftFull, MixerKind.AftSimple];
 
     /// <summary>The run's sizes.</summary>
     public sealed record Settings(
         int MqarLength, int MqarKeys, int[] MqarPairs, int[] MqarWidths, int MqarSteps, int MqarBatch, float MqarRate, int MqarEval,
         int LmDim, int LmContext, int LmSteps, int LmBatch, float LmRate, int LmEvalTokens, int[] DecodeContexts, int DecodeWindow,
-        int Layers = 2, int Heads = 2, int StateDim = 16);
+        int Layers = 2, int Heads = 2, int StateDim = 16, int MqarShortConv = 3);
 
     /// <summary>Quick: seconds per model. Full: the published setting (step budgets, not time budgets).</summary>
     public static Settings For(bool full) => full
-        ? new Settings(MqarLength: 32, MqarKeys: 32, MqarPairs: [2, 4, 8], MqarWidths: [32], MqarSteps: 1000, MqarBatch: 32, MqarRate: 3e-3f, MqarEval: 256,
-                       LmDim: 48, LmContext: 128, LmSteps: 200, LmBatch: 16, LmRate: 3e-3f, LmEvalTokens: 16_384, DecodeContexts: [128, 1024, 4096, 8192], DecodeWindow: 32)
-        : new Settings(MqarLength: 32, MqarKeys: 32, MqarPairs: [2, 4, 8], MqarWidths: [32], MqarSteps: 60, MqarBatch: 32, MqarRate: 3e-3f, MqarEval: 64,
+        ? new Settings(MqarLength: 32, MqarKeys: 32, MqarPairs: [2, 4, 8], MqarWidths: [16, 32], MqarSteps: 800, MqarBatch: 32, MqarRate: 3e-3f, MqarEval: 256,
+                       LmDim: 48, LmContext: 128, LmSteps: 400, LmBatch: 16, LmRate: 3e-3f, LmEvalTokens: 16_384, DecodeContexts: [128, 1024, 4096, 8192], DecodeWindow: 32)
+        : new Settings(MqarLength: 16, MqarKeys: 16, MqarPairs: [2, 4], MqarWidths: [32], MqarSteps: 250, MqarBatch: 16, MqarRate: 1e-2f, MqarEval: 64,
                        LmDim: 32, LmContext: 64, LmSteps: 30, LmBatch: 8, LmRate: 3e-3f, LmEvalTokens: 2048, DecodeContexts: [64, 256, 512], DecodeWindow: 16);
 
     public override ExperimentResult Run(ExperimentContext context)
@@ -70,10 +70,10 @@ public sealed class Q49_AlternativesToAttention : Experiment
         _ => kind.ToString().ToLowerInvariant(),
     };
 
-    private static MixerLmConfig Budgeted(int vocab, int dim, int maxLength, Settings s, MixerKind kind, out long target)
+    private static MixerLmConfig Budgeted(int vocab, int dim, int maxLength, Settings s, MixerKind kind, out long target, int shortConv = 0)
     {
         var options = new MixerOptions(s.Heads, s.StateDim, maxLength);
-        var attention = new MixerLmConfig(vocab, dim, s.Layers, 4 * dim, options);
+        var attention = new MixerLmConfig(vocab, dim, s.Layers, 4 * dim, options, shortConv);
         target = new MixerLm(attention, MixerKind.Attention, new Rng(0)).ParameterCount;
         return kind == MixerKind.Attention ? attention : MixerLm.WithBudget(attention, kind, target);
     }
@@ -83,36 +83,55 @@ public sealed class Q49_AlternativesToAttention : Experiment
     private static void RunMqar(ExperimentContext context, Settings s, ExperimentResult result, double from, double to)
     {
         var task = new MqarTask(s.MqarKeys, s.MqarKeys, s.MqarLength);
-        var table = new Table($"MQAR accuracy (T = {s.MqarLength}, {s.MqarKeys} keys, {s.MqarKeys} values; {s.Layers} layers; {s.MqarSteps} steps of {s.MqarBatch} on a mix of pair counts; {s.MqarEval} fresh sequences per count)",
+        var table = new Table($"MQAR accuracy (T = {s.MqarLength}, {s.MqarKeys} keys, {s.MqarKeys} values; {s.Layers} layers, each a short convolution (width {s.MqarShortConv}) then the mixer; " +
+                              $"{s.MqarSteps} steps of {s.MqarBatch} at learning rate {s.MqarRate:0.####} on a mix of pair counts; {s.MqarEval} fresh sequences per count; chance 1/{s.MqarKeys})",
             ["mixer", "width E", "parameters", "decoding state at T (floats)", .. s.MqarPairs.Select(p => $"P = {p}")]);
         var accuracy = new Dictionary<(MixerKind, int, int), double>();
         var stateAt = new Dictionary<(MixerKind, int), long>();
-        int runs = Kinds.Length * s.MqarWidths.Length, done = 0;
+        int runs = Kinds.Length * s.MqarWidths.Length + 1, done = 0;
+
+        // every model sees the same batches (same seed) and is scored on the same fresh sequences
+        MixerLm Train(MixerKind kind, int width, int shortConv)
+        {
+            context.Cancellation.ThrowIfCancellationRequested();
+            var config = Budgeted(task.Vocab, width, s.MqarLength, s, kind, out _, shortConv);
+            var model = new MixerLm(config, kind, new Rng((ulong)context.Seed + 49));
+            var rng = new Rng((ulong)context.Seed + 4900);
+            model.Fit(step =>
+            {
+                var b = task.Sample(s.MqarBatch, s.MqarPairs[step % s.MqarPairs.Length], rng);
+                return (b.Inputs, b.Targets);
+            }, s.MqarBatch, s.MqarLength, s.MqarSteps, s.MqarRate, cancellation: context.Cancellation);
+            return model;
+        }
+        double[] Score(MixerLm model) =>
+            s.MqarPairs.Select(pairs => MqarAccuracy(model, task, pairs, s.MqarEval, new Rng((ulong)context.Seed + 4901 + (ulong)pairs))).ToArray();
+
         foreach (var kind in Kinds)
             foreach (int width in s.MqarWidths)
             {
-                context.Cancellation.ThrowIfCancellationRequested();
-                var config = Budgeted(task.Vocab, width, s.MqarLength, s, kind, out _);
-                var model = new MixerLm(config, kind, new Rng((ulong)context.Seed + 49));
-                var rng = new Rng((ulong)context.Seed + 4900);
-                model.Fit(step =>
-                {
-                    var b = task.Sample(s.MqarBatch, s.MqarPairs[step % s.MqarPairs.Length], rng);
-                    return (b.Inputs, b.Targets);
-                }, s.MqarBatch, s.MqarLength, s.MqarSteps, s.MqarRate, cancellation: context.Cancellation);
-                long state = model.Mixers.Sum(m => m.StateFloats(s.MqarLength));
+                var model = Train(kind, width, s.MqarShortConv);
+                long state = model.StateFloats(s.MqarLength);
                 stateAt[(kind, width)] = state;
                 var row = new List<object> { SequenceMixers.Label(kind), width, model.ParameterCount, state };
-                foreach (int pairs in s.MqarPairs)
+                var scores = Score(model);
+                for (int i = 0; i < s.MqarPairs.Length; i++)
                 {
-                    double acc = MqarAccuracy(model, task, pairs, s.MqarEval, new Rng((ulong)context.Seed + 4901 + (ulong)pairs));
-                    accuracy[(kind, width, pairs)] = acc;
-                    result.Metrics[$"mqar_acc_{Key(kind)}_e{width}_p{pairs}"] = acc;
-                    row.Add(acc);
+                    accuracy[(kind, width, s.MqarPairs[i])] = scores[i];
+                    result.Metrics[$"mqar_acc_{Key(kind)}_e{width}_p{s.MqarPairs[i]}"] = scores[i];
+                    row.Add(scores[i]);
                 }
                 table.AddRow([.. row]);
                 context.Report(from + (to - from) * ++done / runs, $"MQAR: {SequenceMixers.Label(kind)}, E = {width}");
             }
+
+        // the control: the same attention model without the short convolution (position only from ALiBi)
+        int widest = s.MqarWidths[^1];
+        var control = Train(MixerKind.Attention, widest, 0);
+        var controlScores = Score(control);
+        table.AddRow([$"{SequenceMixers.Label(MixerKind.Attention)}, no short convolution", widest, control.ParameterCount, control.StateFloats(s.MqarLength), .. controlScores.Cast<object>()]);
+        for (int i = 0; i < s.MqarPairs.Length; i++) result.Metrics[$"mqar_acc_attention_noconv_e{widest}_p{s.MqarPairs[i]}"] = controlScores[i];
+        context.Report(to, "MQAR: attention without the short convolution");
         result.Tables.Add(table);
 
         // figure: accuracy at the largest P against the decoding state
@@ -124,15 +143,21 @@ public sealed class Q49_AlternativesToAttention : Experiment
         Charts.Lines(path, $"MQAR with {hardest} pairs: recall against state size", "decoding state at T (floats, all layers)", "accuracy", series, logX: true);
         result.Figures.Add(new Figure(path, $"Accuracy on {hardest} key–value pairs against the size of the state each model decodes with (one point per width)."));
 
-        int widest = s.MqarWidths[^1];
         double attn = accuracy[(MixerKind.Attention, widest, hardest)];
-        double bestFixed = Kinds.Where(k => k != MixerKind.Attention && SequenceMixers.Create(k, 4, new Rng(0), new MixerOptions(2, 2, 8)).ConstantState)
-                                .Max(k => accuracy[(k, widest, hardest)]);
+        var fixedKinds = Kinds.Where(k => k != MixerKind.Attention && SequenceMixers.Create(k, 4, new Rng(0), new MixerOptions(2, 2, 8)).ConstantState).ToArray();
+        var bestFixedKind = fixedKinds.MaxBy(k => accuracy[(k, widest, hardest)]);
+        double bestFixed = accuracy[(bestFixedKind, widest, hardest)];
         result.Metrics["mqar_attention_hardest"] = attn;
         result.Metrics["mqar_best_fixed_state_hardest"] = bestFixed;
-        result.Notes.Add($"MQAR: keys and values are separate id ranges, pairs first, queries (each key again, shuffled, followed by its value) at the end, filler 0 between; " +
-                         "only the positions of queried keys are scored (predict the value). Every model has the attention model's parameter count at its width (the MLP absorbs the difference); " +
-                         "state = what decoding carries after T tokens: attention's KV cache grows with T, Hyena keeps its input history, AFT-full every k and v.");
+        double attnWorst = s.MqarPairs.Min(p => accuracy[(MixerKind.Attention, widest, p)]);
+        result.Check($"softmax attention (with the short convolution) answers at least 90% of the queries at every pair count", attnWorst >= 0.9,
+            string.Join(", ", s.MqarPairs.Select(p => $"P = {p}: {accuracy[(MixerKind.Attention, widest, p)]:0.###}")));
+        result.Check($"at P = {hardest}, every fixed-state mixer answers fewer queries than attention", bestFixed < attn,
+            $"best fixed-state: {SequenceMixers.Label(bestFixedKind)} {bestFixed:0.###} with {stateAt[(bestFixedKind, widest)]:N0} floats of state; attention {attn:0.###} with a {stateAt[(MixerKind.Attention, widest)]:N0}-float KV cache at T = {s.MqarLength}");
+        result.Notes.Add($"MQAR (after Arora et al. 2023): keys and values are separate id ranges, pairs first, queries (each key again, shuffled, followed by its value) at the end, filler 0 between; " +
+                         "only the positions of queried keys are scored (predict the value). As in Zoology's attention and linear-attention MQAR models, each of the 2 blocks runs a short causal convolution (width " +
+                         $"{s.MqarShortConv}) before its mixer and there is no position embedding; the last row drops the convolution. Every model has the attention model's parameter count at its width (the MLP absorbs the difference); " +
+                         "state = what decoding carries after T tokens, short convolutions included: attention's KV cache grows with T, Hyena keeps its input history, AFT-full every k and v.");
     }
 
     private static double MqarAccuracy(MixerLm model, MqarTask task, int pairs, int sequences, Rng rng)

@@ -23,9 +23,11 @@ public enum MixerKind
     AftSimple,
     /// <summary>FNet Fourier mixing (<see cref="FNetMixer"/>); not causal.</summary>
     FNet,
+    /// <summary>Causal linear attention, φ = elu + 1, no decay (<see cref="LinearAttentionMixer"/>).</summary>
+    LinearAttention,
 }
 
-/// <summary>Sizes shared by every mixer: heads for attention and RetNet, states per channel for S4D and Mamba, and the
+/// <summary>Sizes shared by every mixer: heads for attention, linear attention and RetNet, states per channel for S4D and Mamba, and the
 /// longest sequence (AFT-full's bias table, Hyena's reference length).</summary>
 public sealed record MixerOptions(int Heads = 2, int StateDim = 16, int MaxLength = 256);
 
@@ -49,6 +51,7 @@ public static class SequenceMixers
             MixerKind.AftFull => new AftMixer(dim, rng, full: true, maxLength: o.MaxLength),
             MixerKind.AftSimple => new AftMixer(dim, rng, full: false, maxLength: o.MaxLength),
             MixerKind.FNet => new FNetMixer(dim),
+            MixerKind.LinearAttention => new LinearAttentionMixer(dim, o.Heads, rng),
             _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "expected a MixerKind"),
         };
     }
@@ -65,6 +68,7 @@ public static class SequenceMixers
         MixerKind.AftFull => "AFT-full",
         MixerKind.AftSimple => "AFT-simple",
         MixerKind.FNet => "FNet",
+        MixerKind.LinearAttention => "linear attention",
         _ => kind.ToString(),
     };
 }

@@ -11,12 +11,15 @@ namespace Attention.Models;
 /// <param name="Layers">Blocks.</param>
 /// <param name="FfDim">Hidden width of each block's MLP.</param>
 /// <param name="Mixer">Heads, states per channel and the longest sequence, passed to the mixer.</param>
-public sealed record MixerLmConfig(int Vocab, int Dim, int Layers, int FfDim, MixerOptions Mixer);
+/// <param name="ShortConv">Taps of a <see cref="ShortConvolution"/> in front of each block's mixer (0 = none), as Zoology's
+/// MQAR models have (kernel 3): the mixer then sees each token together with the few before it.</param>
+public sealed record MixerLmConfig(int Vocab, int Dim, int Layers, int FfDim, MixerOptions Mixer, int ShortConv = 0);
 
 /// <summary>
 /// One language-model shell for every token mixer, so a comparison changes the mixer and nothing else:
 /// <code>
 ///   ids (B, T) → embedding (B, T, E) → Layers × [ x += mixer(LN(x));  x += W₂·GELU(W₁·LN(x)) ] → LN → readout (B, T, V)
+///   with ShortConv = K > 0:  a = LN(x);  x += mixer(a + conv_K(a))        (conv_K: <see cref="ShortConvolution"/>)
 /// </code>
 /// The mixer is any causal <see cref="SequenceMixer"/> (softmax attention makes it a pre-LN GPT). No position
 /// embedding: attention gets ALiBi inside its mixer, the recurrent and convolutional mixers know order by construction.
@@ -26,6 +29,7 @@ public sealed record MixerLmConfig(int Vocab, int Dim, int Layers, int FfDim, Mi
 public sealed class MixerLm : Module
 {
     private readonly SequenceMixer[] _mixers;
+    private readonly ShortConvolution?[] _convs;
     private readonly LayerNorm[] _ln1, _ln2;
     private readonly Linear[] _fc1, _fc2;
 
@@ -33,6 +37,8 @@ public sealed class MixerLm : Module
     public MixerKind Kind { get; }
     public Embedding Tokens { get; }
     public IReadOnlyList<SequenceMixer> Mixers => _mixers;
+    /// <summary>Each block's short convolution in front of its mixer, or null where <see cref="MixerLmConfig.ShortConv"/> is 0.</summary>
+    public IReadOnlyList<ShortConvolution?> ShortConvolutions => _convs;
     public LayerNorm Final { get; }
     public Linear Head { get; }
 
@@ -46,13 +52,15 @@ public sealed class MixerLm : Module
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(config.Dim, nameof(config.Dim));
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(config.Layers, nameof(config.Layers));
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(config.FfDim, nameof(config.FfDim));
+        ArgumentOutOfRangeException.ThrowIfNegative(config.ShortConv, nameof(config.ShortConv));
         Config = config; Kind = kind;
         Tokens = RegisterModule("tok", new Embedding(config.Vocab, config.Dim, rng));
         int l = config.Layers;
-        _mixers = new SequenceMixer[l]; _ln1 = new LayerNorm[l]; _ln2 = new LayerNorm[l]; _fc1 = new Linear[l]; _fc2 = new Linear[l];
+        _mixers = new SequenceMixer[l]; _convs = new ShortConvolution?[l]; _ln1 = new LayerNorm[l]; _ln2 = new LayerNorm[l]; _fc1 = new Linear[l]; _fc2 = new Linear[l];
         for (int i = 0; i < l; i++)
         {
             _ln1[i] = RegisterModule($"ln1_{i}", new LayerNorm(config.Dim));
+            if (config.ShortConv > 0) _convs[i] = RegisterModule($"conv{i}", new ShortConvolution(config.Dim, config.ShortConv, rng));
             _mixers[i] = RegisterModule($"mixer{i}", SequenceMixers.Create(kind, config.Dim, rng, config.Mixer));
             if (!_mixers[i].IsCausal)
                 throw new ArgumentException($"a language model needs a causal mixer; {_mixers[i].Name} mixes in future tokens", nameof(kind));
@@ -94,7 +102,9 @@ public sealed class MixerLm : Module
         var x = Tokens.Forward(ids, batch, time);
         for (int i = 0; i < _mixers.Length; i++)
         {
-            x = x + _mixers[i].Forward(_ln1[i].Forward(x));
+            var a = _ln1[i].Forward(x);
+            if (_convs[i] is { } conv) a = a + conv.Forward(a);
+            x = x + _mixers[i].Forward(a);
             x = x + _fc2[i].Forward(_fc1[i].Forward(_ln2[i].Forward(x)).Gelu());
         }
         return Head.Forward(Final.Forward(x));
@@ -146,20 +156,26 @@ public sealed class MixerLm : Module
     public double MeanNll(int[] tokens, int context, int maxWindows, int windowsPerBatch = 4) =>
         WindowedNll.Mean(this, tokens, context, maxWindows, windowsPerBatch, (x, y, nb) => Loss(x, y, nb, context));
 
-    /// <summary>Decoding state of one sequence: one <see cref="MixerState"/> per layer.</summary>
+    /// <summary>Numbers the decoder holds after <paramref name="context"/> tokens, all layers: the mixers' states and the short convolutions' last inputs.</summary>
+    public long StateFloats(int context) =>
+        _mixers.Sum(m => m.StateFloats(context)) + _convs.Sum(c => c?.StateFloats(context) ?? 0);
+
+    /// <summary>Decoding state of one sequence: one <see cref="MixerState"/> per layer (and one per short convolution).</summary>
     public sealed class Decoder
     {
-        internal Decoder(MixerState[] states) => States = states;
-        /// <summary>The layers' states.</summary>
+        internal Decoder(MixerState[] states, MixerState?[] convStates) { States = states; ConvStates = convStates; }
+        /// <summary>The layers' mixer states.</summary>
         public IReadOnlyList<MixerState> States { get; }
+        /// <summary>The layers' short-convolution states (null where a block has none).</summary>
+        public IReadOnlyList<MixerState?> ConvStates { get; }
         /// <summary>Tokens consumed.</summary>
         public int Position { get; internal set; }
         /// <summary>Bytes of state held now, all layers (float32).</summary>
-        public long StateBytes => States.Sum(s => s.Bytes);
+        public long StateBytes => States.Sum(s => s.Bytes) + ConvStates.Sum(s => s?.Bytes ?? 0);
     }
 
     /// <summary>A fresh decoder for one sequence.</summary>
-    public Decoder NewDecoder() => new(_mixers.Select(m => m.NewState()).ToArray());
+    public Decoder NewDecoder() => new(_mixers.Select(m => m.NewState()).ToArray(), _convs.Select(c => c?.NewState()).ToArray());
 
     /// <summary>Feeds <paramref name="token"/> and writes the next-token logits (V) — the recurrent form of <see cref="Forward"/>.</summary>
     /// <exception cref="ArgumentException">A token out of range or logits of the wrong length.</exception>
@@ -174,6 +190,11 @@ public sealed class MixerLm : Module
         for (int i = 0; i < _mixers.Length; i++)
         {
             LayerNormInto(_ln1[i], x, a);
+            if (_convs[i] is { } conv)
+            {
+                conv.Step(decoder.ConvStates[i]!, a, m);
+                for (int j = 0; j < e; j++) a[j] += m[j];
+            }
             _mixers[i].Step(decoder.States[i], a, m);
             for (int j = 0; j < e; j++) x[j] += m[j];
             LayerNormInto(_ln2[i], x, a);

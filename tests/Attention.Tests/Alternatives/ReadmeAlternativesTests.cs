@@ -12,7 +12,7 @@ public class ReadmeAlternativesTests
     public void ReadmeExample_Runs_AndMambasStateDoesNotGrow()
     {
         var task = new MqarTask(keys: 16, values: 16, length: 32);
-        var config = new MixerLmConfig(task.Vocab, Dim: 32, Layers: 2, FfDim: 128, new MixerOptions(Heads: 2, StateDim: 16, MaxLength: 32));
+        var config = new MixerLmConfig(task.Vocab, Dim: 32, Layers: 2, FfDim: 128, new MixerOptions(Heads: 2, StateDim: 16, MaxLength: 32), ShortConv: 3);
         long budget = new MixerLm(config, MixerKind.Attention, new Rng(1)).ParameterCount;
         var mamba = new MixerLm(MixerLm.WithBudget(config, MixerKind.Mamba, budget), MixerKind.Mamba, new Rng(1));   // same parameter count
         var rng = new Rng(2);
@@ -24,7 +24,8 @@ public class ReadmeAlternativesTests
 
         Assert.True(Math.Abs(mamba.ParameterCount - budget) <= 2 * (2 * 32 + 1), $"{mamba.ParameterCount} vs {budget}");
         Assert.All(logits, v => Assert.True(float.IsFinite(v)));
-        Assert.Equal(mamba.Mixers.Sum(m => m.StateFloats(32)) * 4, bytes);
-        Assert.Equal(mamba.Mixers.Sum(m => m.StateFloats(32_000)) * 4, bytes);
+        Assert.Equal(mamba.StateFloats(32) * 4, bytes);
+        Assert.Equal(mamba.StateFloats(32_000) * 4, bytes);
+        Assert.Equal(mamba.Mixers.Sum(m => m.StateFloats(32)) + 2 * 2 * 32, mamba.StateFloats(32));   // + the two short convolutions' last 2 inputs
     }
 }
