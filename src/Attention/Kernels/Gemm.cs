@@ -21,7 +21,10 @@ namespace Attention.Kernels;
 /// Zen 4 executes a 512-bit FMA as two 256-bit halves, so this buys fewer instructions, not more
 /// FLOPs per cycle. Without AVX-512 a 6×16 Vector256 kernel runs, and a scalar one without AVX.
 /// Edge tiles compute on zero-padded packs and write back only the valid part; with β = 0 C is
-/// never read, so NaN garbage in it is ignored. Threads split C into row (or column) bands aligned
+/// never read, so NaN garbage in it is ignored. Edges cost what they compute: 16- and 32-wide column kernels,
+/// 2- and 4-row kernels for the last rows, and, when A is stored transposed, a kernel for column edges of ≤ 24
+/// that runs its vectors down the rows of C (64 rows of A per load) instead of across 16 lanes of one column.
+/// Narrow panels (≤ 4 slivers) read A in place instead of packing it: a pack used 2–3 times does not pay for itself. Threads split C into row (or column) bands aligned
 /// to MR (NR); every element sees the same sequence of operations whatever the thread count, so
 /// results are bitwise identical for any maxThreads.
 ///
@@ -34,7 +37,9 @@ namespace Attention.Kernels;
 /// The micro-kernel alone, on packed data in L1/L2, runs at 97% of peak; the rest goes to packing, the
 /// passes over C and cache refills after preemption. Versions: (1) naive loop 0.9; (2) packed 6×64 kernel,
 /// KC 256, scalar packing ~150; (3) KC 512, C-tile prefetch, six-stream A packing ~175; (4) AVX-512 A packing,
-/// eight-row Bᵀ packing ~185.
+/// eight-row Bᵀ packing ~185; (5) edge kernels and in-place A on narrow panels: Aᵀ·B 127×129×131 from 53–54% to
+/// 81–83% of the FMA peak, A·B 126×128×131 from 73% to 86–88% (one thread, CPU time, best of 3×7 in one process,
+/// `chrt -f 50` on the shared 2-core Zen 5 at load average 22–39, peak 270–280 GFLOP/s measured in the same runs).
 /// </summary>
 public static unsafe class Gemm
 {
@@ -638,7 +643,7 @@ public static unsafe class Gemm
     /// quarter of the speed of a full tile; here each k step loads 64 rows of A in place, broadcasts two columns'
     /// values of the packed B sliver and issues 8 FMAs, all of them useful but the padding rows and columns.
     /// Every C element is still one FMA chain over k in order, then α·acc and β·C as on every edge tile, so the
-    /// result is bitwise the one the 6-row kernels gave.
+    /// result is bitwise the one the 6-row kernels give (as are those of the 2- and 4-row kernels and of in-place A).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void EdgeColumnsT(float* a, int lda, float* b, int kc, int rows, int cols, float* c, int ldc, float alpha, float beta, float* tile)
@@ -749,40 +754,25 @@ public static unsafe class Gemm
         WriteEdge(tile, NR, c, ldc, beta, mr, nr);
     }
 
-    /// <summary>6×16 edge tile (the first 16 columns of a 64-wide packed sliver). Six accumulators would leave the
-    /// FMA pipes waiting on their 4-cycle latency (8 chains are needed to keep two pipes busy), so even and odd k
-    /// steps go to separate accumulators, added at the end: 12 chains, and the edge costs a quarter of a full
-    /// sliver instead of a third.</summary>
+    /// <summary>6×16 edge tile (the first 16 columns of a 64-wide packed sliver): 6 zmm accumulators. (Splitting k over
+    /// two accumulator sets would keep both FMA pipes busier, but changes the summation order and so the bits.)</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Micro512x16(float* a, nint rs, nint cs, float* b, int kc, float* c, int ldc, float alpha, float beta, int mr, int nr, float* tile)
     {
         Vector512<float> c0 = default, c1 = default, c2 = default, c3 = default, c4 = default, c5 = default;
-        Vector512<float> d0 = default, d1 = default, d2 = default, d3 = default, d4 = default, d5 = default;
         float* a3 = a + 3 * rs;
         nint rs2 = 2 * rs;
-        int p = 0;
-        for (; p + 2 <= kc; p += 2)
-        {
-            var b0 = Vector512.LoadAligned(b); var b1 = Vector512.LoadAligned(b + NR);
-            c0 = Vector512.FusedMultiplyAdd(Vector512.Create(a[0]), b0, c0); c1 = Vector512.FusedMultiplyAdd(Vector512.Create(a[rs]), b0, c1);
-            c2 = Vector512.FusedMultiplyAdd(Vector512.Create(a[rs2]), b0, c2); c3 = Vector512.FusedMultiplyAdd(Vector512.Create(a3[0]), b0, c3);
-            c4 = Vector512.FusedMultiplyAdd(Vector512.Create(a3[rs]), b0, c4); c5 = Vector512.FusedMultiplyAdd(Vector512.Create(a3[rs2]), b0, c5);
-            a += cs; a3 += cs;
-            d0 = Vector512.FusedMultiplyAdd(Vector512.Create(a[0]), b1, d0); d1 = Vector512.FusedMultiplyAdd(Vector512.Create(a[rs]), b1, d1);
-            d2 = Vector512.FusedMultiplyAdd(Vector512.Create(a[rs2]), b1, d2); d3 = Vector512.FusedMultiplyAdd(Vector512.Create(a3[0]), b1, d3);
-            d4 = Vector512.FusedMultiplyAdd(Vector512.Create(a3[rs]), b1, d4); d5 = Vector512.FusedMultiplyAdd(Vector512.Create(a3[rs2]), b1, d5);
-            a += cs; a3 += cs; b += 2 * NR;
-        }
-        if (p < kc)
+        for (int p = 0; p < kc; p++)
         {
             var b0 = Vector512.LoadAligned(b);
             c0 = Vector512.FusedMultiplyAdd(Vector512.Create(a[0]), b0, c0); c1 = Vector512.FusedMultiplyAdd(Vector512.Create(a[rs]), b0, c1);
             c2 = Vector512.FusedMultiplyAdd(Vector512.Create(a[rs2]), b0, c2); c3 = Vector512.FusedMultiplyAdd(Vector512.Create(a3[0]), b0, c3);
             c4 = Vector512.FusedMultiplyAdd(Vector512.Create(a3[rs]), b0, c4); c5 = Vector512.FusedMultiplyAdd(Vector512.Create(a3[rs2]), b0, c5);
+            a += cs; a3 += cs; b += NR;
         }
         var al = Vector512.Create(alpha);
-        Vector512.Store((c0 + d0) * al, tile); Vector512.Store((c1 + d1) * al, tile + NR); Vector512.Store((c2 + d2) * al, tile + 2 * NR);
-        Vector512.Store((c3 + d3) * al, tile + 3 * NR); Vector512.Store((c4 + d4) * al, tile + 4 * NR); Vector512.Store((c5 + d5) * al, tile + 5 * NR);
+        Vector512.Store(c0 * al, tile); Vector512.Store(c1 * al, tile + NR); Vector512.Store(c2 * al, tile + 2 * NR);
+        Vector512.Store(c3 * al, tile + 3 * NR); Vector512.Store(c4 * al, tile + 4 * NR); Vector512.Store(c5 * al, tile + 5 * NR);
         WriteEdge(tile, NR, c, ldc, beta, mr, nr);
     }
 
