@@ -28,6 +28,8 @@ public static class WarmupBench
     private static readonly Case[] Cases =
     [
         new("decode", "`DecodeAttention` through `FlashAttention.Forward`: 1 query, H = 8, S = 4096, D = 64; K/V cold (8 sets of 16.8 MB, rotated)"),
+        new("decode-flushed", "the same decode on one K/V set, the caches flushed before every call (64 MB written, untimed)"),
+        new("decode-ort", "the same call in ONNX Runtime (`Attention`, opset 23, one intra-op thread), the caches flushed before every call the same way"),
         new("forward", "`FlashAttention.Forward`: B = 1, H = 8, N = 2048, D = 64, full (not causal)"),
         new("minilm-batch", "all-MiniLM-L6-v2 `BertModel.Forward`, batch 8 × 128 tokens"),
         new("minilm-sentence", "all-MiniLM-L6-v2 `BertModel.Embed` of one 12-token sentence (what `attn embed` does)"),
@@ -41,6 +43,8 @@ public static class WarmupBench
         new("no-quick-loops", "tiered, but methods with loops are compiled optimised at once (`TieredCompilationQuickJitForLoops=false`)",
             [("DOTNET_TieredCompilation", "1"), ("DOTNET_TC_QuickJitForLoops", "0")]),
         new("tiering-off", "tiered compilation off (`DOTNET_TieredCompilation=0`): every method fully optimised at its first call", [("DOTNET_TieredCompilation", "0")]),
+        new("prewarmed", "the default, and the program calls `KernelWarmup.Run()` before it prepares its inputs (untimed, as ORT's session creation is)",
+            [("DOTNET_TieredCompilation", "1"), ("ATTN_BENCH_PREWARM", "1")]),
     ];
 
     public static void Run(string[] args)
@@ -93,6 +97,23 @@ public static class WarmupBench
             md.AppendLine($"| {c.Name} | {s.Name} | {t.First:F2} | {t.FirstJitMs:F1} ({t.FirstJitMethods}) | {t.Next:F2} | {t.Steady:F2} | {t.First / t.Steady:F2}× | " +
                           $"{(t.First - t.FirstJitMs) / t.Steady:F2}× | **{t.Next / t.Steady:F2}×** |");
         md.AppendLine();
+        var ours = rows.Where(r => r.Case.Name == "decode-flushed").ToList();
+        var ort = rows.Where(r => r.Case.Name == "decode-ort").ToList();
+        if (ours.Count > 0 && ort.Count > 0)
+        {
+            md.AppendLine("Decode from a fresh process with K/V cold, ours against ONNX Runtime (ORT's time / ours: above 1 = we are faster; " +
+                          "both processes under the same runtime setting, which only changes how our code is compiled):");
+            md.AppendLine();
+            md.AppendLine("| setting | 1st call | calls 2–10 | steady |");
+            md.AppendLine("|---|---|---|---|");
+            foreach (var (c, s, t) in ours)
+            {
+                var peer = ort.FirstOrDefault(r => r.Setting.Name == s.Name);
+                if (peer.T is null) continue;
+                md.AppendLine($"| {s.Name} | {peer.T.First / t.First:F2}× | **{peer.T.Next / t.Next:F2}×** | {peer.T.Steady / t.Steady:F2}× |");
+            }
+            md.AppendLine();
+        }
         md.AppendLine("What the library does for its first calls: the kernels' hot methods carry `MethodImplOptions.AggressiveOptimization`, " +
                       "so the JIT compiles them fully optimised at their first call instead of running tier-0 code until tiering promotes " +
                       "them (calls 2–10 are what that fixes: see the last column); `BertModel` packs its weights and runs its inference path " +
@@ -133,15 +154,19 @@ public static class WarmupBench
     /// <summary>The child: one case, timed from its very first call.</summary>
     public static int RunCase(string caseName)
     {
+        if (Environment.GetEnvironmentVariable("ATTN_BENCH_PREWARM") == "1" && caseName != "decode-ort") KernelWarmup.Run();
+        Action? before = caseName is "decode-flushed" or "decode-ort" ? FlushCaches : null;
         Action call = caseName switch
         {
             "decode" => Decode(),
+            "decode-flushed" => DecodeOneSet(),
+            "decode-ort" => DecodeOrt(),
             "forward" => Forward(),
             "minilm-batch" => MiniLmBatch(),
             "minilm-sentence" => MiniLmSentence(),
             _ => throw new ArgumentException($"unknown warm-up case '{caseName}': expected {string.Join(", ", Cases.Select(c => c.Name))}"),
         };
-        double Time() { var sw = Stopwatch.StartNew(); call(); return sw.Elapsed.TotalMilliseconds; }
+        double Time() { before?.Invoke(); var sw = Stopwatch.StartNew(); call(); return sw.Elapsed.TotalMilliseconds; }
         var jit0 = System.Runtime.JitInfo.GetCompilationTime();
         long methods0 = System.Runtime.JitInfo.GetCompiledMethodCount();
         double first = Time();
@@ -164,6 +189,32 @@ public static class WarmupBench
         var options = new AttentionOptions { MaxThreads = 1 };
         int next = 0;
         return () => { var (k, v) = kv[next++ % kv.Length]; FlashAttention.Forward(q, k, v, o, shape, options); };
+    }
+
+    private static Action DecodeOneSet()
+    {
+        var shape = new AttentionShape(1, 8, 8, 1, 4096, 64);
+        var rng = new Rng(1);
+        float[] q = rng.NormalArray(8 * 64), o = new float[8 * 64], k = rng.NormalArray(8 * 4096 * 64), v = rng.NormalArray(8 * 4096 * 64);
+        var options = new AttentionOptions { MaxThreads = 1 };
+        return () => FlashAttention.Forward(q, k, v, o, shape, options);
+    }
+
+    private static Action DecodeOrt()
+    {
+        var peer = new Attention.Peers.OrtAttention23(new AttentionShape(1, 8, 8, 1, 4096, 64), causal: false, threads: 1);
+        peer.FillRandom(1);
+        return peer.RunPrepared;
+    }
+
+    private static readonly byte[] Flush = new byte[64 << 20];
+    private static byte _flushValue;
+
+    /// <summary>Writes 64 MB (twice the L3) so that no K/V line is left in any cache.</summary>
+    private static void FlushCaches()
+    {
+        _flushValue++;
+        for (int i = 0; i < Flush.Length; i += 64) Flush[i] = _flushValue;
     }
 
     private static Action Forward()

@@ -21,6 +21,9 @@ public sealed record PeerBenchOptions
     public int Batch { get; init; } = 1;
     public int Heads { get; init; } = 8;
     public int HeadDim { get; init; } = 64;
+    /// <summary>Other head sizes, run at N = <see cref="OtherHeadDimsLength"/>, full, on each thread count (MiniLM's 32, LLMs' 128).</summary>
+    public int[] OtherHeadDims { get; init; } = [];
+    public int OtherHeadDimsLength { get; init; } = 2048;
     /// <summary>Timed repetitions per implementation (the median is reported), after <see cref="Warmup"/> untimed ones.</summary>
     public int Repetitions { get; init; } = 3;
     public int Warmup { get; init; } = 2;
@@ -30,10 +33,10 @@ public sealed record PeerBenchOptions
     public int[] MemorySizes { get; init; } = [1024, 4096, 16384];
     public int MemoryMeasureLimit { get; init; } = 4096;
 
-    public static PeerBenchOptions Short { get; } = new();
+    public static PeerBenchOptions Short { get; } = new() { OtherHeadDims = [32, 128] };
     public static PeerBenchOptions Full { get; } = new()
     {
-        Mode = "full", Sizes = [512, 1024, 2048, 4096], Repetitions = 5, Warmup = 2, SecondsPerImplementation = 20,
+        Mode = "full", Sizes = [512, 1024, 2048, 4096], Repetitions = 5, Warmup = 2, SecondsPerImplementation = 20, OtherHeadDims = [32, 128],
         MemoryMeasureLimit = 16384,
     };
 }
@@ -78,12 +81,14 @@ public static class PeerBench
         var peak = options.Threads.Distinct().ToDictionary(t => t, t => FmaPeak.MeasureGflops(t));
         log.WriteLine("  " + string.Join(", ", peak.Select(p => $"{p.Key} thread{(p.Key > 1 ? "s" : "")}: {p.Value:F1} GFLOP/s")));
 
-        var cases = new List<(string kind, int l, int s, bool causal, int threads)>();
+        var cases = new List<(string kind, int l, int s, bool causal, int threads, int d)>();
         foreach (var n in options.Sizes)
             foreach (var causal in new[] { false, true })
-                foreach (var t in options.Threads) cases.Add(("prefill", n, n, causal, t));
+                foreach (var t in options.Threads) cases.Add(("prefill", n, n, causal, t, options.HeadDim));
+        foreach (var d in options.OtherHeadDims)
+            foreach (var t in options.Threads) cases.Add(("prefill", options.OtherHeadDimsLength, options.OtherHeadDimsLength, false, t, d));
         foreach (var s in options.DecodeKeys)
-            foreach (var t in options.Threads) cases.Add(("decode", 1, s, false, t));
+            foreach (var t in options.Threads) cases.Add(("decode", 1, s, false, t, options.HeadDim));
 
         log.WriteLine("JIT warm-up on small sizes ...");
         WarmUpJit(options);
@@ -95,9 +100,10 @@ public static class PeerBench
         var results = new List<CaseResult>();
         for (int c = 0; c < cases.Count; c++)
         {
-            var (kind, l, s, causal, threads) = cases[c];
-            var shape = new AttentionShape(options.Batch, options.Heads, options.Heads, l, s, options.HeadDim);
-            string label = kind == "decode" ? $"decode, 1 query vs {s} keys" : $"N={l} {(causal ? "causal" : "full")}";
+            var (kind, l, s, causal, threads, d) = cases[c];
+            var shape = new AttentionShape(options.Batch, options.Heads, options.Heads, l, s, d);
+            string label = (kind == "decode" ? $"decode, 1 query vs {s} keys" : $"N={l} {(causal ? "causal" : "full")}") +
+                           (d == options.HeadDim ? "" : $", D={d}");
             log.Write($"[{c + 1}/{cases.Count}] {label}, {threads} thread{(threads > 1 ? "s" : "")} ({clock.Elapsed.TotalSeconds:F0} s) ...");
             var result = RunCase(kind, label, shape, causal, threads, peak[threads], options);
             results.Add(result);

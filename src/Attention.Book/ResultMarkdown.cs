@@ -48,12 +48,12 @@ public static class ResultMarkdown
             if (figure.IsInteractive)
             {
                 // an HTML figure is opened, not shown inline: a link the site copies beside the page
-                md.Append("[▶ ").Append(Inline(figure.Caption).Replace("]", "\\]", StringComparison.Ordinal)).Append(" (interactive, opens in the browser)](")
+                md.Append("[▶ ").Append(LinkText(figure.Caption)).Append(" (interactive, opens in the browser)](")
                   .Append(link).AppendLine(")");
                 md.AppendLine();
                 continue;
             }
-            md.Append("![").Append(Inline(figure.Caption).Replace("]", "\\]", StringComparison.Ordinal)).Append("](")
+            md.Append("![").Append(LinkText(figure.Caption)).Append("](")
               .Append(link).AppendLine(")");
             md.AppendLine();
             md.Append('*').Append(Inline(figure.Caption)).AppendLine("*");
@@ -112,4 +112,11 @@ public static class ResultMarkdown
     private static string Cell(string text) => Inline(text).Replace("|", "\\|", StringComparison.Ordinal);
 
     private static string Inline(string text) => text.ReplaceLineEndings(" ").Trim();
+
+    /// <summary>
+    /// A caption inside [ ]: both brackets escaped. Escaping only ']' leaves an unmatched '[' (as in "[CLS]"), which
+    /// CommonMark then takes as the start of a link, so the image becomes a plain link and "![…" shows as text.
+    /// </summary>
+    private static string LinkText(string caption) =>
+        Inline(caption).Replace("[", "\\[", StringComparison.Ordinal).Replace("]", "\\]", StringComparison.Ordinal);
 }

@@ -64,15 +64,17 @@ public sealed class AttnApp
 
         var writePages = new Option<bool>("--write-pages") { Description = "Rewrite the experiment blocks of docs/answers/*.md in place" };
         var only = new Option<string?>("--only") { Description = "Run only these questions' experiments, e.g. 3,4,10 (the site keeps the other pages' committed blocks)" };
-        var book = new Command("book", "Run every experiment and write the static site") { outOption, fullOption, seedOption, writePages, only };
+        var pagesOnly = new Option<bool>("--pages-only") { Description = "Run no experiment: build the site from the committed pages and figures (seconds)" };
+        var book = new Command("book", "Run every experiment and write the static site") { outOption, fullOption, seedOption, writePages, only, pagesOnly };
         book.SetAction(parse => Book(parse.GetValue(outOption), parse.GetValue(fullOption), parse.GetValue(seedOption), parse.GetValue(writePages),
-                                     parse.GetValue(only), parse.GetValue(rootOption), stdout, stderr));
+                                     parse.GetValue(only), parse.GetValue(pagesOnly), parse.GetValue(rootOption), stdout, stderr));
 
         var bench = new Command("bench", "Benchmark the attention kernels side by side with ONNX Runtime and ggml") { fullOption, outOption };
         bench.SetAction(parse => Bench(parse.GetValue(fullOption), parse.GetValue(outOption), parse.GetValue(rootOption), stdout, stderr));
 
         var root = new RootCommand("attn: attention, answered and implemented in C#")
-            { rootOption, list, show, book, bench, Quiz.QuizCommand.Create(this, rootOption, stdout), ModelCommands.Embed(stdout), ModelCommands.Heads(stdout), VizCommand.Create(stdout) };
+            { rootOption, list, show, book, bench, Quiz.QuizCommand.Create(this, rootOption, stdout), ModelCommands.Embed(stdout), ModelCommands.Heads(stdout), VizCommand.Create(stdout),
+              ExportCommand.Create(stdout, rootOption) };
 
         ParseResult parsed;
         try { parsed = root.Parse(args); }
@@ -267,14 +269,16 @@ public sealed class AttnApp
 
     // ---------- book ----------
 
-    private int Book(string? outDir, bool full, int seed, bool writePages, string? onlyText, string? rootOverride, TextWriter stdout, TextWriter stderr)
+    private int Book(string? outDir, bool full, int seed, bool writePages, string? onlyText, bool pagesOnly, string? rootOverride, TextWriter stdout, TextWriter stderr)
     {
+        if (pagesOnly && (full || writePages || onlyText is not null))
+            throw new UsageException("--pages-only runs no experiment, so it takes none of --full, --write-pages or --only");
         var selected = onlyText is null ? null : ParseQuestionList(onlyText);
         var root = RepoPaths.FindRoot(rootOverride ?? _root);
         var site = Path.GetFullPath(outDir ?? RepoPaths.DefaultSite(root));
         EnsureWritable(site, "the site");
         var pages = Pages.Find(RepoPaths.Answers(root));
-        var experiments = Registry.All.Where(e => selected is null || selected.Contains(e.Question)).ToList();
+        var experiments = pagesOnly ? new List<Experiment>() : Registry.All.Where(e => selected is null || selected.Contains(e.Question)).ToList();
         if (selected is not null)
         {
             var missing = selected.Where(q => Registry.Find(q) is null).ToList();
@@ -285,7 +289,8 @@ public sealed class AttnApp
         var runs = new List<ExperimentRun>();
         var figureRoot = Path.Combine(Path.GetTempPath(), $"attn-book-{Environment.ProcessId}");
 
-        console.MarkupLine($"Running {experiments.Count} experiment{(experiments.Count == 1 ? "" : "s")} ({(full ? "full" : "quick")}, seed {seed})");
+        if (pagesOnly) console.MarkupLine("Building the site from the committed pages and figures (no experiment runs)");
+        else console.MarkupLine($"Running {experiments.Count} experiment{(experiments.Count == 1 ? "" : "s")} ({(full ? "full" : "quick")}, seed {seed})");
         if (!console.Profile.Capabilities.Interactive)
         {
             // in a log: one line per experiment as it starts, its verdict in the summary below
@@ -295,7 +300,7 @@ public sealed class AttnApp
                 runs.Add(ExperimentRunner.Run(experiment, full, seed, Path.Combine(figureRoot, $"q{experiment.Question:00}")));
             }
         }
-        else console.Progress()
+        else if (experiments.Count > 0) console.Progress()
             .AutoClear(false)
             .HideCompleted(true)
             .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
@@ -356,7 +361,9 @@ public sealed class AttnApp
         }
 
         var report = SiteBuilder.Build(new SiteOptions { Root = root, OutputDirectory = site, Registry = Registry, FreshBlocks = blocks });
-        console.MarkupLine($"Site: {report.PagesWritten} pages, {report.FilesCopied} files copied → {Markup.Escape(report.IndexPath)}");
+        console.MarkupLine($"Site: {report.PagesWritten} pages, {report.SourcePagesWritten} repository files rendered, {report.FilesCopied} files copied → {Markup.Escape(report.IndexPath)}");
+        foreach (var kept in report.KeptAsText)
+            console.MarkupLine($"[yellow]link kept as text (its target cannot be in the site): {Markup.Escape(kept)}[/]");
         try { Directory.Delete(figureRoot, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
 
         var failed = runs.Where(r => !r.Succeeded).Select(r => r.Experiment.GetType().Name).Distinct().ToList();

@@ -7,7 +7,7 @@ namespace Attention.Plots;
 /// An interactive attention head view in one self-contained HTML file (no CDN, no network: the script and styles are
 /// inline), in the manner of bertviz's head view (Vig, 2019): the tokens twice, queries on the left and keys on the
 /// right, a line from query i to key j drawn with opacity α_ij for every selected head (one colour per head). Hover a
-/// query to see only where it looks; a layer menu and one toggle per head choose what is drawn.
+/// query to see only where it looks (click to keep it); a layer menu and one toggle per head choose what is drawn.
 /// The weights travel as JSON (rounded to 4 decimals) inside a <c>type="application/json"</c> script element, and the
 /// page builds its text with <c>textContent</c>, so no token can inject markup.
 /// </summary>
@@ -69,7 +69,7 @@ public static class HeadView
             .Append(System.Net.WebUtility.HtmlEncode(title)).Append("</title>\n<style>\n").Append(Style).Append("</style>\n</head>\n<body>\n")
             .Append("<h1 id=\"title\"></h1>\n<div id=\"controls\"><label>Layer <select id=\"layer\"></select></label> <span id=\"heads\"></span>")
             .Append(" <button id=\"all\" type=\"button\">all heads</button> <button id=\"none\" type=\"button\">none</button></div>\n")
-            .Append("<p class=\"hint\">Hover a token on the left (a query) to see which keys it attends to; line opacity is the weight.</p>\n")
+            .Append("<p class=\"hint\">Hover a token on the left (a query) to see which keys it attends to, click it to keep it; line opacity is the weight.</p>\n")
             .Append("<svg id=\"view\" role=\"img\" aria-label=\"attention lines between query and key tokens\"></svg>\n")
             .Append("<script type=\"application/json\" id=\"data\">").Append(payload).Append("</script>\n<script>\n").Append(Script).Append("</script>\n</body>\n</html>\n");
         return html.ToString();
@@ -85,6 +85,8 @@ public static class HeadView
         .hint { color: #777; font-size: .9em; }
         svg text { font: 13px system-ui, sans-serif; cursor: default; fill: currentColor; }
         svg text.active { font-weight: bold; }
+        svg text.pinned { text-decoration: underline; }
+        svg text[data-side="query"] { cursor: pointer; }
         """;
 
     private const string Script = """
@@ -100,7 +102,7 @@ public static class HeadView
         const row = 22, left = 150, right = 450, y0 = 20;
         svg.setAttribute("width", right + 160); svg.setAttribute("height", y0 + T * row + 10);
         const selected = new Array(H).fill(true);
-        let hovered = -1;
+        let hovered = -1, pinned = -1;
         data.attention.forEach((_, l) => { const o = document.createElement("option"); o.value = l; o.textContent = l; layerSel.appendChild(o); });
         layerSel.value = data.attention.length - 1;
         for (let h = 0; h < H; h++) {
@@ -115,19 +117,28 @@ public static class HeadView
         document.getElementById("all").addEventListener("click", () => setAll(true));
         document.getElementById("none").addEventListener("click", () => setAll(false));
         layerSel.addEventListener("change", draw);
+        // the tokens are drawn once (so the one under the mouse is never replaced and always gets its mouseleave);
+        // draw() redraws only the lines, in their own group under the tokens
+        const lines = document.createElementNS(svgNs, "g");
+        lines.setAttribute("pointer-events", "none");
+        svg.appendChild(lines);
+        const queries = [];
         function text(x, y, s, anchor, i, side) {
           const e = document.createElementNS(svgNs, "text");
           e.setAttribute("x", x); e.setAttribute("y", y); e.setAttribute("text-anchor", anchor); e.setAttribute("dominant-baseline", "middle");
           e.textContent = s; e.dataset.index = i; e.dataset.side = side;
           if (side === "query") {
-            e.addEventListener("mouseenter", () => { hovered = i; draw(); });
-            e.addEventListener("mouseleave", () => { hovered = -1; draw(); });
+            e.addEventListener("mouseenter", () => { if (pinned < 0) { hovered = i; draw(); } });
+            e.addEventListener("mouseleave", () => { if (pinned < 0) { hovered = -1; draw(); } });
+            e.addEventListener("click", () => { pinned = pinned === i ? -1 : i; hovered = pinned; draw(); });
+            queries.push(e);
           }
-          if (side === "query" && i === hovered) e.classList.add("active");
           svg.appendChild(e);
         }
+        data.tokens.forEach((s, i) => { text(left, y0 + i * row, s, "end", i, "query"); text(right, y0 + i * row, s, "start", i, "key"); });
         function draw() {
-          while (svg.firstChild) svg.removeChild(svg.firstChild);
+          while (lines.firstChild) lines.removeChild(lines.firstChild);
+          queries.forEach((e, i) => { e.classList.toggle("active", i === hovered); e.classList.toggle("pinned", i === pinned); });
           const l = +layerSel.value, on = selected.filter(x => x).length || 1;
           for (let h = 0; h < H; h++) {
             if (!selected[h]) continue;
@@ -143,13 +154,14 @@ public static class HeadView
                 line.setAttribute("stroke", colour(h)); line.setAttribute("stroke-width", 2);
                 line.setAttribute("stroke-opacity", Math.min(1, hovered >= 0 ? w : w / Math.sqrt(on)));
                 line.dataset.head = h;
-                svg.appendChild(line);
+                lines.appendChild(line);
               }
             }
           }
-          data.tokens.forEach((s, i) => { text(left, y0 + i * row, s, "end", i, "query"); text(right, y0 + i * row, s, "start", i, "key"); });
         }
         draw();
+        // inside a frame (the book's site embeds the view): tell the page how tall to make the frame
+        if (window.parent !== window) window.parent.postMessage({ attnFrameHeight: document.documentElement.scrollHeight + 4 }, "*");
         })();
         """;
 }

@@ -9,7 +9,8 @@ namespace Attention.Book.Experiments;
 /// Answer 23: attention heatmaps and how to make them, on all-MiniLM-L6-v2. (a) One head drawn with token labels
 /// on both axes (rows = queries, columns = keys); (b) the same sentence inside a padded batch, to show the padding
 /// rows and columns a heatmap must crop; (c) a sink-dominated head, raw and with [CLS]/[SEP] removed and rows
-/// renormalised, to show what the colour scale hides; (d) the 6 × 12 head grid on one shared scale.
+/// renormalised, to show what the colour scale hides; (d) the 6 × 12 head grid on one shared scale; (e) the same heads as
+/// an interactive head view (HTML).
 /// Page: docs/answers/23-attention-heatmaps.md
 /// </summary>
 public sealed class Q23_AttentionHeatmaps : Experiment
@@ -93,6 +94,12 @@ public sealed class Q23_AttentionHeatmaps : Experiment
         HeadGrid.Write(gridPath, Enumerable.Range(0, c.Layers).Select(l => (IReadOnlyList<float[,]>)Enumerable.Range(0, c.Heads).Select(h => alone.Head(l, h)).ToList()).ToList(),
                        tokens, $"all-MiniLM-L6-v2 on \"{sentence}\" (one colour scale, 0 to 1)");
         result.Figures.Add(new Figure(gridPath, "The head grid: 6 layers × 12 heads on one colour scale, tokens on the left column and bottom row (attn viz --out DIR writes it)."));
+
+        // (e) the same heads as an interactive view: one head at a time as lines, hover or click a query
+        var viewPath = context.FigurePath("q23-head-view.html");
+        HeadView.Write(viewPath, tokens, Enumerable.Range(0, c.Layers).Select(l => (IReadOnlyList<float[,]>)Enumerable.Range(0, c.Heads).Select(h => alone.Head(l, h)).ToList()).ToList(),
+                       $"all-MiniLM-L6-v2 on \"{sentence}\": pick a layer and heads, hover or click a query token");
+        result.Figures.Add(new Figure(viewPath, $"The same 72 heads as lines (attn viz TEXT --html FILE writes one): try layer {prevHead.Layer} with only head {prevHead.Head} on, then layer {sinkHead.Layer} head {sinkHead.Head}"));
 
         var table = new Table("What the figures show, measured", "quantity", "value");
         table.AddRow("real tokens / padded length", $"{n} / {t}");

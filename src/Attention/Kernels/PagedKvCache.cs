@@ -8,10 +8,16 @@ namespace Attention.Kernels;
 /// <see cref="Fork"/> shares a prefix (a prompt, a beam) by reference counting: the new sequence points at the same
 /// blocks, and the first append to a partly filled shared last block copies that block first (copy-on-write), so
 /// neither sequence sees the other's later tokens. Not thread-safe.
+/// <para>Where blocks go: a sequence grows into the block after its last one when that block is free; otherwise (its
+/// first block, or the next one is taken) it starts a new run in the middle of the longest free run of the pool, so
+/// sequences that grow side by side (decoding a batch token by token) each keep a run of consecutive blocks instead
+/// of interleaving block by block. The kernel reads any table; consecutive blocks are simply read faster (the memory
+/// system streams them), which bench/results/long-context.md measures against a pool whose blocks are shuffled.</para>
 /// </summary>
 public sealed class PagedKvCache
 {
-    private readonly Stack<int> _free = new();
+    private readonly bool[] _isFree;
+    private int _freeCount;
     private readonly int[] _refCount;
     private readonly Dictionary<int, (List<int> Blocks, int Length)> _sequences = new();
     private int _nextId;
@@ -28,7 +34,9 @@ public sealed class PagedKvCache
         Keys = new float[checked((int)floats)];
         Values = new float[Keys.Length];
         _refCount = new int[numBlocks];
-        for (int b = numBlocks - 1; b >= 0; b--) _free.Push(b);
+        _isFree = new bool[numBlocks];
+        Array.Fill(_isFree, true);
+        _freeCount = numBlocks;
     }
 
     public int NumBlocks { get; }
@@ -43,7 +51,7 @@ public sealed class PagedKvCache
     public float[] Values { get; }
 
     /// <summary>Blocks not held by any sequence.</summary>
-    public int FreeBlocks => _free.Count;
+    public int FreeBlocks => _freeCount;
 
     /// <summary>How many sequences hold block <paramref name="block"/> (0 = free).</summary>
     public int References(int block) => _refCount[block];
@@ -83,11 +91,11 @@ public sealed class PagedKvCache
         if (value.Length != row) throw new ArgumentException($"value: expected KvHeads·HeadDim = {row} floats, got {value.Length}", nameof(value));
         var (blocks, length) = Get(sequence);
         int offset = length % BlockSize;
-        if (offset == 0) blocks.Add(Allocate());
+        if (offset == 0) blocks.Add(Allocate(blocks.Count > 0 ? blocks[^1] : -1));
         else if (_refCount[blocks[^1]] > 1)
         {
             // copy-on-write: the shared last block is copied (its filled rows) before this sequence writes into it
-            int shared = blocks[^1], copy = Allocate();
+            int shared = blocks[^1], copy = Allocate(blocks.Count > 1 ? blocks[^2] : -1);
             for (int h = 0; h < KvHeads; h++)
             {
                 Keys.AsSpan(RowIndex(shared, h, 0), offset * HeadDim).CopyTo(Keys.AsSpan(RowIndex(copy, h, 0)));
@@ -110,7 +118,7 @@ public sealed class PagedKvCache
     {
         var (blocks, _) = Get(sequence);
         foreach (int b in blocks)
-            if (--_refCount[b] == 0) _free.Push(b);
+            if (--_refCount[b] == 0) { _isFree[b] = true; _freeCount++; }
         _sequences.Remove(sequence);
     }
 
@@ -133,13 +141,34 @@ public sealed class PagedKvCache
 
     private int RowIndex(int block, int kvHead, int row) => ((block * KvHeads + kvHead) * BlockSize + row) * HeadDim;
 
-    private int Allocate()
+    /// <summary>A free block for a sequence whose last block is <paramref name="after"/> (−1: none yet): the next block
+    /// when it is free, else <see cref="RoomyBlock"/>.</summary>
+    private int Allocate(int after)
     {
-        if (_free.Count == 0)
+        if (_freeCount == 0)
             throw new InvalidOperationException($"PagedKvCache: all {NumBlocks} blocks are in use; free a sequence or make a larger cache");
-        int b = _free.Pop();
+        int b = after >= 0 && after + 1 < NumBlocks && _isFree[after + 1] ? after + 1 : RoomyBlock();
+        _isFree[b] = false;
+        _freeCount--;
         _refCount[b] = 1;
         return b;
+    }
+
+    /// <summary>The start of a new run: the middle of the longest free run (its first half stays free for the sequence
+    /// that may be growing into it from the left), or its start when it begins the pool. One scan of the pool, paid only
+    /// when a sequence cannot continue its run.</summary>
+    private int RoomyBlock()
+    {
+        int bestStart = -1, bestLength = 0;
+        for (int i = 0; i < NumBlocks;)
+        {
+            if (!_isFree[i]) { i++; continue; }
+            int j = i;
+            while (j < NumBlocks && _isFree[j]) j++;
+            if (j - i > bestLength) (bestStart, bestLength) = (i, j - i);
+            i = j;
+        }
+        return bestStart == 0 ? 0 : bestStart + bestLength / 2;
     }
 
     private (List<int> Blocks, int Length) Get(int sequence) =>

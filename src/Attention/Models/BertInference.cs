@@ -9,9 +9,10 @@ namespace Attention.Models;
 /// <summary>
 /// The encoder's inference path without a tape: the same computation as <see cref="BertModel"/>'s Var path, on
 /// flat row-major buffers, with the work in three kernels: <see cref="Gemm"/> for the projections (Q, K and V as
-/// one product with the three weights stacked), <see cref="FlashAttention"/> for softmax(Q·Kᵀ/√d + M)·V with key-padding lengths
-/// (the T×T matrix is never built), and row passes that fold each bias into the next step (the Q/K/V head split,
-/// GELU, the residual + LayerNorm). Workspace comes from the shared array pool.
+/// one product with the three weights stacked), `FlashAttention.ForwardVarlen` for softmax(Q·Kᵀ/√d)·V on the
+/// token-major rows, each sequence's keys packed without its padding (the T×T matrix is never built, the heads never
+/// split into a copy), and row passes that fold each bias into the next step (the Q/K/V copy, GELU, the residual +
+/// LayerNorm). Workspace comes from the shared array pool.
 /// Shapes: rows N = B·T, hidden Hd, intermediate I.
 /// </summary>
 internal sealed class BertInference
@@ -51,22 +52,6 @@ internal sealed class BertInference
         }
     }
 
-    /// <summary>
-    /// Runs the path once on dummy tokens so that loading, not the caller's first forward, pays for compiling it: the
-    /// JIT compiles each kernel at its first call, about 45 ms for this path (bench/results/warmup.md), ten times a
-    /// short sentence's forward. Two lengths, because up to 8 tokens attention takes the decode kernel, above it the
-    /// tiled one.
-    /// </summary>
-    public void Warm()
-    {
-        foreach (int t in new[] { Math.Min(_c.MaxPositions, 2), Math.Min(_c.MaxPositions, 9) })
-        {
-            var ids = new int[t];
-            var batch = new BertBatch([""], 1, t, ids, Enumerable.Repeat(1, t).ToArray(), new int[t], [t], [new string[t]]);
-            Run(batch, null, 1);
-        }
-    }
-
     private static float[] Concat(IEnumerable<float[]> parts)
     {
         var list = parts.ToList();
@@ -102,14 +87,18 @@ internal sealed class BertInference
                 ctx = pool.Rent(n * hd), merged = pool.Rent(n * hd), y = pool.Rent(n * hd), mid = pool.Rent(n * inter);
         try
         {
-            var options = new AttentionOptions { KeyLengths = batch.Lengths, MaxThreads = threads };
-            var shape = new AttentionShape(b, h, h, t, t, d);
+            // attention on the token-major layout, packed: queries are all B·T rows (a padded row still gets an output,
+            // as with a key mask), keys and values only each sequence's real tokens (cuK), so no head split or merge copy
+            var options = new AttentionOptions { MaxThreads = threads };
+            var cuQ = new int[b + 1];
+            var cuK = new int[b + 1];
+            for (int i = 0; i < b; i++) { cuQ[i + 1] = cuQ[i] + t; cuK[i + 1] = cuK[i] + batch.Lengths[i]; }
+            int keys = cuK[b];
             for (int l = 0; l < _layers.Length; l++)
             {
                 var w = _layers[l];
                 Gemm.Multiply(false, n, 1f, x, hd, w.Wqkv, 0f, qkv, 3 * hd, threads);
-                // [q | k | v] rows (B, T, 3, H, D) + bias → three (B, H, T, D) blocks (bias added per row: one
-                // 3·Hd-wide pass is cheaper than 3·H head-wide ones)
+                // [q | k | v] rows + bias → q (B·T, Hd) and the real tokens' k, v (ΣLengths, Hd), each row one copy
                 ForRows(n, 3 * hd, threads, (r0, r1) =>
                 {
                     for (int r = r0; r < r1; r++)
@@ -117,30 +106,23 @@ internal sealed class BertInference
                         int bi = r / t, ti = r % t;
                         var row = qkv.AsSpan(r * 3 * hd, 3 * hd);
                         RowOps.Add(row, w.Bqkv);
-                        for (int hi = 0; hi < h; hi++)
-                        {
-                            int dst = ((bi * h + hi) * t + ti) * d;
-                            row.Slice(hi * d, d).CopyTo(q.AsSpan(dst, d));
-                            row.Slice(hd + hi * d, d).CopyTo(k.AsSpan(dst, d));
-                            row.Slice(2 * hd + hi * d, d).CopyTo(v.AsSpan(dst, d));
-                        }
+                        row[..hd].CopyTo(q.AsSpan(r * hd, hd));
+                        if (ti >= batch.Lengths[bi]) continue;
+                        int kr = cuK[bi] + ti;
+                        row.Slice(hd, hd).CopyTo(k.AsSpan(kr * hd, hd));
+                        row.Slice(2 * hd, hd).CopyTo(v.AsSpan(kr * hd, hd));
                     }
                 });
-                FlashAttention.Forward(q.AsSpan(0, n * hd), k.AsSpan(0, n * hd), v.AsSpan(0, n * hd), ctx.AsSpan(0, n * hd), shape, options);
-                ForRows(n, hd, threads, (r0, r1) =>
-                {
-                    for (int r = r0; r < r1; r++)
+                var attended = headMask is null ? merged : ctx;
+                FlashAttention.ForwardVarlen(q.AsSpan(0, n * hd), k.AsSpan(0, keys * hd), v.AsSpan(0, keys * hd), attended.AsSpan(0, n * hd),
+                                             cuQ, cuK, h, h, d, options);
+                if (headMask is not null)
+                    ForRows(n, hd, threads, (r0, r1) =>
                     {
-                        int bi = r / t, ti = r % t;
-                        for (int hi = 0; hi < h; hi++)
-                        {
-                            float factor = headMask is null ? 1f : headMask[l, hi];
-                            var from = ctx.AsSpan(((bi * h + hi) * t + ti) * d, d);
-                            var to = merged.AsSpan(r * hd + hi * d, d);
-                            if (factor == 1f) from.CopyTo(to); else TensorPrimitives.Multiply(from, factor, to);
-                        }
-                    }
-                });
+                        for (int r = r0; r < r1; r++)
+                            for (int hi = 0; hi < h; hi++)
+                                TensorPrimitives.Multiply(ctx.AsSpan(r * hd + hi * d, d), headMask[l, hi], merged.AsSpan(r * hd + hi * d, d));
+                    });
                 // x = LayerNorm(x + merged·W_Oᵀ + b_O)
                 Gemm.Multiply(false, n, 1f, merged, hd, w.Wo, 0f, y, hd, threads);
                 ForRows(n, hd, threads, (r0, r1) => ResidualLayerNorm(y, x, r0, r1, hd, w.Bo, w.Ln1G, w.Ln1B, eps));

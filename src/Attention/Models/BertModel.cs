@@ -69,10 +69,8 @@ public sealed class BertModel
         if (tokenizer.Vocabulary.Count != weights.Config.VocabSize)
             throw new ArgumentException($"tokenizer: expected a vocabulary of {weights.Config.VocabSize} tokens (the embedding rows), got {tokenizer.Vocabulary.Count}", nameof(tokenizer));
         Weights = weights; Config = weights.Config; Tokenizer = tokenizer;
-        // built and warmed here, not on the first Forward: packing the weights and compiling the kernels is loading, and
-        // a first call that paid for them would not run at the model's speed (bench/results/warmup.md)
+        // built here, not on the first Forward: packing the weights is loading
         _inference = new BertInference(weights);
-        _inference.Warm();
         Var C(string name) => Var.Constant(weights[name], name);
         _word = C("embeddings.word_embeddings.weight");
         _pos = C("embeddings.position_embeddings.weight");
@@ -93,6 +91,11 @@ public sealed class BertModel
                 C(p + "output.dense.weight"), C(p + "output.dense.bias"),
                 C(p + "output.LayerNorm.weight"), C(p + "output.LayerNorm.bias"));
         }
+        // a small batch through the public path, so that loading, not the caller's first Forward, pays for compiling it
+        // (the tokenizer, the fused kernels, the pooling): about 45 ms of JIT, ten times a short sentence's forward
+        // (bench/results/warmup.md). Two rows of 40 tokens, so the matrix products take the paths of a real batch.
+        string warm = string.Join(' ', Enumerable.Repeat("warming up the model", 10));
+        Forward(Tokenize([warm, "warming up"], maxLength: 40), new BertRunOptions { MaxThreads = 1 });
     }
 
     private static readonly Lazy<BertModel> s_miniLm = new(() =>

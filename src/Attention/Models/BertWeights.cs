@@ -187,9 +187,14 @@ public sealed class BertWeights
         return (hidden / 64, 64);
     }
 
-    /// <summary>LayerNorm ε: the constant added to the variance (ReduceMean → Add → Sqrt) in the decomposed LayerNorm.</summary>
+    /// <summary>LayerNorm ε: a LayerNormalization node's epsilon, or the constant added to the variance (ReduceMean → Add → Sqrt) in the decomposed LayerNorm.</summary>
     private static float? EpsFromGraph(OnnxGraph g)
     {
+        // an opset-17 export (ours, OnnxExport.Bert) keeps LayerNormalization whole: ε is its attribute
+        foreach (var node in g.Nodes)
+            if (node.OpType == "LayerNormalization" && node.Attributes.GetValueOrDefault("epsilon")?.Float is float e)
+                return e > 0 && float.IsFinite(e) ? e
+                    : throw new InvalidDataException($"ONNX BERT: expected the LayerNorm ε of \"{node.Name}\" to be finite and > 0, got {e}");
         foreach (var node in g.Nodes)
             if (node.OpType == "Sqrt") ExpectArity(node, 1, 1);
         foreach (var node in g.Nodes)

@@ -47,6 +47,19 @@ public partial class PageCheckTests
 
     [Theory]
     [MemberData(nameof(PageFiles))]
+    public void Page_EveryPictureItLinksIsAnImage_NotALinkThatLostItsBang(string fileName)
+    {
+        if (fileName.Length == 0) return;
+        var document = Markdig.Markdown.Parse(File.ReadAllText(Path.Combine(RepoPaths.Answers(Root), fileName)), SiteBuilder.Pipeline);
+        // an unescaped '[' in a caption turns "![caption](x.png)" into the text "![" and a link to the picture
+        var notShown = document.Descendants<LinkInline>()
+            .Where(l => !l.IsImage && l.Url is { } u && Regex.IsMatch(u, @"\.(png|jpe?g|gif|svg)$", RegexOptions.IgnoreCase))
+            .Select(l => l.Url).ToList();
+        Assert.True(notShown.Count == 0, $"{fileName} links pictures that do not render as images: {string.Join(", ", notShown)}");
+    }
+
+    [Theory]
+    [MemberData(nameof(PageFiles))]
     public void Page_EveryExperimentClassItNamesIsRegistered(string fileName)
     {
         if (fileName.Length == 0) return;

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Markdig.Syntax;
 using Attention.Book;
 
 namespace Attention.Tests.Book;
@@ -86,5 +87,19 @@ public class TimingCheckTests
         Assert.Contains("- ✗ flash is faster *(timing)* — 0.8×", ResultMarkdown.Render(run, machine: "m"));
         using var doc = System.Text.Json.JsonDocument.Parse(ResultJson.Write(run));
         Assert.True(doc.RootElement.GetProperty("checks")[0].GetProperty("timing").GetBoolean());
+    }
+
+    [Fact]
+    public void FigureCaptions_WithBrackets_StayAnImageAndALink_ThroughTheSitePipeline()
+    {
+        var result = new ExperimentResult { Question = 7 };
+        result.Figures.Add(new Figure("/tmp/x/q07-a.png", "Weight on [CLS] and [SEP]"));
+        result.Figures.Add(new Figure("/tmp/x/q07-v.html", "A view of [CLS]"));
+        var md = ResultMarkdown.Render(new ExperimentRun(new Q07_FakeWeights(), result, null, false, 1, TimeSpan.Zero, "/tmp/x"), machine: "m");
+        var links = Markdig.Markdown.Parse(md, SiteBuilder.Pipeline).Descendants<Markdig.Syntax.Inlines.LinkInline>().ToList();
+        Assert.Contains(links, l => l.IsImage && l.Url == "figures/q07/q07-a.png");
+        Assert.Contains(links, l => !l.IsImage && l.Url == "figures/q07/q07-v.html");
+        Assert.Equal(2, links.Count);
+        Assert.Contains("alt=\"Weight on [CLS] and [SEP]\"", Markdig.Markdown.ToHtml(md, SiteBuilder.Pipeline));
     }
 }

@@ -40,6 +40,9 @@ public class AttnAppTests
     [InlineData("book", "--only", "7,x")]
     [InlineData("book", "--only", "51")]
     [InlineData("book", "--only", "12")]
+    [InlineData("book", "--pages-only", "--full")]
+    [InlineData("book", "--pages-only", "--only", "7")]
+    [InlineData("book", "--pages-only", "--write-pages")]
     [InlineData("bench", "--bogus")]
     [InlineData]
     public void UsageErrors_ExitWith2_AndOneLineOnStderr(params string[] args)
@@ -229,5 +232,22 @@ public class AttnAppTests
         Assert.Contains("Q08_FakeFailingCheck", output);
         Assert.DoesNotContain("Q09_FakeThrows", output);
         Assert.Contains("✓ rows sum to one", File.ReadAllText(Path.Combine(RepoPaths.Answers(root), "07-fake-weights.md")));
+    }
+
+    [Fact]
+    public void BookPagesOnly_RunsNoExperiment_AndBuildsTheSiteFromTheCommittedPages()
+    {
+        var (app, root) = FakeApp();
+        var pagePath = Path.Combine(RepoPaths.Answers(root), "07-fake-weights.md");
+        var before = File.ReadAllText(pagePath);
+        var site = Path.Combine(root, "s");
+        var (code, output, error) = Run(app, "book", "--pages-only", "--out", site);
+        Assert.Equal(0, code);
+        Assert.Equal("", error);
+        Assert.DoesNotContain("Q07_FakeWeights", output);                     // nothing ran: the fakes' names would be listed
+        Assert.DoesNotContain("Q09_FakeThrows", output);
+        Assert.Contains("<p>old</p>", File.ReadAllText(Path.Combine(site, "answers", "07-fake-weights.html")));   // the committed block
+        Assert.Equal(before, File.ReadAllText(pagePath));
+        Assert.True(File.Exists(Path.Combine(site, SiteBuilder.SearchIndexFile)));
     }
 }

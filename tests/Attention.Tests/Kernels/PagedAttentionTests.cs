@@ -162,6 +162,77 @@ public class PagedAttentionTests
     }
 
     [Fact]
+    public void Cache_SequencesGrowingSideBySide_EachKeepOneRunOfConsecutiveBlocks()
+    {
+        // a batch decoded token by token: every step appends one token to each sequence. Handing out free blocks in
+        // pool order would interleave them (seq 0 gets 0, 4, 8, …); the cache keeps each sequence's blocks consecutive
+        const int sequences = 4, blockSize = 4, blocksEach = 15;
+        var cache = new PagedKvCache(sequences * 16, 1, blockSize, 2);
+        var ids = Enumerable.Range(0, sequences).Select(_ => cache.AddSequence()).ToArray();
+        for (int t = 0; t < blocksEach * blockSize; t++)
+            foreach (int id in ids) cache.Append(id, [t, id], [id, t]);
+        var all = new HashSet<int>();
+        foreach (int id in ids)
+        {
+            var blocks = cache.Blocks(id);
+            Assert.Equal(blocksEach, blocks.Count);
+            for (int i = 1; i < blocks.Count; i++) Assert.Equal(blocks[i - 1] + 1, blocks[i]);
+            Assert.All(blocks, b => Assert.True(all.Add(b), $"block {b} handed to two sequences"));
+        }
+    }
+
+    [Fact]
+    public void Cache_UnderRandomAppendsForksAndFrees_UsesEveryBlock_AndEachSequenceReadsBackItsOwnTokens()
+    {
+        // the placement policy must never refuse a block while one is free, never hand a held block out again, and keep
+        // every sequence's tokens intact through forks (copy-on-write) and frees
+        const int numBlocks = 24, blockSize = 3, d = 2;
+        var cache = new PagedKvCache(numBlocks, 1, blockSize, d);
+        var rng = new Random(7);
+        var tokens = new Dictionary<int, List<float>>();
+        int next = 0;
+        for (int step = 0; step < 3000; step++)
+        {
+            int op = rng.Next(10);
+            if (tokens.Count == 0 || op == 0) tokens[cache.AddSequence()] = [];
+            else if (op == 1 && tokens.Count > 1)
+            {
+                int victim = tokens.Keys.ElementAt(rng.Next(tokens.Count));
+                cache.Free(victim);
+                tokens.Remove(victim);
+            }
+            else if (op == 2)
+            {
+                int parent = tokens.Keys.ElementAt(rng.Next(tokens.Count));
+                tokens[cache.Fork(parent)] = [.. tokens[parent]];
+            }
+            else
+            {
+                int seq = tokens.Keys.ElementAt(rng.Next(tokens.Count));
+                bool needsBlock = cache.Length(seq) % blockSize == 0 || cache.References(cache.Blocks(seq)[^1]) > 1;
+                if (needsBlock && cache.FreeBlocks == 0)
+                {
+                    Assert.Throws<InvalidOperationException>(() => cache.Append(seq, [next, 0], [0, next]));
+                    continue;
+                }
+                cache.Append(seq, [next, 0], [0, next]);
+                tokens[seq].Add(next++);
+            }
+            // bookkeeping: references count the sequences holding each block, and free + held = all
+            var held = new int[numBlocks];
+            foreach (int seq in tokens.Keys) foreach (int b in cache.Blocks(seq)) held[b]++;
+            for (int b = 0; b < numBlocks; b++) Assert.Equal(held[b], cache.References(b));
+            Assert.Equal(numBlocks - held.Count(h => h > 0), cache.FreeBlocks);
+        }
+        foreach (var (seq, expected) in tokens)
+        {
+            var (table, lens, maxBlocks) = cache.Tables([seq]);
+            var keys = Gather(cache.Keys, table, maxBlocks, 0, lens[0], 1, blockSize, d);
+            for (int j = 0; j < expected.Count; j++) Assert.Equal(expected[j], keys[j * d]);
+        }
+    }
+
+    [Fact]
     public void Cache_OutOfBlocks_Throws_AndBadTokenLengthNamesSizes()
     {
         var cache = new PagedKvCache(2, 1, 2, 3);
