@@ -48,14 +48,15 @@ namespace Attention.Kernels;
 /// History: first version 66.6 ms (heads interleaved across items, K/V of 8 heads thrashing L2) → one head at a
 /// time 52.7 ms → fused tile max and a clamp-free exp2 48 ms → lazy rescaling 45.7 ms (causal 26.4 → 24.3 ms).
 /// Key tiles of 32 were slower (67 ms), 128 the same. N=1024 and 2 threads were measured before lazy rescaling.
-/// On the Zen 5 (2026-12-04, 1 thread, CPU time, `chrt -f 50`, load average 30–40 from other jobs, % of the FMA peak
-/// measured in the same process, 275–289 GFLOP/s): N=2048 D=64 went from 80–81% to 83–86% (D=32 77% → 78–79%,
-/// D=128 83–84% → 85–86%) with the fused exponential and the 6-wide blocks (a separate exp pass cost 8 points: the
-/// exp is ~12 FP operations per 16 scores against 128 FMAs), and N=256 from 73% to 82% with the 16×16 transposes
-/// (the scalar ones cost ~5% of a block at N=2048). The results are bit for bit those of the earlier version.
-/// Tried without a measurable gain: a 48-key tile (smaller L1 footprint), a degree-5 exp2 without the clamp. The
-/// 6×4 blocks run at ~91% of the peak; the rest is the first tile of each block, bookkeeping and the exp's share of
-/// the FMA pipes (its polynomial).
+/// On the Zen 5 (2026-12-04, 1 thread, B=1, H=8, CPU time, `chrt -f 50`, load average 17–22 from other jobs, each
+/// build run twice beside the earlier one, % of the FMA peak measured in the same process, 286–289 GFLOP/s):
+/// N=2048 D=64 82.2–82.6% → 83.4–84.1%, D=32 77.1–77.5% → 77.5–77.6%, D=128 84.8–85.4% → 85.3–86.1%;
+/// N=512 77% → 82%, N=256 70% → 78.5% (fixed costs per query block, the scalar transposes above all). Bit for bit
+/// the earlier results. What did not help: a 48-key tile (smaller L1 footprint); the exponential kept in registers
+/// (the JIT spilled an accumulator inside the FMA loop: ExpRows reloads the scores from L1 instead); a degree-5
+/// exp2 without the clamp measured the same within the noise and would have changed the bits. Removing the
+/// exponential altogether (wrong results, a bound) gave 89%: it is ~12 FP operations per 16 scores beside 128 FMAs,
+/// and the 6×4 blocks run at ~91% of the peak.
 /// </summary>
 internal sealed unsafe class FlashAttentionAvx512 : AttentionJob
 {

@@ -37,9 +37,10 @@ namespace Attention.Kernels;
 /// The micro-kernel alone, on packed data in L1/L2, runs at 97% of peak; the rest goes to packing, the
 /// passes over C and cache refills after preemption. Versions: (1) naive loop 0.9; (2) packed 6×64 kernel,
 /// KC 256, scalar packing ~150; (3) KC 512, C-tile prefetch, six-stream A packing ~175; (4) AVX-512 A packing,
-/// eight-row Bᵀ packing ~185; (5) edge kernels and in-place A on narrow panels: Aᵀ·B 127×129×131 from 53–54% to
-/// 81–83% of the FMA peak, A·B 126×128×131 from 73% to 86–88% (one thread, CPU time, best of 3×7 in one process,
-/// `chrt -f 50` on the shared 2-core Zen 5 at load average 22–39, peak 270–280 GFLOP/s measured in the same runs).
+/// eight-row Bᵀ packing ~185; (5) edge kernels and in-place A on narrow panels: Aᵀ·B 127×129×131 from 52–54% to
+/// 80–83% of the FMA peak, A·B 127×129×131 from 61% to 75–77%, A·B 126×128×131 from 73–75% to 86–92%, 1024³
+/// unchanged (one thread, CPU time, best of several calls in one process beside the old build, `chrt -f 50` on the
+/// shared 2-core Zen 5 at load average 17–39, peak 270–289 GFLOP/s measured in the same runs). Same bits as before.
 /// </summary>
 public static unsafe class Gemm
 {
