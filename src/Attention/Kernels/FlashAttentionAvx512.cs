@@ -48,9 +48,10 @@ namespace Attention.Kernels;
 /// History: first version 66.6 ms (heads interleaved across items, K/V of 8 heads thrashing L2) → one head at a
 /// time 52.7 ms → fused tile max and a clamp-free exp2 48 ms → lazy rescaling 45.7 ms (causal 26.4 → 24.3 ms).
 /// Key tiles of 32 were slower (67 ms), 128 the same. N=1024 and 2 threads were measured before lazy rescaling.
-/// On the Zen 5 (2026-12-04, 1 thread, B=1, H=8, CPU time, `chrt -f 50`, load average 17–22 from other jobs, each
-/// build run twice beside the earlier one, % of the FMA peak measured in the same process, 286–289 GFLOP/s):
-/// N=2048 D=64 82.2–82.6% → 83.4–84.1%, D=32 77.1–77.5% → 77.5–77.6%, D=128 84.8–85.4% → 85.3–86.1%;
+/// On the Zen 5 (2026-12-04, 1 thread, B=1, H=8, CPU time, `chrt -f 50`, load average 8–22 from other jobs, each
+/// build run twice beside the earlier one in two sessions, % of the FMA peak measured in the same process,
+/// 286–289 GFLOP/s; run-to-run spread ±2 points): N=2048 D=64 81.0–82.6% → 81.9–84.2%, D=32 76.0–77.5% →
+/// 77.8–78.3% (pass 4 as 4·6 + 2·4 dims rather than 5·6 + 2·1), D=128 84.8–86.7% → 85.3–86.1%;
 /// N=512 77% → 82%, N=256 70% → 78.5% (fixed costs per query block, the scalar transposes above all). Bit for bit
 /// the earlier results. What did not help: a 48-key tile (smaller L1 footprint); the exponential kept in registers
 /// (the JIT spilled an accumulator inside the FMA loop: ExpRows reloads the scores from L1 instead); a degree-5
@@ -187,6 +188,9 @@ internal sealed unsafe class FlashAttentionAvx512 : AttentionJob
         var negInf = Vector512.Create(float.NegativeInfinity);
         Vector512<float> m0 = negInf, m1 = negInf, m2 = negInf, m3 = negInf;
         Vector512<float> l0 = default, l1 = default, l2 = default, l3 = default;
+        // pass 4 in 6-dim blocks, an even number of them so that what is left is D mod 4 plus whole 4-dim blocks:
+        // D = 32 is 4·6 + 2·4, not 5·6 + 2·1 (a 1-dim block has 4 accumulators, too few to hide the FMA latency)
+        int pv6End = D / 6 / 2 * 2 * 6;
 
         for (int c0 = kBegin; c0 < kEnd; c0 += TileKeys)
         {
@@ -212,7 +216,7 @@ internal sealed unsafe class FlashAttentionAvx512 : AttentionJob
                     l0 += Vector512.Load(ySum); l1 += Vector512.Load(ySum + 16); l2 += Vector512.Load(ySum + 32); l3 += Vector512.Load(ySum + 48);
                     float* vFused = vHead + c0 * ks;
                     int df = 0;
-                    for (; df + 6 <= D; df += 6) Pv6(st, vFused + df, ks, nc, ot + df * BlockRows);
+                    for (; df < pv6End; df += 6) Pv6(st, vFused + df, ks, nc, ot + df * BlockRows);
                     for (; df + 4 <= D; df += 4) Pv4(st, vFused + df, ks, nc, ot + df * BlockRows);
                     for (; df < D; df++) Pv1(st, vFused + df, ks, nc, ot + df * BlockRows);
                     continue;
@@ -265,7 +269,7 @@ internal sealed unsafe class FlashAttentionAvx512 : AttentionJob
             // pass 4: Oᵀ += V_tileᵀ · P
             float* vTile = vHead + c0 * ks;
             int dd = 0;
-            for (; dd + 6 <= D; dd += 6) Pv6(st, vTile + dd, ks, nc, ot + dd * BlockRows);
+            for (; dd < pv6End; dd += 6) Pv6(st, vTile + dd, ks, nc, ot + dd * BlockRows);
             for (; dd + 4 <= D; dd += 4) Pv4(st, vTile + dd, ks, nc, ot + dd * BlockRows);
             for (; dd < D; dd++) Pv1(st, vTile + dd, ks, nc, ot + dd * BlockRows);
         }
