@@ -76,8 +76,8 @@ internal static class BenchMachine
     /// <summary>CLOCK_THREAD_CPUTIME_ID (Linux): the calling thread's CPU time in ms; NaN where unavailable.</summary>
     public static double ThreadCpuMilliseconds()
     {
-        const int ClockThreadCpuTimeId = 3;
-        try { return ClockGetTime(ClockThreadCpuTimeId, out var t) == 0 ? t.Seconds * 1e3 + t.Nanoseconds * 1e-6 : double.NaN; }
+        const int clockThreadCpuTimeId = 3;
+        try { return ClockGetTime(clockThreadCpuTimeId, out var t) == 0 ? t.Seconds * 1e3 + t.Nanoseconds * 1e-6 : double.NaN; }
         catch (DllNotFoundException) { return double.NaN; }
         catch (EntryPointNotFoundException) { return double.NaN; }
     }

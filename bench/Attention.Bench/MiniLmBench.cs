@@ -44,11 +44,11 @@ public static class MiniLmBench
             runs.Add(($"ort {t}", () => peer.Run(batch).Hidden));
         }
         // one short sentence, batch 1 (what `attn embed` runs): a call is a few ms, so each round times 20 calls
-        const int SentenceCalls = 20;
+        const int sentenceCalls = 20;
         var sentence = model.Tokenize([Sentence]);
         var sentenceOptions = new BertRunOptions { MaxThreads = 1 };
-        runs.Add(("ours sentence", () => { float[] r = []; for (int i = 0; i < SentenceCalls; i++) r = model.Forward(sentence, sentenceOptions).LastHiddenState.ToArray(); return r; }));
-        runs.Add(("ort sentence", () => { float[] r = []; for (int i = 0; i < SentenceCalls; i++) r = peers[0].Run(sentence).Hidden; return r; }));
+        runs.Add(("ours sentence", () => { float[] r = []; for (int i = 0; i < sentenceCalls; i++) r = model.Forward(sentence, sentenceOptions).LastHiddenState.ToArray(); return r; }));
+        runs.Add(("ort sentence", () => { float[] r = []; for (int i = 0; i < sentenceCalls; i++) r = peers[0].Run(sentence).Hidden; return r; }));
         // warm-up, and the agreement of the two implementations on this batch
         var outputs = runs.Select(r => { r.Run(); return r.Run(); }).ToArray();
         double maxDiff = outputs[0].Zip(outputs[1]).Max(p => Math.Abs(p.First - p.Second));
@@ -91,7 +91,7 @@ public static class MiniLmBench
                       "`ORT_ENABLE_ALL`, sequential, `intra_op_num_threads` = the thread count, on the same ONNX file. " +
                       "The four configurations run interleaved, one call each per round, after two warm-up calls; wall time per call.");
         md.AppendLine();
-        md.AppendLine($"Max |ours − ORT| on last_hidden_state for this batch: {maxDiff:E2}.");
+        md.AppendLine(CultureInfo.InvariantCulture, $"Max |ours − ORT| on last_hidden_state for this batch: {maxDiff:E2}.");
         md.AppendLine();
         md.AppendLine("Ratio = ORT's time / ours, i.e. our speed as a fraction of ORT's (1.00× = parity, above 1 = we are faster).");
         md.AppendLine();
@@ -100,33 +100,33 @@ public static class MiniLmBench
         for (int ti = 0; ti < threads.Length; ti++)
         {
             int o = 2 * ti, p = 2 * ti + 1;
-            md.AppendLine($"| {threads[ti]} | {Best(o):F1} | {Median(o):F1} | {Best(p):F1} | {Median(p):F1} | **{Best(p) / Best(o):F2}×** | {Median(p) / Median(o):F2}× |");
+            md.AppendLine(CultureInfo.InvariantCulture, $"| {threads[ti]} | {Best(o):F1} | {Median(o):F1} | {Best(p):F1} | {Median(p):F1} | **{Best(p) / Best(o):F2}×** | {Median(p) / Median(o):F2}× |");
         }
         md.AppendLine();
         // with one thread every instruction of both runs on the calling thread (our kernels run inline, ORT's
         // intra-op pool of one is the caller), so its CPU time leaves out the time other jobs held the core
         int so = 4, sp = 5;
-        md.AppendLine($"One short sentence, batch 1 ({sentence.Length} tokens: \"{Sentence}\"), one thread, ms per call " +
-                      $"(each round times {SentenceCalls} calls; max |ours − ORT| {sentenceDiff:E2}):");
+        md.AppendLine(CultureInfo.InvariantCulture, $"One short sentence, batch 1 ({sentence.Length} tokens: \"{Sentence}\"), one thread, ms per call " +
+                      $"(each round times {sentenceCalls} calls; max |ours − ORT| {sentenceDiff:E2}):");
         md.AppendLine();
         md.AppendLine("| case | ours best ms | ours median ms | ORT best ms | ORT median ms | ratio (best) | ratio (median) |");
         md.AppendLine("|---|---|---|---|---|---|---|");
-        md.AppendLine($"| sentence | {Best(so) / SentenceCalls:F2} | {Median(so) / SentenceCalls:F2} | {Best(sp) / SentenceCalls:F2} | {Median(sp) / SentenceCalls:F2} | " +
+        md.AppendLine(CultureInfo.InvariantCulture, $"| sentence | {Best(so) / sentenceCalls:F2} | {Median(so) / sentenceCalls:F2} | {Best(sp) / sentenceCalls:F2} | {Median(sp) / sentenceCalls:F2} | " +
                       $"**{Best(sp) / Best(so):F2}×** | {Median(sp) / Median(so):F2}× |");
         md.AppendLine();
         md.AppendLine("One thread, CPU time of the calling thread (both run entirely on it), which leaves out the time other jobs held the core:");
         md.AppendLine();
         md.AppendLine("| threads | ours best CPU ms | ours median CPU ms | ORT best CPU ms | ORT median CPU ms | ratio (best) | ratio (median) |");
         md.AppendLine("|---|---|---|---|---|---|---|");
-        md.AppendLine($"| 1 | {CpuBest(0):F1} | {CpuMedian(0):F1} | {CpuBest(1):F1} | {CpuMedian(1):F1} | **{CpuBest(1) / CpuBest(0):F2}×** | {CpuMedian(1) / CpuMedian(0):F2}× |");
+        md.AppendLine(CultureInfo.InvariantCulture, $"| 1 | {CpuBest(0):F1} | {CpuMedian(0):F1} | {CpuBest(1):F1} | {CpuMedian(1):F1} | **{CpuBest(1) / CpuBest(0):F2}×** | {CpuMedian(1) / CpuMedian(0):F2}× |");
         md.AppendLine();
         md.AppendLine("Where our one-thread time goes (the same kernels on the same shapes, run alone, best of 5, thread CPU time):");
         md.AppendLine();
         md.AppendLine("| part | CPU ms | share of our best forward |");
         md.AppendLine("|---|---|---|");
-        md.AppendLine($"| 36 projections (`Gemm`, N = {batch.Batch * batch.Length} rows; {gemmFlops / 1e9:F1} GFLOP at {gemmFlops / gemmMs / 1e6:F0} GFLOP/s) | {gemmMs:F1} | {100 * gemmMs / CpuBest(0):F0}% |");
-        md.AppendLine($"| 6 attention calls (`FlashAttention.ForwardVarlen`, token-major, 8 × 12 heads × 128² × 32) | {attentionMs:F1} | {100 * attentionMs / CpuBest(0):F0}% |");
-        md.AppendLine($"| the rest (embeddings, bias + Q/K/V row copies, GELU, residual + LayerNorm, pooling) | {CpuBest(0) - gemmMs - attentionMs:F1} | {100 * (CpuBest(0) - gemmMs - attentionMs) / CpuBest(0):F0}% |");
+        md.AppendLine(CultureInfo.InvariantCulture, $"| 36 projections (`Gemm`, N = {batch.Batch * batch.Length} rows; {gemmFlops / 1e9:F1} GFLOP at {gemmFlops / gemmMs / 1e6:F0} GFLOP/s) | {gemmMs:F1} | {100 * gemmMs / CpuBest(0):F0}% |");
+        md.AppendLine(CultureInfo.InvariantCulture, $"| 6 attention calls (`FlashAttention.ForwardVarlen`, token-major, 8 × 12 heads × 128² × 32) | {attentionMs:F1} | {100 * attentionMs / CpuBest(0):F0}% |");
+        md.AppendLine(CultureInfo.InvariantCulture, $"| the rest (embeddings, bias + Q/K/V row copies, GELU, residual + LayerNorm, pooling) | {CpuBest(0) - gemmMs - attentionMs:F1} | {100 * (CpuBest(0) - gemmMs - attentionMs) / CpuBest(0):F0}% |");
         md.AppendLine();
         double share = 100 * gemmMs / CpuBest(0);
         md.AppendLine("## Where the rest is");

@@ -86,15 +86,15 @@ public static class WarmupBench
                       "run one after the other on the same machine.");
         md.AppendLine();
         md.AppendLine("Cases:");
-        foreach (var c in cases) md.AppendLine($"- **{c.Name}**: {c.What}");
+        foreach (var c in cases) md.AppendLine(CultureInfo.InvariantCulture, $"- **{c.Name}**: {c.What}");
         md.AppendLine();
         md.AppendLine("Runtime settings:");
-        foreach (var s in settings) md.AppendLine($"- **{s.Name}**: {s.What}");
+        foreach (var s in settings) md.AppendLine(CultureInfo.InvariantCulture, $"- **{s.Name}**: {s.What}");
         md.AppendLine();
         md.AppendLine("| case | setting | 1st call ms | of which JIT ms (methods) | calls 2–10 mean ms | steady ms | 1st / steady | 1st without JIT / steady | 2–10 / steady |");
         md.AppendLine("|---|---|---|---|---|---|---|---|---|");
         foreach (var (c, s, t) in rows)
-            md.AppendLine($"| {c.Name} | {s.Name} | {t.First:F2} | {t.FirstJitMs:F1} ({t.FirstJitMethods}) | {t.Next:F2} | {t.Steady:F2} | {t.First / t.Steady:F2}× | " +
+            md.AppendLine(CultureInfo.InvariantCulture, $"| {c.Name} | {s.Name} | {t.First:F2} | {t.FirstJitMs:F1} ({t.FirstJitMethods}) | {t.Next:F2} | {t.Steady:F2} | {t.First / t.Steady:F2}× | " +
                           $"{(t.First - t.FirstJitMs) / t.Steady:F2}× | **{t.Next / t.Steady:F2}×** |");
         md.AppendLine();
         var ours = rows.Where(r => r.Case.Name == "decode-flushed").ToList();
@@ -110,7 +110,7 @@ public static class WarmupBench
             {
                 var peer = ort.FirstOrDefault(r => r.Setting.Name == s.Name);
                 if (peer.T is null) continue;
-                md.AppendLine($"| {s.Name} | {peer.T.First / t.First:F2}× | **{peer.T.Next / t.Next:F2}×** | {peer.T.Steady / t.Steady:F2}× |");
+                md.AppendLine(CultureInfo.InvariantCulture, $"| {s.Name} | {peer.T.First / t.First:F2}× | **{peer.T.Next / t.Next:F2}×** | {peer.T.Steady / t.Steady:F2}× |");
             }
             md.AppendLine();
         }

@@ -47,7 +47,7 @@ public sealed unsafe class GgmlFlashAttention : IDisposable
         long bytes = 4 * (2 * qFloats + 2 * kvFloats) + (causal ? 2 * maskRows * s.KeyLength : 0);
         nuint memSize = (nuint)bytes + 8 * GgmlNative.TensorOverhead() + GgmlNative.GraphOverhead() + (1 << 20);
         _ctx = GgmlNative.Init(new GgmlNative.InitParams { MemSize = memSize, MemBuffer = null, NoAlloc = 0 });
-        if (_ctx == 0) throw new OutOfMemoryException($"ggml_init failed for {memSize} bytes");
+        if (_ctx == 0) throw new InvalidOperationException($"ggml_init failed for {memSize} bytes");
 
         _q = GgmlNative.NewTensor4d(_ctx, GgmlNative.TypeF32, s.HeadDim, s.QueryLength, s.Heads, s.Batch);
         _k = GgmlNative.NewTensor4d(_ctx, GgmlNative.TypeF32, s.HeadDim, s.KeyLength, s.KvHeads, s.Batch);

@@ -52,6 +52,8 @@ public sealed record PeerBenchOptions
 /// </summary>
 public static class PeerBench
 {
+    private static readonly JsonSerializerOptions IndentedJson = new() { WriteIndented = true };
+
     private const string Flash = "ours: FlashAttention", Math_ = "ours: MathAttention", Decode = "ours: DecodeAttention",
         Naive = "naive C# (TensorPrimitives)", OrtMha = "ORT MultiHeadAttention", Ort23 = "ORT Attention (opset 23)",
         Ggml = "ggml flash_attn_ext F32";
@@ -125,7 +127,7 @@ public static class PeerBench
         var mdPath = Path.Combine(resultsDirectory, $"peers-{options.Mode}.md");
         File.WriteAllText(mdPath, markdown);
         File.WriteAllText(Path.Combine(resultsDirectory, $"peers-{options.Mode}.json"),
-            JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true }));
+            JsonSerializer.Serialize(report, IndentedJson));
         log.WriteLine();
         log.WriteLine(markdown);
         log.WriteLine($"written {mdPath} and its .json ({clock.Elapsed.TotalSeconds:F0} s)");
@@ -369,12 +371,12 @@ public static class PeerBench
     {
         var sb = new StringBuilder();
         var inv = CultureInfo.InvariantCulture;
-        sb.AppendLine($"# Attention kernels against CPU peers ({r.Mode} run)");
+        sb.AppendLine(CultureInfo.InvariantCulture, $"# Attention kernels against CPU peers ({r.Mode} run)");
         sb.AppendLine();
-        sb.AppendLine($"- date: {r.Date}; wall time {r.Seconds:F0} s");
-        sb.AppendLine($"- machine: {r.Machine.Cpu}, {r.Machine.Cores} logical cores visible, {r.Machine.Os}; {r.Machine.Runtime}, vectors: {r.Machine.Simd}");
-        sb.AppendLine($"- 1-minute load average: {r.Machine.LoadAverage} (a load above the core count means other processes shared the cores, and multi-threaded rows are then the noisiest)");
-        sb.AppendLine($"- peers: {r.Machine.OnnxRuntime} (CPU provider, intra_op_num_threads = threads, inter_op 1); {r.Machine.Ggml}");
+        sb.AppendLine(CultureInfo.InvariantCulture, $"- date: {r.Date}; wall time {r.Seconds:F0} s");
+        sb.AppendLine(CultureInfo.InvariantCulture, $"- machine: {r.Machine.Cpu}, {r.Machine.Cores} logical cores visible, {r.Machine.Os}; {r.Machine.Runtime}, vectors: {r.Machine.Simd}");
+        sb.AppendLine(CultureInfo.InvariantCulture, $"- 1-minute load average: {r.Machine.LoadAverage} (a load above the core count means other processes shared the cores, and multi-threaded rows are then the noisiest)");
+        sb.AppendLine(CultureInfo.InvariantCulture, $"- peers: {r.Machine.OnnxRuntime} (CPU provider, intra_op_num_threads = threads, inter_op 1); {r.Machine.Ggml}");
         sb.AppendLine($"- FMA peak measured in this run: " + string.Join(", ", r.Peak.Select(p => $"{p.Threads} thread(s) {p.Gflops:F1} GFLOP/s")));
         sb.AppendLine("- fp32, B=1, H=8, D=64; FLOPs = 4·B·H·L·S·D, half when causal with L = S. Median of interleaved repetitions " +
                       "(order reversed every other repetition) after warm-up, all in one process. " +
@@ -407,7 +409,7 @@ public static class PeerBench
         sb.AppendLine("| N | flash measured | flash LSE output, if requested | math measured | formula, one head L·S·4 | all heads' P B·H·L·S·4 |");
         sb.AppendLine("|---|---|---|---|---|---|");
         foreach (var m in r.Memory)
-            sb.AppendLine($"| {m.N} | {MaybeBytes(m.FlashMeasured)} | {Bytes(m.LseBytes)} | {MaybeBytes(m.MathMeasured)} | {Bytes(m.MathOneHeadBytes)} | {Bytes(m.MathAllHeadsBytes)} |");
+            sb.AppendLine(CultureInfo.InvariantCulture, $"| {m.N} | {MaybeBytes(m.FlashMeasured)} | {Bytes(m.LseBytes)} | {MaybeBytes(m.MathMeasured)} | {Bytes(m.MathOneHeadBytes)} | {Bytes(m.MathAllHeadsBytes)} |");
         return sb.ToString();
     }
 
@@ -422,7 +424,7 @@ public static class PeerBench
         {
             var ours = c.Rows.First(x => x.IsOurs);
             double? oursMs = ours.Failure is null ? time(ours) : null;
-            sb.Append($"| {c.Label} | {c.Threads} | {Cell(oursMs, "F2", ours.Failure)} |");
+            sb.Append(CultureInfo.InvariantCulture, $"| {c.Label} | {c.Threads} | {Cell(oursMs, "F2", ours.Failure)} |");
             foreach (var p in peers)
             {
                 var row = c.Rows.FirstOrDefault(x => x.Name == p);
@@ -430,7 +432,7 @@ public static class PeerBench
                 string cell = row is null ? "" : row.Failure is not null ? "n/a"
                     : oursMs is null ? $"n/a (ours missing; peer {Cell(ms, "F2", null)} ms)"
                     : Cell(ms / oursMs, "F2", null) + "×";
-                sb.Append($" {cell} |");
+                sb.Append(CultureInfo.InvariantCulture, $" {cell} |");
             }
             sb.AppendLine();
         }

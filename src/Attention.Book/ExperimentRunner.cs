@@ -22,8 +22,8 @@ public static class ExperimentRunner
     /// except cancellation, which propagates.
     /// </summary>
     public static ExperimentRun Run(Experiment experiment, bool full = false, int seed = 1234, string? figureDirectory = null,
-                                    IProgress<(double Fraction, string Status)>? progress = null, CancellationToken cancellation = default,
-                                    string? input = null)
+                                    IProgress<(double Fraction, string Status)>? progress = null, string? input = null,
+                                    CancellationToken cancellation = default)
     {
         ArgumentNullException.ThrowIfNull(experiment);
         figureDirectory ??= Path.Combine(Path.GetTempPath(), "attn-figures", $"q{experiment.Question:00}-{Environment.ProcessId}");

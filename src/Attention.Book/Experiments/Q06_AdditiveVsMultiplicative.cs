@@ -1,3 +1,4 @@
+using System.Globalization;
 using Attention.Autograd;
 using Attention.Mechanisms;
 using Attention.Nn;
@@ -145,11 +146,11 @@ public sealed class Q06_AdditiveVsMultiplicative : Experiment
         result.Check("unscaled dot logits at init spread like √d (std at d = 512 over 4× that at d = 32)",
             initSpread[0, last] > 4 * initSpread[0, 1], $"{initSpread[0, 1]:F2} → {initSpread[0, last]:F2}");
         result.Check("scaled dot logits at init keep a std below 2 at every d",
-            Enumerable.Range(0, TaskDims.Length).All(di => initSpread[1, di] < 2), string.Join(", ", Enumerable.Range(0, TaskDims.Length).Select(di => initSpread[1, di].ToString("F2"))));
+            Enumerable.Range(0, TaskDims.Length).All(di => initSpread[1, di] < 2), string.Join(", ", Enumerable.Range(0, TaskDims.Length).Select(di => initSpread[1, di].ToString("F2", CultureInfo.InvariantCulture))));
         var additiveKinds = new[] { NoBias, ZeroBias, Additive };
         result.Check("additive logits at init stay below 2 at every d (tanh bounds them by ‖v‖₁)",
             additiveKinds.All(vi => Enumerable.Range(0, TaskDims.Length).All(di => initSpread[vi, di] < 2)),
-            string.Join(", ", Enumerable.Range(0, TaskDims.Length).Select(di => initSpread[Additive, di].ToString("F2"))));
+            string.Join(", ", Enumerable.Range(0, TaskDims.Length).Select(di => initSpread[Additive, di].ToString("F2", CultureInfo.InvariantCulture))));
         result.Check($"at d = {TaskDims[last]} scaled dot is more accurate than unscaled dot", accuracy[Scaled, last] > accuracy[Dot, last],
             $"{accuracy[Scaled, last]:P1} vs {accuracy[Dot, last]:P1}");
         result.Check("the bias matters: additive with b ~ N(0, 1) at init beats the bias-free score by 20 points or more at every d ≥ 32",

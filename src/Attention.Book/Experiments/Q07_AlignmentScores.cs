@@ -1,3 +1,4 @@
+using System.Globalization;
 using Attention.Tensors;
 using System.Numerics.Tensors;
 using Attention.Kernels;
@@ -80,7 +81,7 @@ public sealed class Q07_AlignmentScores : Experiment
         result.Check("scaled dot scores have std ≈ 1 (within 15%)", Math.Abs(result.Metrics["score_std_scaled_dot"] - 1) < 0.15,
             $"{result.Metrics["score_std_scaled_dot"]:F3}");
         result.Check("additive scores are bounded by ‖v‖₁ and their softmax stays flatter than the unscaled dot's",
-            scoresBounded(wq, uk, v, q, k, n, d, da) && result.Metrics["entropy_additive"] > result.Metrics["entropy_dot"],
+            ScoresBounded(wq, uk, v, q, k, n, d, da) && result.Metrics["entropy_additive"] > result.Metrics["entropy_dot"],
             $"entropy additive {result.Metrics["entropy_additive"]:F3} vs dot {result.Metrics["entropy_dot"]:F3} (ln S = {lnS:F3})");
         result.Check("measured: additive scores take longer than dot-product scores on the same inputs",
             result.Metrics["time_ratio_additive"] > 1, $"ratio {result.Metrics["time_ratio_additive"]:F1}", timing: true);
@@ -88,7 +89,7 @@ public sealed class Q07_AlignmentScores : Experiment
         result.Notes.Add($"FLOPs per score (counted from the formulas, not measured): dot {result.Metrics["flops_per_score_dot"]:0}, " +
                          $"additive {result.Metrics["flops_per_score_additive"]:0} (3·Da + Da tanh at Da = d, against 2d).");
 
-        static bool scoresBounded(float[] wq, float[] uk, float[] v, float[] q, float[] k, int n, int d, int da)
+        static bool ScoresBounded(float[] wq, float[] uk, float[] v, float[] q, float[] k, int n, int d, int da)
         {
             var e = new float[n * n];
             AlignmentScores.Additive(q, k, wq, uk, v, e, n, n, d, d, da);
@@ -177,7 +178,7 @@ public sealed class Q07_AlignmentScores : Experiment
             naturalDisagreement > 0.1, $"{naturalDisagreement:P1}");
         result.Check("the KL divergence between the two grows with the norm spread (σ = 0.1 → 0.5 → 1)",
             kl[Array.IndexOf(NormSpreads, 0.1)] < kl[Array.IndexOf(NormSpreads, 0.5)] && kl[Array.IndexOf(NormSpreads, 0.5)] < kl[^1],
-            string.Join(" → ", kl.Select(x => x.ToString("G3"))));
+            string.Join(" → ", kl.Select(x => x.ToString("G3", CultureInfo.InvariantCulture))));
 
         var path = context.FigurePath("q07-distance-vs-dot.png");
         Charts.Lines(path, "Negative squared distance vs dot product as key norms spread", "key-norm spread σ", "fraction / nats",

@@ -1,3 +1,4 @@
+using System.Globalization;
 using Attention.Tensors;
 using Attention.Kernels;
 using Attention.Plots;
@@ -159,7 +160,7 @@ public sealed class Q08_Softmax : Experiment
         result.Figures.Add(new Figure(path, "Low T → one-hot (argmax); high T → uniform."));
 
         result.Check("entropy rises strictly with temperature", entropy.Zip(entropy.Skip(1)).All(e => e.Second > e.First),
-            string.Join(" → ", entropy.Select(h => h.ToString("F3"))));
+            string.Join(" → ", entropy.Select(h => h.ToString("F3", CultureInfo.InvariantCulture))));
         result.Check($"at T = 100 the entropy is within 0.01 nats of ln {s} (uniform)", Math.Abs(entropy[^1] - Math.Log(s)) < 0.01,
             $"{entropy[^1]:F4} vs {Math.Log(s):F4}");
         result.Check("at T = 0.01 the top weight exceeds 0.99 (argmax limit)", top[0] > 0.99, $"{top[0]:F6}");

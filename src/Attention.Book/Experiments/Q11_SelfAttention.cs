@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using Attention.Autograd;
 using Attention.Data;
 using Attention.Interpret;
@@ -326,7 +327,7 @@ public sealed class Q11_SelfAttention : Experiment
         int t = batch.Time, heads = probabilities[0].Length / (batch.Batch * t * t);
         // the held-out row with the longest repeated block shows the pattern best
         int b = Enumerable.Range(0, batch.Batch).MaxBy(r => batch.Halves[r]);
-        var labels = Enumerable.Range(0, t).Select(i => batch.Inputs[b * t + i] == RepeatedTokensTask.Bos ? "BOS" : batch.Inputs[b * t + i].ToString()).ToList();
+        var labels = Enumerable.Range(0, t).Select(i => batch.Inputs[b * t + i] == RepeatedTokensTask.Bos ? "BOS" : batch.Inputs[b * t + i].ToString(CultureInfo.InvariantCulture)).ToList();
         foreach (var (which, (l, h), file, caption) in new[]
         {
             ("previous-token head", previous, "q11-previous-token-head.png",

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using Attention.Autograd;
 using Attention.Data;
 using Attention.Interpret;
@@ -288,7 +289,7 @@ public sealed class Q12_MultiHeadAttention : Experiment
         model.Forward(one, 1, t, causal: false, types: marks, probabilities: probabilities);
         var p = probabilities[0].Value.ToArray();
         int heads = probabilities[0].Shape[1];
-        var labels = Enumerable.Range(0, t).Select(i => marks[i] == 1 ? $"*{one[i]}" : one[i].ToString()).ToList();
+        var labels = Enumerable.Range(0, t).Select(i => marks[i] == 1 ? $"*{one[i]}" : one[i].ToString(CultureInfo.InvariantCulture)).ToList();
         var grid = new List<IReadOnlyList<float[,]>> { Enumerable.Range(0, heads).Select(h =>
         {
             var m = new float[t, t];

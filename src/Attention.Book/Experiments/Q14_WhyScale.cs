@@ -1,3 +1,4 @@
+using System.Globalization;
 using Attention.Tensors;
 using System.Numerics.Tensors;
 using Attention.Kernels;
@@ -100,10 +101,10 @@ public sealed class Q14_WhyScale : Experiment
         result.Check("unscaled entropy at d = 512 is below 0.5 nats (one key takes almost all the weight)",
             entropyUnscaled[i512] < 0.5, $"measured {entropyUnscaled[i512]:F4} nats");
         result.Check("scaled entropy stays within 0.3 nats of ln S − ½ for every d",
-            entropyScaled.All(h => Math.Abs(h - (lnS - 0.5)) < 0.3), string.Join(", ", entropyScaled.Select(h => h.ToString("F3"))));
+            entropyScaled.All(h => Math.Abs(h - (lnS - 0.5)) < 0.3), string.Join(", ", entropyScaled.Select(h => h.ToString("F3", CultureInfo.InvariantCulture))));
         result.Check("unscaled entropy falls as d grows (16 → 1024)",
             entropyUnscaled.Zip(entropyUnscaled.Skip(1)).All(pair => pair.Second < pair.First),
-            string.Join(" → ", entropyUnscaled.Select(h => h.ToString("F3"))));
+            string.Join(" → ", entropyUnscaled.Select(h => h.ToString("F3", CultureInfo.InvariantCulture))));
         result.Check("at d = 512 the scaled softmax Jacobian is more than 10× larger than the unscaled one",
             ratio512 > 10, $"ratio {ratio512:F1}");
         result.Check("already at d = 64 the unscaled entropy is below half of the scaled one",

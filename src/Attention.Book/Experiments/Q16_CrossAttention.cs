@@ -235,19 +235,19 @@ public sealed partial class Q16_CrossAttention : Experiment
         for (int t = 0; t < 10; t++) { probe.Step(bos); probeNaive.Step(bos); }
         var table = new Table($"Greedy decoding of {words.Count} test words in batches of {DecodeBatch} (best of {reps} alternating runs, warm)",
             "cross-attention K, V", "encoder projections in 10 steps", "ms per generated token", "total ms");
-        double perToken(double ms) => ms / steps;
-        table.AddRow("projected once per source (cached)", probe.CrossProjections, perToken(bestCached), bestCached);
-        table.AddRow("projected again at every step", probeNaive.CrossProjections, perToken(bestNaive), bestNaive);
+        double PerToken(double ms) => ms / steps;
+        table.AddRow("projected once per source (cached)", probe.CrossProjections, PerToken(bestCached), bestCached);
+        table.AddRow("projected again at every step", probeNaive.CrossProjections, PerToken(bestNaive), bestNaive);
         result.Tables.Add(table);
-        result.Metrics["decode_ms_per_token_cached"] = perToken(bestCached);
-        result.Metrics["decode_ms_per_token_uncached"] = perToken(bestNaive);
+        result.Metrics["decode_ms_per_token_cached"] = PerToken(bestCached);
+        result.Metrics["decode_ms_per_token_uncached"] = PerToken(bestNaive);
         result.Metrics["decode_speedup_cached"] = bestNaive / bestCached;
         result.Check("Caching the encoder's K and V does not change the decoded phonemes", same, $"{words.Count} words");
         result.Check("With the cache the encoder output is projected once per decoder layer, not once per layer per step",
             probe.CrossProjections == model.Config.DecoderLayers && probeNaive.CrossProjections == 10 * model.Config.DecoderLayers,
             $"{probe.CrossProjections} vs {probeNaive.CrossProjections} projections in 10 steps");
         result.Check("Decoding with the cached K and V is faster per token", bestCached < bestNaive,
-            $"{perToken(bestCached):0.###} vs {perToken(bestNaive):0.###} ms per token", timing: true);
+            $"{PerToken(bestCached):0.###} vs {PerToken(bestNaive):0.###} ms per token", timing: true);
     }
 
     private static string LoadAverage()

@@ -1,3 +1,4 @@
+using System.Globalization;
 using Attention.Autograd;
 using Attention.Nn;
 using Attention.Plots;
@@ -155,7 +156,7 @@ public sealed class Q17_VanishingGradients : Experiment
             .Where(ti => grad[0, ti + 1] > 0)
             .Select(ti => Math.Pow(grad[0, ti + 1] / grad[0, ti], 1.0 / (lengths[ti + 1] - lengths[ti]))).ToList();
         result.Check("GRU without attention: on every interval of T the gradient loses at least 10% per unit of T (exponential decay, factor < 0.9)",
-            local.Count > 0 && local.All(f => f < 0.9), "factors " + string.Join(", ", local.Select(f => f.ToString("G3"))));
+            local.Count > 0 && local.All(f => f < 0.9), "factors " + string.Join(", ", local.Select(f => f.ToString("G3", CultureInfo.InvariantCulture))));
         for (int m = 1; m < ModelNames.Length; m++)
         {
             double p = result.Metrics[$"power_slope_{Slug(m)}"];

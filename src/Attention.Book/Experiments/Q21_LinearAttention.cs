@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using Attention.Autograd;
 using Attention.Interpret;
 using Attention.Kernels;
@@ -354,7 +355,7 @@ public sealed class Q21_LinearAttention : Experiment
             double slopeLinear = Measure.LogLogSlope(x[^3..], linearTimes[causal].ToArray()[^3..]);
             result.Metrics[$"slope_flash_{key}"] = slopeFlash;
             result.Metrics[$"slope_linear_{key}"] = slopeLinear;
-            result.Check($"{(causal ? "Causal" : "Non-causal")}: linear attention is faster than FlashAttention at N = {lengths[^1]} on one thread (first faster at N = {crossover[causal]?.ToString() ?? "none measured"})",
+            result.Check($"{(causal ? "Causal" : "Non-causal")}: linear attention is faster than FlashAttention at N = {lengths[^1]} on one thread (first faster at N = {crossover[causal]?.ToString(CultureInfo.InvariantCulture) ?? "none measured"})",
                 linearTimes[causal][^1] < flashTimes[causal][^1], $"{flashTimes[causal][^1]:0.##} vs {linearTimes[causal][^1]:0.##} ms; log-log slopes {slopeFlash:0.##} vs {slopeLinear:0.##}", timing: true);
             var alloc = linearAlloc[causal];
             result.Check($"{(causal ? "Causal" : "Non-causal")}: the linear kernel's allocation grows no faster than N (×{lengths[^1] / lengths[0]} in N, at most ×{1.1 * lengths[^1] / lengths[0]:0.#} in bytes)",

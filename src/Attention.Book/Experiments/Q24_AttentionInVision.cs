@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using Attention.Autograd;
 using Attention.Data;
 using Attention.Models;
@@ -41,7 +42,7 @@ public sealed class Q24_AttentionInVision : Experiment
         {
             var report = VisionLab.Train(model, train, epochs, (ulong)context.Seed, context, 0.8 * index / 3, 0.8 * (index + 1) / 3, name, lr);
             double accuracy = ImageClassification.Accuracy(model, test);
-            table.AddRow(name, model.ParameterCount.ToString("N0"), $"{accuracy:0.0000}", $"{report.Seconds:0.0}");
+            table.AddRow(name, model.ParameterCount.ToString("N0", CultureInfo.InvariantCulture), $"{accuracy:0.0000}", $"{report.Seconds:0.0}");
             result.Metrics[$"{key}_accuracy"] = accuracy;
             result.Metrics[$"{key}_parameters"] = model.ParameterCount;
             return accuracy;

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using Attention.Data;
 using Attention.Interpret;
 using Attention.Models;
@@ -55,7 +56,7 @@ public sealed class Q25_SpatialAndChannelAttention : Experiment
             VisionLab.Train(model, train, epochs, (ulong)context.Seed, context, 0.9 * done / kinds.Length, 0.9 * (done + 1) / kinds.Length, name, 4e-3f);
             double accuracy = ImageClassification.Accuracy(model, test);
             result.Metrics[$"{key}_accuracy"] = accuracy;
-            var cells = new List<object> { name, model.ParameterCount.ToString("N0"), $"{accuracy:0.0000}" };
+            var cells = new List<object> { name, model.ParameterCount.ToString("N0", CultureInfo.InvariantCulture), $"{accuracy:0.0000}" };
             bool spatial = kind is CnnAttention.CbamSpatial or CnnAttention.Cbam;
             var share = new double[Channels.Length];
             if (spatial)

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using Attention.Autograd;
 using Attention.Data;
 using Attention.Interpret;
@@ -47,7 +48,7 @@ public sealed class Q26_SqueezeExcitation : Experiment
             double forwardMs = Measure.BestMilliseconds(() => { using var _ = Var.NoGrad(); model.Forward(Var.Constant(batch)); }, 5);
             if (kind == CnnAttention.None) { plainParams = model.ParameterCount; plainForward = forwardMs; }
             long extra = model.ParameterCount - plainParams;
-            table.AddRow(name, model.ParameterCount.ToString("N0"), extra.ToString("N0"), $"{accuracy:0.0000}", $"{report.Seconds:0.0}", $"{forwardMs:0.0}");
+            table.AddRow(name, model.ParameterCount.ToString("N0", CultureInfo.InvariantCulture), extra.ToString("N0", CultureInfo.InvariantCulture), $"{accuracy:0.0000}", $"{report.Seconds:0.0}", $"{forwardMs:0.0}");
             string key = kind switch { CnnAttention.None => "cnn", CnnAttention.SqueezeExcitation => "se", _ => "eca" };
             result.Metrics[$"{key}_accuracy"] = accuracy;
             result.Metrics[$"{key}_parameters"] = model.ParameterCount;

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using Attention.Autograd;
 using Attention.Kernels;
 using Attention.Models;
@@ -269,7 +270,7 @@ public sealed class Q48_RecentAdvances : Experiment
         result.Tables.Add(ioTable);
         var banded = ratios.Skip(1).ToList();   // the smallest M rounds the block size down to a handful of rows
         result.Check($"tiled traffic tracks Θ(N²d²/M): its ratio to N²d²/M stays within a factor 2 for M from {sizes[1]} to {sizes[^1]}",
-            banded.Max() / banded.Min() < 2, string.Join(", ", banded.Select(r => r.ToString("0.0"))));
+            banded.Max() / banded.Min() < 2, string.Join(", ", banded.Select(r => r.ToString("0.0", CultureInfo.InvariantCulture))));
         result.Check("standard attention never moves fewer than 3N² numbers (S and P go through slow memory), whatever M",
             sizes.All(m => result.Metrics[$"io_standard_m{m}"] >= 3.0 * n * n));
         result.Check("both IO-counted algorithms compute the same attention (max difference below 1e-10)", ioDiff < 1e-10, $"{ioDiff:G3}");

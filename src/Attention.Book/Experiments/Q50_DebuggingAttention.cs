@@ -178,7 +178,7 @@ public sealed class Q50_DebuggingAttention : Experiment
 
         private static void Add(float[] x, float[] y) => TensorPrimitives.Add(x, y, x);
 
-        private float[] Normalised(float[] x, int t, (float[] G, float[] B) ln, float eps)
+        private static float[] Normalised(float[] x, int t, (float[] G, float[] B) ln, float eps)
         {
             var copy = (float[])x.Clone();
             LayerNorm(copy, t, ln.G, ln.B, eps);

@@ -22,7 +22,7 @@ namespace Attention.Autograd;
 /// </summary>
 public sealed partial class Var
 {
-    [ThreadStatic] private static int t_noGradDepth;
+    [ThreadStatic] private static int _noGradDepth;
 
     private Var[] _parents;
     private Action<Var>? _backward;
@@ -109,7 +109,7 @@ public sealed partial class Var
     // ---- grad mode ----
 
     /// <summary>True unless the current thread is inside a <see cref="NoGrad"/> scope.</summary>
-    public static bool IsGradEnabled => t_noGradDepth == 0;
+    public static bool IsGradEnabled => _noGradDepth == 0;
 
     /// <summary>
     /// Until disposed, operations on this thread record no graph (evaluation, optimizer updates):
@@ -117,7 +117,7 @@ public sealed partial class Var
     /// </summary>
     public static NoGradScope NoGrad()
     {
-        t_noGradDepth++;
+        _noGradDepth++;
         return new NoGradScope(true);
     }
 
@@ -132,7 +132,7 @@ public sealed partial class Var
         {
             if (!_active) return;
             _active = false;
-            t_noGradDepth--;
+            _noGradDepth--;
         }
     }
 
@@ -156,7 +156,7 @@ public sealed partial class Var
 
     internal static Var Make(Tensor value, string op, Var[] parents, Action<Var> backward)
     {
-        if (t_noGradDepth == 0)
+        if (_noGradDepth == 0)
             foreach (var p in parents)
                 if (p.RequiresGrad) return new Var(value, op, parents, backward);
         return new Var(value, false) { };

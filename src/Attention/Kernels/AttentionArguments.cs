@@ -1,3 +1,5 @@
+using System.Diagnostics.CodeAnalysis;
+
 namespace Attention.Kernels;
 
 /// <summary>
@@ -9,6 +11,7 @@ namespace Attention.Kernels;
 internal static class AttentionArguments
 {
     /// <summary>Throws ArgumentException naming expected and actual sizes; returns the logit scale to use.</summary>
+    [SuppressMessage("Usage", "CA2208", Justification = "names the parameters of the public entry point it validates for (query, key, value, output)")]
     public static float Validate(int queryLength, int keyLength, int valueLength, int outputLength,
                                  in AttentionShape shape, AttentionOptions? options,
                                  int extraLength, string extraName, long extraExpected)

@@ -1,3 +1,5 @@
+using System.Diagnostics.CodeAnalysis;
+
 namespace Attention.Kernels;
 
 /// <summary>
@@ -76,6 +78,7 @@ public sealed record BlockSparseLayout(int BlockSize, int Heads, int QueryBlocks
     }
 
     /// <summary>Throws ArgumentException unless this layout fits the shape.</summary>
+    [SuppressMessage("Usage", "CA2208", Justification = "names the public entry point's parameter that carries this layout")]
     internal void Validate(in AttentionShape shape)
     {
         if (BlockSize < 1) throw new ArgumentException($"BlockSize: expected >= 1, got {BlockSize}", "layout");

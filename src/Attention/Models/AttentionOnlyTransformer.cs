@@ -1,3 +1,4 @@
+using System.Globalization;
 using Attention.Autograd;
 using Attention.Nn;
 using Attention.Tensors;
@@ -96,7 +97,7 @@ public sealed class AttentionOnlyTransformer : Module
             throw new ArgumentException($"expected {batch}×{time} token ids (B, T > 0), got {ids.Length}", nameof(ids));
         if (time > MaxLength) throw new ArgumentException($"expected at most {MaxLength} positions, got {time}", nameof(time));
         if (TypeEmbedding is not null && (types is null || types.Length != ids.Length))
-            throw new ArgumentException($"this model embeds types: expected {ids.Length} type ids, got {types?.Length.ToString() ?? "none"}", nameof(types));
+            throw new ArgumentException($"this model embeds types: expected {ids.Length} type ids, got {types?.Length.ToString(CultureInfo.InvariantCulture) ?? "none"}", nameof(types));
         if (TypeEmbedding is null && types is not null)
             throw new ArgumentException("this model has no type embedding (types = 0) but type ids were given", nameof(types));
         var x = Tokens.Forward(ids, batch, time) + Positions.Forward(Enumerable.Range(0, time).ToArray());   // (B, T, E)

@@ -29,35 +29,28 @@ internal sealed class BertInference
     {
         _c = w.Config;
         float[] F(string name) => w[name].Contiguous().AsSpan().ToArray();
-        _word = F("embeddings.word_embeddings.weight");
-        _pos = F("embeddings.position_embeddings.weight");
-        _type = F("embeddings.token_type_embeddings.weight");
-        _embG = F("embeddings.LayerNorm.weight");
-        _embB = F("embeddings.LayerNorm.bias");
+        _word = F(BertNames.WordEmbeddings);
+        _pos = F(BertNames.PositionEmbeddings);
+        _type = F(BertNames.TypeEmbeddings);
+        _embG = F(BertNames.EmbeddingNormGamma);
+        _embB = F(BertNames.EmbeddingNormBeta);
         _layers = new Layer[_c.Layers];
+        int hd = _c.Hidden, inter = _c.Intermediate;
+        GemmPackedB Pack(float[] w, int outDim, int inDim) => Gemm.Prepack(true, w, inDim, inDim, outDim);
         for (int l = 0; l < _c.Layers; l++)
         {
-            string p = $"encoder.layer.{l}.";
-            string[] qkv = ["attention.self.query", "attention.self.key", "attention.self.value"];
+            var f = BertNames.Layer(l, F);
             // (out, in) weights stacked along out: one (3·Hd, Hd) matrix, so x·Wᵀ gives [q | k | v] per row
-            var wqkv = Concat(qkv.Select(n => F(p + n + ".weight")));
-            var bqkv = Concat(qkv.Select(n => F(p + n + ".bias")));
-            int hd = _c.Hidden, inter = _c.Intermediate;
-            GemmPackedB Pack(float[] w, int outDim, int inDim) => Gemm.Prepack(true, w, inDim, inDim, outDim);
-            _layers[l] = new Layer(Pack(wqkv, 3 * hd, hd), bqkv, Pack(F(p + "attention.output.dense.weight"), hd, hd), F(p + "attention.output.dense.bias"),
-                F(p + "attention.output.LayerNorm.weight"), F(p + "attention.output.LayerNorm.bias"),
-                Pack(F(p + "intermediate.dense.weight"), inter, hd), F(p + "intermediate.dense.bias"),
-                Pack(F(p + "output.dense.weight"), hd, inter), F(p + "output.dense.bias"),
-                F(p + "output.LayerNorm.weight"), F(p + "output.LayerNorm.bias"));
+            _layers[l] = new Layer(Pack(Concat([f.Wq, f.Wk, f.Wv]), 3 * hd, hd), Concat([f.Bq, f.Bk, f.Bv]), Pack(f.Wo, hd, hd), f.Bo,
+                f.Ln1G, f.Ln1B, Pack(f.W1, inter, hd), f.B1, Pack(f.W2, hd, inter), f.B2, f.Ln2G, f.Ln2B);
         }
     }
 
-    private static float[] Concat(IEnumerable<float[]> parts)
+    private static float[] Concat(float[][] parts)
     {
-        var list = parts.ToList();
-        var all = new float[list.Sum(a => a.Length)];
+        var all = new float[parts.Sum(a => a.Length)];
         int at = 0;
-        foreach (var a in list) { a.CopyTo(all, at); at += a.Length; }
+        foreach (var a in parts) { a.CopyTo(all, at); at += a.Length; }
         return all;
     }
 

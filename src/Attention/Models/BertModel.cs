@@ -3,8 +3,6 @@ using Attention.Kernels;
 using Attention.Onnx;
 using Attention.Tensors;
 using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
-using System.Runtime.Intrinsics;
 
 namespace Attention.Models;
 
@@ -50,15 +48,12 @@ public sealed record BertOutput(Tensor LastHiddenState, Tensor Embeddings, Tenso
 public sealed class BertModel
 {
     private readonly Var _word, _pos, _type, _embLnG, _embLnB;
-    private readonly LayerWeights[] _layers;
+    private readonly BertLayer<Var>[] _layers;
     private readonly BertInference _inference;
 
     public BertConfig Config { get; }
     public BertTokenizer Tokenizer { get; }
     public BertWeights Weights { get; }
-
-    private sealed record LayerWeights(Var Wq, Var Bq, Var Wk, Var Bk, Var Wv, Var Bv, Var Wo, Var Bo, Var Ln1G, Var Ln1B,
-                                       Var W1, Var B1, Var W2, Var B2, Var Ln2G, Var Ln2B);
 
     /// <summary>Builds the model from weights and a tokenizer whose vocabulary matches the embedding table.</summary>
     /// <exception cref="ArgumentException">The vocabulary size differs from the word embedding rows.</exception>
@@ -72,25 +67,13 @@ public sealed class BertModel
         // built here, not on the first Forward: packing the weights is loading
         _inference = new BertInference(weights);
         Var C(string name) => Var.Constant(weights[name], name);
-        _word = C("embeddings.word_embeddings.weight");
-        _pos = C("embeddings.position_embeddings.weight");
-        _type = C("embeddings.token_type_embeddings.weight");
-        _embLnG = C("embeddings.LayerNorm.weight");
-        _embLnB = C("embeddings.LayerNorm.bias");
-        _layers = new LayerWeights[Config.Layers];
-        for (int l = 0; l < Config.Layers; l++)
-        {
-            string p = $"encoder.layer.{l}.";
-            _layers[l] = new LayerWeights(
-                C(p + "attention.self.query.weight"), C(p + "attention.self.query.bias"),
-                C(p + "attention.self.key.weight"), C(p + "attention.self.key.bias"),
-                C(p + "attention.self.value.weight"), C(p + "attention.self.value.bias"),
-                C(p + "attention.output.dense.weight"), C(p + "attention.output.dense.bias"),
-                C(p + "attention.output.LayerNorm.weight"), C(p + "attention.output.LayerNorm.bias"),
-                C(p + "intermediate.dense.weight"), C(p + "intermediate.dense.bias"),
-                C(p + "output.dense.weight"), C(p + "output.dense.bias"),
-                C(p + "output.LayerNorm.weight"), C(p + "output.LayerNorm.bias"));
-        }
+        _word = C(BertNames.WordEmbeddings);
+        _pos = C(BertNames.PositionEmbeddings);
+        _type = C(BertNames.TypeEmbeddings);
+        _embLnG = C(BertNames.EmbeddingNormGamma);
+        _embLnB = C(BertNames.EmbeddingNormBeta);
+        _layers = new BertLayer<Var>[Config.Layers];
+        for (int l = 0; l < Config.Layers; l++) _layers[l] = BertNames.Layer(l, C);
         // a small batch through the public path, so that loading, not the caller's first Forward, pays for compiling it
         // (the tokenizer, the fused kernels, the pooling): about 45 ms of JIT, ten times a short sentence's forward
         // (bench/results/warmup.md). Two rows of 40 tokens, so the matrix products take the paths of a real batch.
@@ -98,11 +81,11 @@ public sealed class BertModel
         Forward(Tokenize([warm, "warming up"], maxLength: 40), new BertRunOptions { MaxThreads = 1 });
     }
 
-    private static readonly Lazy<BertModel> s_miniLm = new(() =>
+    private static readonly Lazy<BertModel> SharedMiniLm = new(() =>
         new BertModel(BertWeights.FromOnnx(OnnxModel.Parse(MiniLm.OnnxBytes())), new BertTokenizer(MiniLm.Vocabulary())));
 
     /// <summary>The bundled all-MiniLM-L6-v2 (see <see cref="MiniLm"/>); loaded once and shared (the model is immutable).</summary>
-    public static BertModel LoadMiniLm() => s_miniLm.Value;
+    public static BertModel LoadMiniLm() => SharedMiniLm.Value;
 
     /// <summary>
     /// Loads a model from a .onnx file (a PyTorch BERT export) or a .safetensors file (BERT weights by Hugging Face
@@ -322,69 +305,5 @@ public sealed class BertModel
             throw new ArgumentException($"HeadMask: expected ({Config.Layers}, {Config.Heads}), got ({m.GetLength(0)}, {m.GetLength(1)})", nameof(options));
         if (options.MaxThreads is < 0)
             throw new ArgumentException($"MaxThreads: expected ≥ 0 or null, got {options.MaxThreads}", nameof(options));
-    }
-}
-
-/// <summary>
-/// Exact GELU x·Φ(x) = ½x·(1 + erf(x/√2)) over spans, with erfc from Abramowitz and Stegun (1964), Handbook of
-/// Mathematical Functions, eq. 7.1.26 (|error| ≤ 1.5e-7): erfc(z) ≈ t·(a₁ + t·(a₂ + t·(a₃ + t·(a₄ + t·a₅))))·e^(−z²),
-/// t = 1/(1 + p·z), z = |x|/√2; then GELU = x·(1 − erfc/2) for x ≥ 0 and x·erfc/2 below. One pass in 16- or 8-wide
-/// vectors (a first version made a dozen TensorPrimitives passes per chunk and cost 29 ms per 1024 × 1536 call here,
-/// against 0.9 ms for this one), the scalar formula for the tail. Output may alias input.
-/// </summary>
-internal static class GeluKernel
-{
-    private const float P = 0.3275911f, A1 = 0.254829592f, A2 = -0.284496736f, A3 = 1.421413741f, A4 = -1.453152027f, A5 = 1.061405429f;
-    private const float InvSqrt2 = 0.70710678118654752f;
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Apply(ReadOnlySpan<float> x, Span<float> y)
-    {
-        if (y.Length != x.Length) throw new ArgumentException($"GELU: expected output of {x.Length} elements, got {y.Length}", nameof(y));
-        int i = 0;
-        ref float xr = ref MemoryMarshal.GetReference(x);
-        ref float yr = ref MemoryMarshal.GetReference(y);
-        if (Vector512.IsHardwareAccelerated)
-        {
-            var one = Vector512<float>.One;
-            for (; i + 16 <= x.Length; i += 16)
-            {
-                var v = Vector512.LoadUnsafe(ref xr, (nuint)i);
-                var z = Vector512.Abs(v) * Vector512.Create(InvSqrt2);
-                var t = one / Vector512.FusedMultiplyAdd(z, Vector512.Create(P), one);
-                var poly = Vector512.FusedMultiplyAdd(t, Vector512.Create(A5), Vector512.Create(A4));
-                poly = Vector512.FusedMultiplyAdd(poly, t, Vector512.Create(A3));
-                poly = Vector512.FusedMultiplyAdd(poly, t, Vector512.Create(A2));
-                poly = Vector512.FusedMultiplyAdd(poly, t, Vector512.Create(A1));
-                var q = poly * t * Vector512.Exp(-(z * z)) * Vector512.Create(0.5f);
-                var factor = Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(v, Vector512<float>.Zero), one - q, q);
-                (v * factor).StoreUnsafe(ref yr, (nuint)i);
-            }
-        }
-        else if (Vector256.IsHardwareAccelerated)
-        {
-            var one = Vector256<float>.One;
-            for (; i + 8 <= x.Length; i += 8)
-            {
-                var v = Vector256.LoadUnsafe(ref xr, (nuint)i);
-                var z = Vector256.Abs(v) * Vector256.Create(InvSqrt2);
-                var t = one / Vector256.FusedMultiplyAdd(z, Vector256.Create(P), one);
-                var poly = Vector256.FusedMultiplyAdd(t, Vector256.Create(A5), Vector256.Create(A4));
-                poly = Vector256.FusedMultiplyAdd(poly, t, Vector256.Create(A3));
-                poly = Vector256.FusedMultiplyAdd(poly, t, Vector256.Create(A2));
-                poly = Vector256.FusedMultiplyAdd(poly, t, Vector256.Create(A1));
-                var q = poly * t * Vector256.Exp(-(z * z)) * Vector256.Create(0.5f);
-                var factor = Vector256.ConditionalSelect(Vector256.GreaterThanOrEqual(v, Vector256<float>.Zero), one - q, q);
-                (v * factor).StoreUnsafe(ref yr, (nuint)i);
-            }
-        }
-        for (; i < x.Length; i++)
-        {
-            float v = x[i];
-            float z = MathF.Abs(v) * InvSqrt2;
-            float t = 1f / (1f + P * z);
-            float q = 0.5f * t * (A1 + t * (A2 + t * (A3 + t * (A4 + t * A5)))) * MathF.Exp(-z * z);
-            y[i] = v * (v >= 0f ? 1f - q : q);
-        }
     }
 }

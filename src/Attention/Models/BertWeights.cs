@@ -26,6 +26,53 @@ public sealed record BertConfig(int Layers, int Heads, int HeadDim, int Hidden, 
 }
 
 /// <summary>
+/// The Hugging Face names of a BERT encoder's tensors, the one table that the loaders' checks
+/// (<see cref="BertWeights.ExpectedShapes"/>), the tape path (<see cref="BertModel"/>) and the inference path
+/// (<see cref="BertInference"/>) read them by. Linear weights are (out, in).
+/// </summary>
+internal static class BertNames
+{
+    public const string WordEmbeddings = "embeddings.word_embeddings.weight";
+    public const string PositionEmbeddings = "embeddings.position_embeddings.weight";
+    public const string TypeEmbeddings = "embeddings.token_type_embeddings.weight";
+    public const string EmbeddingNormGamma = "embeddings.LayerNorm.weight";
+    public const string EmbeddingNormBeta = "embeddings.LayerNorm.bias";
+
+    /// <summary>The prefix of every tensor of encoder layer <paramref name="layer"/>.</summary>
+    public static string LayerPrefix(int layer) => $"encoder.layer.{layer}.";
+
+    /// <summary>Layer <paramref name="layer"/>'s sixteen names.</summary>
+    public static BertLayer<string> Layer(int layer)
+    {
+        string p = LayerPrefix(layer);
+        return new(p + "attention.self.query.weight", p + "attention.self.query.bias",
+                   p + "attention.self.key.weight", p + "attention.self.key.bias",
+                   p + "attention.self.value.weight", p + "attention.self.value.bias",
+                   p + "attention.output.dense.weight", p + "attention.output.dense.bias",
+                   p + "attention.output.LayerNorm.weight", p + "attention.output.LayerNorm.bias",
+                   p + "intermediate.dense.weight", p + "intermediate.dense.bias",
+                   p + "output.dense.weight", p + "output.dense.bias",
+                   p + "output.LayerNorm.weight", p + "output.LayerNorm.bias");
+    }
+
+    /// <summary>Layer <paramref name="layer"/>'s tensors, each as <paramref name="read"/> turns its name into one.</summary>
+    public static BertLayer<T> Layer<T>(int layer, Func<string, T> read)
+    {
+        var n = Layer(layer);
+        return new(read(n.Wq), read(n.Bq), read(n.Wk), read(n.Bk), read(n.Wv), read(n.Bv), read(n.Wo), read(n.Bo),
+                   read(n.Ln1G), read(n.Ln1B), read(n.W1), read(n.B1), read(n.W2), read(n.B2), read(n.Ln2G), read(n.Ln2B));
+    }
+}
+
+/// <summary>
+/// One encoder layer's sixteen tensors by role (or their names, or anything else per tensor):
+///     x = LayerNorm₁(x + Attention(x·W_qᵀ + b_q, x·W_kᵀ + b_k, x·W_vᵀ + b_v)·W_oᵀ + b_o)
+///     x = LayerNorm₂(x + GELU(x·W₁ᵀ + b₁)·W₂ᵀ + b₂)
+/// </summary>
+internal sealed record BertLayer<T>(T Wq, T Bq, T Wk, T Bk, T Wv, T Bv, T Wo, T Bo, T Ln1G, T Ln1B,
+                                    T W1, T B1, T W2, T B2, T Ln2G, T Ln2B);
+
+/// <summary>
 /// A BERT encoder's parameters by their Hugging Face names (<c>embeddings.word_embeddings.weight</c>,
 /// <c>encoder.layer.{i}.attention.self.query.weight</c>, …), Linear weights stored (out, in) as in PyTorch, so a
 /// <c>model.safetensors</c> of a BERT-family checkpoint loads as is (a leading <c>bert.</c> is dropped).
@@ -62,27 +109,27 @@ public sealed class BertWeights
     /// <summary>Every tensor the encoder reads and its shape.</summary>
     public static IEnumerable<(string Name, int[] Shape)> ExpectedShapes(BertConfig c)
     {
-        yield return ("embeddings.word_embeddings.weight", [c.VocabSize, c.Hidden]);
-        yield return ("embeddings.position_embeddings.weight", [c.MaxPositions, c.Hidden]);
-        yield return ("embeddings.token_type_embeddings.weight", [c.TypeVocabSize, c.Hidden]);
-        yield return ("embeddings.LayerNorm.weight", [c.Hidden]);
-        yield return ("embeddings.LayerNorm.bias", [c.Hidden]);
+        yield return (BertNames.WordEmbeddings, [c.VocabSize, c.Hidden]);
+        yield return (BertNames.PositionEmbeddings, [c.MaxPositions, c.Hidden]);
+        yield return (BertNames.TypeEmbeddings, [c.TypeVocabSize, c.Hidden]);
+        yield return (BertNames.EmbeddingNormGamma, [c.Hidden]);
+        yield return (BertNames.EmbeddingNormBeta, [c.Hidden]);
         for (int l = 0; l < c.Layers; l++)
         {
-            string p = $"encoder.layer.{l}.";
-            foreach (var lin in new[] { "attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense" })
+            var n = BertNames.Layer(l);
+            foreach (var (w, b) in new[] { (n.Wq, n.Bq), (n.Wk, n.Bk), (n.Wv, n.Bv), (n.Wo, n.Bo) })
             {
-                yield return (p + lin + ".weight", [c.Hidden, c.Hidden]);
-                yield return (p + lin + ".bias", [c.Hidden]);
+                yield return (w, [c.Hidden, c.Hidden]);
+                yield return (b, [c.Hidden]);
             }
-            yield return (p + "attention.output.LayerNorm.weight", [c.Hidden]);
-            yield return (p + "attention.output.LayerNorm.bias", [c.Hidden]);
-            yield return (p + "intermediate.dense.weight", [c.Intermediate, c.Hidden]);
-            yield return (p + "intermediate.dense.bias", [c.Intermediate]);
-            yield return (p + "output.dense.weight", [c.Hidden, c.Intermediate]);
-            yield return (p + "output.dense.bias", [c.Hidden]);
-            yield return (p + "output.LayerNorm.weight", [c.Hidden]);
-            yield return (p + "output.LayerNorm.bias", [c.Hidden]);
+            yield return (n.Ln1G, [c.Hidden]);
+            yield return (n.Ln1B, [c.Hidden]);
+            yield return (n.W1, [c.Intermediate, c.Hidden]);
+            yield return (n.B1, [c.Intermediate]);
+            yield return (n.W2, [c.Hidden, c.Intermediate]);
+            yield return (n.B2, [c.Hidden]);
+            yield return (n.Ln2G, [c.Hidden]);
+            yield return (n.Ln2B, [c.Hidden]);
         }
     }
 
@@ -116,14 +163,14 @@ public sealed class BertWeights
             var dims = w.IntDims();
             tensors[bias[..^".bias".Length] + ".weight"] = Transposed(w.ToFloats(), dims[0], dims[1]);
         }
-        const string Source = "ONNX BERT";
-        var words = Need(tensors, "embeddings.word_embeddings.weight", 2, "(vocabulary, hidden)", Source)
+        const string source = "ONNX BERT";
+        var words = Need(tensors, BertNames.WordEmbeddings, 2, "(vocabulary, hidden)", source)
             ?? throw new InvalidDataException("ONNX BERT: expected an initializer embeddings.word_embeddings.weight, found none");
         int hidden = words.Dim(1);
-        int layers = CountLayers(tensors, "attention.self.query.bias", Source);
-        int inter = Need(tensors, "encoder.layer.0.intermediate.dense.bias", 1, "(intermediate)", Source)?.Dim(0) ?? 4 * hidden;
-        int maxPos = Need(tensors, "embeddings.position_embeddings.weight", 2, "(positions, hidden)", Source)?.Dim(0) ?? 512;
-        int types = Need(tensors, "embeddings.token_type_embeddings.weight", 2, "(types, hidden)", Source)?.Dim(0) ?? 2;
+        int layers = CountLayers(tensors, "attention.self.query.bias", source);
+        int inter = Need(tensors, BertNames.Layer(0).B1, 1, "(intermediate)", source)?.Dim(0) ?? 4 * hidden;
+        int maxPos = Need(tensors, BertNames.PositionEmbeddings, 2, "(positions, hidden)", source)?.Dim(0) ?? 512;
+        int types = Need(tensors, BertNames.TypeEmbeddings, 2, "(types, hidden)", source)?.Dim(0) ?? 2;
         var (heads, headDim) = HeadsFromGraph(g, hidden);
         float eps = EpsFromGraph(g) ?? 1e-12f;
         var config = new BertConfig(layers, heads, headDim, hidden, inter, maxPos, words.Dim(0), types, eps);
@@ -154,13 +201,13 @@ public sealed class BertWeights
     private static int CountLayers(Dictionary<string, Tensor> tensors, string probe, string source)
     {
         int layers = 0;
-        while (tensors.ContainsKey($"encoder.layer.{layers}.{probe}")) layers++;
-        const string Prefix = "encoder.layer.";
+        while (tensors.ContainsKey(BertNames.LayerPrefix(layers) + probe)) layers++;
+        const string prefix = "encoder.layer.";
         foreach (var name in tensors.Keys)
         {
-            if (!name.StartsWith(Prefix, StringComparison.Ordinal)) continue;
-            int dot = name.IndexOf('.', Prefix.Length);
-            if (dot < 0 || !int.TryParse(name.AsSpan(Prefix.Length, dot - Prefix.Length), NumberStyles.None, CultureInfo.InvariantCulture, out int k) || k >= layers)
+            if (!name.StartsWith(prefix, StringComparison.Ordinal)) continue;
+            int dot = name.IndexOf('.', prefix.Length);
+            if (dot < 0 || !int.TryParse(name.AsSpan(prefix.Length, dot - prefix.Length), NumberStyles.None, CultureInfo.InvariantCulture, out int k) || k >= layers)
                 throw new InvalidDataException($"{source}: expected encoder layers numbered 0, 1, … without a gap ({layers} found, each with encoder.layer.i.{probe}), got {name}");
         }
         return layers;
@@ -222,11 +269,11 @@ public sealed class BertWeights
     private static Tensor Transposed(float[] a, int rows, int cols)
     {
         var t = new float[a.Length];
-        const int Tile = 32;
-        for (int r0 = 0; r0 < rows; r0 += Tile)
-            for (int c0 = 0; c0 < cols; c0 += Tile)
-                for (int r = r0; r < Math.Min(rows, r0 + Tile); r++)
-                    for (int c = c0; c < Math.Min(cols, c0 + Tile); c++)
+        const int tile = 32;
+        for (int r0 = 0; r0 < rows; r0 += tile)
+            for (int c0 = 0; c0 < cols; c0 += tile)
+                for (int r = r0; r < Math.Min(rows, r0 + tile); r++)
+                    for (int c = c0; c < Math.Min(cols, c0 + tile); c++)
                         t[c * rows + r] = a[r * cols + c];
         return Tensor.FromArray(t, cols, rows);
     }
@@ -269,13 +316,13 @@ public sealed class BertWeights
         foreach (var (name, t) in raw)
             if (!tensors.TryAdd(StripPrefix(name), t))
                 throw new InvalidDataException($"{path}: expected each tensor once, got both {name} and its name without \"bert.\"");
-        var words = Need(tensors, "embeddings.word_embeddings.weight", 2, "(vocabulary, hidden)", path)
+        var words = Need(tensors, BertNames.WordEmbeddings, 2, "(vocabulary, hidden)", path)
             ?? throw new InvalidDataException($"{path}: expected a 2-D tensor embeddings.word_embeddings.weight (BERT weights), found none");
         int hidden = words.Dim(1);
         int layers = CountLayers(tensors, "attention.self.query.weight", path);
-        int inter = Need(tensors, "encoder.layer.0.intermediate.dense.bias", 1, "(intermediate)", path)?.Dim(0) ?? 4 * hidden;
-        int maxPos = Need(tensors, "embeddings.position_embeddings.weight", 2, "(positions, hidden)", path)?.Dim(0) ?? 512;
-        int types = Need(tensors, "embeddings.token_type_embeddings.weight", 2, "(types, hidden)", path)?.Dim(0) ?? 2;
+        int inter = Need(tensors, BertNames.Layer(0).B1, 1, "(intermediate)", path)?.Dim(0) ?? 4 * hidden;
+        int maxPos = Need(tensors, BertNames.PositionEmbeddings, 2, "(positions, hidden)", path)?.Dim(0) ?? 512;
+        int types = Need(tensors, BertNames.TypeEmbeddings, 2, "(types, hidden)", path)?.Dim(0) ?? 2;
 
         // sizes the tensors fix: metadata, when present, must agree
         Agree("num_hidden_layers", layers);

@@ -337,7 +337,7 @@ public sealed class ListenAttendSpell : Module
 
     private Var Embed(int[] ids) => _embedding.Forward(ids, ids.Length, 1).Reshape(ids.Length, Config.Embedding);
 
-    private static float[,] Rows(IReadOnlyList<Tensor> weights, int item, int length)
+    private static float[,] Rows(List<Tensor> weights, int item, int length)
     {
         var m = new float[weights.Count, length];
         for (int i = 0; i < weights.Count; i++)

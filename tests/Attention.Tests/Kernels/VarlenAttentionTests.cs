@@ -91,7 +91,7 @@ public class VarlenAttentionTests
     public void Varlen_EqualsPaddedBatchWithKeyLengths_OnTheRealRows()
     {
         int[] lengths = [30, 7, 64, 1];
-        const int heads = 2, d = 32, T = 64;
+        const int heads = 2, d = 32, paddedLength = 64;
         int[] cu = Offsets(lengths);
         var q = NaiveAttention.Random(cu[^1] * heads * d, 7);
         var k = NaiveAttention.Random(cu[^1] * heads * d, 8);
@@ -103,21 +103,21 @@ public class VarlenAttentionTests
         // the same batch padded to T and laid out (B, H, T, D), keys masked past each length
         float[] Pad(float[] x)
         {
-            var y = new float[lengths.Length * heads * T * d];
+            var y = new float[lengths.Length * heads * paddedLength * d];
             for (int b = 0; b < lengths.Length; b++)
                 for (int h = 0; h < heads; h++)
                     for (int t = 0; t < lengths[b]; t++)
-                        Array.Copy(x, ((cu[b] + t) * heads + h) * d, y, ((b * heads + h) * T + t) * d, d);
+                        Array.Copy(x, ((cu[b] + t) * heads + h) * d, y, ((b * heads + h) * paddedLength + t) * d, d);
             return y;
         }
-        var padded = new float[lengths.Length * heads * T * d];
-        FlashAttention.Forward(Pad(q), Pad(k), Pad(v), padded, new AttentionShape(lengths.Length, heads, heads, T, T, d),
+        var padded = new float[lengths.Length * heads * paddedLength * d];
+        FlashAttention.Forward(Pad(q), Pad(k), Pad(v), padded, new AttentionShape(lengths.Length, heads, heads, paddedLength, paddedLength, d),
                                options with { KeyLengths = lengths });
         for (int b = 0; b < lengths.Length; b++)
             for (int h = 0; h < heads; h++)
                 for (int t = 0; t < lengths[b]; t++)
                     for (int x = 0; x < d; x++)
-                        Assert.Equal(padded[((b * heads + h) * T + t) * d + x], packed[((cu[b] + t) * heads + h) * d + x], 5e-6f);
+                        Assert.Equal(padded[((b * heads + h) * paddedLength + t) * d + x], packed[((cu[b] + t) * heads + h) * d + x], 5e-6f);
     }
 
     [SkippableFact]

@@ -8,7 +8,7 @@ public class BertTokenizerTests
 {
     private static BertTokenizer Ours => BertModel.LoadMiniLm().Tokenizer;
 
-    private static readonly Lazy<FastBertTokenizer.BertTokenizer> s_reference = new(() =>
+    private static readonly Lazy<FastBertTokenizer.BertTokenizer> Reference = new(() =>
     {
         var tok = new FastBertTokenizer.BertTokenizer();
         using var reader = new StringReader(string.Join("\n", MiniLm.Vocabulary()));
@@ -62,7 +62,7 @@ public class BertTokenizerTests
             if (BertTokenizer.BasicTokenize(text).Any(w => w.EnumerateRunes().Count() > BertTokenizer.MaxCharsPerWord)) continue;
             compared++;
             var ours = Ours.Encode(text, 512).Select(i => (long)i).ToArray();
-            var (ids, _, _) = s_reference.Value.Encode(text, 512);
+            var (ids, _, _) = Reference.Value.Encode(text, 512);
             var theirs = ids.ToArray();
             if (!ours.SequenceEqual(theirs))
                 mismatches.Add($"{row[0]}: {System.Text.Json.JsonSerializer.Serialize(text)} ours [{string.Join(" ", ours)}] reference [{string.Join(" ", theirs)}]");

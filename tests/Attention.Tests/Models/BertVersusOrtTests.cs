@@ -24,7 +24,7 @@ public class BertVersusOrtTests
         "Attention is all you need; or is it?",
     ];
 
-    private static readonly Lazy<OrtBert> s_peer = new(() => new OrtBert(MiniLm.OnnxBytes(), threads: 2, withAttention: true));
+    private static readonly Lazy<OrtBert> Peer = new(() => new OrtBert(MiniLm.OnnxBytes(), threads: 2, withAttention: true));
 
     [Fact]
     public void MiniLm_Config_IsSixLayersOfTwelveHeadsOf32()
@@ -40,7 +40,7 @@ public class BertVersusOrtTests
         var model = BertModel.LoadMiniLm();
         var batch = model.Tokenize(Sentences);
         Assert.True(batch.Lengths.Distinct().Count() > 4, "the batch should mix lengths");
-        var (hidden, attention) = s_peer.Value.Run(batch);
+        var (hidden, attention) = Peer.Value.Run(batch);
         var ours = model.Forward(batch, new BertRunOptions { RecordAttention = true });
         var fast = model.Forward(batch);
         int t = batch.Length, hd = model.Config.Hidden;

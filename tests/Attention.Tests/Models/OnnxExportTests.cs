@@ -28,7 +28,7 @@ public class OnnxExportTests(ITestOutputHelper log)
 
     private static readonly string[] Words = ["cat", "attention", "a", "xylophone", "runtime"];
 
-    private static readonly Lazy<byte[]> s_miniLm = new(() => OnnxExport.Bert(BertModel.LoadMiniLm().Weights).ToBytes());
+    private static readonly Lazy<byte[]> MiniLmBytes = new(() => OnnxExport.Bert(BertModel.LoadMiniLm().Weights).ToBytes());
 
     internal static InferenceSession Session(byte[] model) => new(model, new SessionOptions
     {
@@ -65,7 +65,7 @@ public class OnnxExportTests(ITestOutputHelper log)
         var batch = model.Tokenize(Sentences);
         Assert.True(batch.Lengths.Distinct().Count() >= 3, "the batch should mix lengths (padding)");
         long[] shape = [batch.Batch, batch.Length];
-        using var session = Session(s_miniLm.Value);
+        using var session = Session(MiniLmBytes.Value);
         var result = Run(session,
         [
             ("input_ids", batch.Ids.Select(i => (long)i).ToArray(), shape),
@@ -88,7 +88,7 @@ public class OnnxExportTests(ITestOutputHelper log)
     public void ExportedMiniLm_ReadsBackThroughOurReader_WithTheOriginalSignature_AndEveryWeightBitForBit()
     {
         var model = BertModel.LoadMiniLm();
-        var parsed = OnnxModel.Parse(s_miniLm.Value);
+        var parsed = OnnxModel.Parse(MiniLmBytes.Value);
         Assert.Equal(["input_ids", "attention_mask", "token_type_ids"], parsed.Graph.Inputs.Select(i => i.Name));
         Assert.All(parsed.Graph.Inputs, i => Assert.Equal(OnnxTensor.Int64, i.ElementType));
         Assert.All(parsed.Graph.Inputs, i => Assert.Equal(new long?[] { null, null }, i.Shape));

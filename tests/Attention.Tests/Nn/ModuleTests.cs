@@ -35,8 +35,8 @@ public class ModuleTests
     {
         var net = new Net(new Rng(1));
         var names = net.NamedParameters().Select(p => p.Name).ToArray();
-        string[] block(int i) => [$"blocks.{i}.q.weight", $"blocks.{i}.q.bias", $"blocks.{i}.mlp.0.weight", $"blocks.{i}.mlp.0.bias", $"blocks.{i}.mlp.3.weight"];
-        Assert.Equal(["emb.weight", .. block(0), .. block(1), "norm.weight", "norm.bias"], names);
+        string[] BlockNames(int i) => [$"blocks.{i}.q.weight", $"blocks.{i}.q.bias", $"blocks.{i}.mlp.0.weight", $"blocks.{i}.mlp.0.bias", $"blocks.{i}.mlp.3.weight"];
+        Assert.Equal(["emb.weight", .. BlockNames(0), .. BlockNames(1), "norm.weight", "norm.bias"], names);
         long expected = 10 * 4 + 2 * (16 + 4 + 32 + 8 + 32) + 8;
         Assert.Equal(expected, net.ParameterCount);
         Assert.Equal(names.Length, net.Parameters().Count);

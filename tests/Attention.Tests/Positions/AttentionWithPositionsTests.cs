@@ -197,8 +197,8 @@ public class AttentionWithPositionsTests
     public void SharedT5Table_IsOneParameter_AcrossLayers()
     {
         var model = new CharLm(new CharLmConfig(Vocab: 10, Dim: 8, Heads: 2, Layers: 3), PositionKind.T5, new Rng(35));
-        Assert.Single(model.NamedParameters(), p => p.Name.EndsWith("pos.weight"));
+        Assert.Single(model.NamedParameters(), p => p.Name.EndsWith("pos.weight", StringComparison.Ordinal));
         var shaw = new CharLm(new CharLmConfig(Vocab: 10, Dim: 8, Heads: 2, Layers: 3), PositionKind.Shaw, new Rng(35));
-        Assert.Equal(3, shaw.NamedParameters().Count(p => p.Name.EndsWith("pos.key")));
+        Assert.Equal(3, shaw.NamedParameters().Count(p => p.Name.EndsWith("pos.key", StringComparison.Ordinal)));
     }
 }

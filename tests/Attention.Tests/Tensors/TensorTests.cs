@@ -115,7 +115,7 @@ public class TensorTests
     public void Indexer_OutOfRange_Throws()
     {
         var t = Arange(2, 3);
-        Assert.Throws<IndexOutOfRangeException>(() => t[2, 0]);
+        Assert.Throws<ArgumentOutOfRangeException>(() => t[2, 0]);
         Assert.Throws<ArgumentException>(() => t[1]);
     }
 

@@ -1,0 +1,61 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+
+namespace Attention.Kernels;
+
+/// <summary>
+/// Exact GELU x·Φ(x) = ½x·(1 + erf(x/√2)) over spans, with erfc from Abramowitz and Stegun (1964), Handbook of
+/// Mathematical Functions, eq. 7.1.26 (|error| ≤ 1.5e-7): erfc(z) ≈ t·(a₁ + t·(a₂ + t·(a₃ + t·(a₄ + t·a₅))))·e^(−z²),
+/// t = 1/(1 + p·z), z = |x|/√2; then GELU = x·(1 − erfc/2) for x ≥ 0 and x·erfc/2 below. One pass in 16- or 8-wide
+/// vectors, one generic body for both widths (<see cref="ISimdFloat{TSelf}"/>); a first version made a dozen
+/// TensorPrimitives passes per chunk and cost 29 ms per 1024 × 1536 call, against 0.9 ms for this one. The scalar
+/// formula takes the tail. Output may alias input. Used by the BERT encoder's inference path
+/// (<c>Models/BertInference.cs</c>, <c>Models/BertModel.cs</c>); the autograd op <c>Var.Gelu</c> keeps its float64 erf.
+/// </summary>
+internal static class GeluKernel
+{
+    private const float P = 0.3275911f, A1 = 0.254829592f, A2 = -0.284496736f, A3 = 1.421413741f, A4 = -1.453152027f, A5 = 1.061405429f;
+    private const float InvSqrt2 = 0.70710678118654752f;
+
+    /// <summary>y = GELU(x) element-wise, in the widest vectors the CPU runs.</summary>
+    /// <exception cref="ArgumentException"><paramref name="y"/> is not as long as <paramref name="x"/>.</exception>
+    public static void Apply(ReadOnlySpan<float> x, Span<float> y)
+    {
+        if (Simd512.IsHardwareAccelerated) Apply<Simd512>(x, y);
+        else Apply<Simd256>(x, y);   // without 256-bit vectors either, its scalar loop does all of x
+    }
+
+    /// <summary>y = GELU(x) in vectors of <typeparamref name="TVector"/> (tests run each width the CPU has).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static void Apply<TVector>(ReadOnlySpan<float> x, Span<float> y) where TVector : struct, ISimdFloat<TVector>
+    {
+        if (y.Length != x.Length) throw new ArgumentException($"GELU: expected output of {x.Length} elements, got {y.Length}", nameof(y));
+        int i = 0;
+        if (TVector.IsHardwareAccelerated)
+        {
+            ref float xr = ref MemoryMarshal.GetReference(x);
+            ref float yr = ref MemoryMarshal.GetReference(y);
+            var one = TVector.Create(1f);
+            for (; i + TVector.Count <= x.Length; i += TVector.Count)
+            {
+                var v = TVector.LoadUnsafe(ref xr, (nuint)i);
+                var z = TVector.Abs(v) * TVector.Create(InvSqrt2);
+                var t = one / TVector.FusedMultiplyAdd(z, TVector.Create(P), one);
+                var poly = TVector.FusedMultiplyAdd(t, TVector.Create(A5), TVector.Create(A4));
+                poly = TVector.FusedMultiplyAdd(poly, t, TVector.Create(A3));
+                poly = TVector.FusedMultiplyAdd(poly, t, TVector.Create(A2));
+                poly = TVector.FusedMultiplyAdd(poly, t, TVector.Create(A1));
+                var q = poly * t * TVector.Exp(-(z * z)) * TVector.Create(0.5f);
+                TVector.StoreUnsafe(v * TVector.SelectNonNegative(v, one - q, q), ref yr, (nuint)i);
+            }
+        }
+        for (; i < x.Length; i++)
+        {
+            float v = x[i];
+            float z = MathF.Abs(v) * InvSqrt2;
+            float t = 1f / (1f + P * z);
+            float q = 0.5f * t * (A1 + t * (A2 + t * (A3 + t * (A4 + t * A5)))) * MathF.Exp(-z * z);
+            y[i] = v * (v >= 0f ? 1f - q : q);
+        }
+    }
+}
