@@ -91,8 +91,10 @@ public static class GemmBench
                       $"the blocked kernel at {ours:F1} GFLOP/s: **{ours / naive:F0}× faster**.");
         md.AppendLine();
         md.AppendLine("Reading the table: with the load average far above the 2 cores, wall-clock rates measure the scheduler more than the kernel, " +
-                      "and the 2-thread rows above all (two threads rarely get both cores at once). The odd 127×129×131 case is slower per FLOP " +
-                      "because n = 129 needs three 64-wide column slivers for 129 useful columns, and packing is a larger share of a small product.");
+                      "and the 2-thread rows above all (two threads rarely get both cores at once). The odd 127×129×131 case computes 144 columns and 132 rows " +
+                      "for 129 × 127 useful ones at best (16-lane vectors, 6-row tiles), and its fixed costs (packing B, the edge tiles) weigh more in a small product: " +
+                      "`Gemm` gives its one-column edge (A stored transposed) to a kernel that runs down 64 rows of A per load, its last row to a 2-row kernel, " +
+                      "and reads A in place instead of packing it for a panel this narrow.");
         Directory.CreateDirectory(Path.GetDirectoryName(outPath)!);
         File.WriteAllText(outPath, md.ToString());
         Console.WriteLine($"wrote {outPath}");

@@ -41,9 +41,13 @@ internal static class FastExp
     /// <summary>2^x for x ≤ 127, −∞ or NaN (softmax arguments s − max, at most 8 with lazy rescaling):
     /// <see cref="Exp2"/> without the overflow clamp, same accuracy.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector512<float> Exp2Bounded(Vector512<float> x)
+    public static Vector512<float> Exp2Bounded(Vector512<float> x) => Exp2BoundedFinite(Avx512F.Max(Vector512.Create(-160f), x));
+
+    /// <summary><see cref="Exp2Bounded"/> without its clamp below, for finite x ≤ 127: the same bits there (below −160
+    /// both give exactly 0, since scalef underflows p·2^n to 0 past −149), one operation less; −∞ would give NaN.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> Exp2BoundedFinite(Vector512<float> x)
     {
-        x = Avx512F.Max(Vector512.Create(-160f), x);
         var n = Avx512F.RoundScale(x, 0);
         var r = x - n;
         var p = Vector512.FusedMultiplyAdd(Vector512.Create(C6), r, Vector512.Create(C5));

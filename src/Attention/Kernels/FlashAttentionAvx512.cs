@@ -22,7 +22,12 @@ namespace Attention.Kernels;
 ///   pass 4: Oᵀ (D × 64) += V_tileᵀ · P                micro-kernel: 4 dims × 4 row-vectors, per key 4 loads
 ///                                                     of P, 4 broadcasts of V, 16 FMAs
 /// </code>
-/// then O = Oᵀ / ℓ (transposed back once per block), logSumExp = ln2·(m + log₂ℓ). Tiles left of the first
+/// then O = Oᵀ / ℓ (transposed back once per block), logSumExp = ln2·(m + log₂ℓ). In the plain call (ExecuteDense)
+/// a full, unmasked tile after the block's first fuses passes 1–3: six keys at a time (24 accumulators), the score
+/// kernel takes P = 2^(s − m) with the max of the tiles before while the scores sit in registers, and the exponential
+/// overlaps the next keys' FMAs; if some row's max then grew past the lazy slack, the tile is scored again and takes
+/// the passes above (same m and summation order either way, so the same bits). Pass 4 runs 6 dims at a time, and Qᵀ
+/// and O are transposed in 16×16 register blocks. Tiles left of the first
 /// visible key or right of the last (causal: past the diagonal) are never visited. Any D works: d is the
 /// broadcast side of both micro-kernels, odd D only adds 1-wide tail kernels.
 /// Scratch per worker: Qᵀ, Oᵀ (64·D each) and Sᵀ (64·64) floats; 48 KiB at D = 64.
@@ -43,6 +48,16 @@ namespace Attention.Kernels;
 /// History: first version 66.6 ms (heads interleaved across items, K/V of 8 heads thrashing L2) → one head at a
 /// time 52.7 ms → fused tile max and a clamp-free exp2 48 ms → lazy rescaling 45.7 ms (causal 26.4 → 24.3 ms).
 /// Key tiles of 32 were slower (67 ms), 128 the same. N=1024 and 2 threads were measured before lazy rescaling.
+/// On the Zen 5 (2026-12-04, 1 thread, B=1, H=8, CPU time, `chrt -f 50`, load average 8–22 from other jobs, each
+/// build run twice beside the earlier one in two sessions, % of the FMA peak measured in the same process,
+/// 286–289 GFLOP/s; run-to-run spread ±2 points): N=2048 D=64 81.0–82.6% → 81.9–84.2%, D=32 76.0–77.5% →
+/// 77.8–78.3% (pass 4 as 4·6 + 2·4 dims rather than 5·6 + 2·1), D=128 84.8–86.7% → 85.3–86.1%;
+/// N=512 77% → 82%, N=256 70% → 78.5% (fixed costs per query block, the scalar transposes above all). Bit for bit
+/// the earlier results. What did not help: a 48-key tile (smaller L1 footprint); the exponential kept in registers
+/// (the JIT spilled an accumulator inside the FMA loop: ExpRows reloads the scores from L1 instead); a degree-5
+/// exp2 without the clamp measured the same within the noise and would have changed the bits. Removing the
+/// exponential altogether (wrong results, a bound) gave 89%: it is ~12 FP operations per 16 scores beside 128 FMAs,
+/// and the 6×4 blocks run at ~91% of the peak.
 /// </summary>
 internal sealed unsafe class FlashAttentionAvx512 : AttentionJob
 {
@@ -81,7 +96,7 @@ internal sealed unsafe class FlashAttentionAvx512 : AttentionJob
     }
 
     public override int Items => _packed?.Items ?? checked(_shape.Batch * _shape.Heads * _blocks);
-    public override long ScratchFloats => 2L * BlockRows * _shape.HeadDim + TileKeys * BlockRows + 6 * BlockRows
+    public override long ScratchFloats => 2L * BlockRows * _shape.HeadDim + TileKeys * BlockRows + 8 * BlockRows
                                           + 2L * (_layout?.KeyBlocks ?? 0);
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -127,6 +142,7 @@ internal sealed unsafe class FlashAttentionAvx512 : AttentionJob
         float* qt = scratch, ot = qt + BlockRows * D, st = ot + BlockRows * D;
         int* loRow = (int*)(st + TileKeys * BlockRows), hiRow = loRow + BlockRows;
         float* mRow = (float*)(hiRow + BlockRows), lRow = mRow + BlockRows, tileMax = lRow + BlockRows;
+        float* uRow = tileMax + BlockRows, ySum = uRow + BlockRows;   // the fused pass's max in use and row sums
         float* oBlock = oHead + i0 * qs;
         float* lseBlock = lseHead == null ? null : lseHead + i0 * ls;
 
@@ -153,10 +169,16 @@ internal sealed unsafe class FlashAttentionAvx512 : AttentionJob
             return;
         }
 
-        // Qᵀ, scaled so that scores come out in log₂ units (exp becomes exp2: one multiply less per score).
+        // Qᵀ, scaled so that scores come out in log₂ units (exp becomes exp2: one multiply less per score);
+        // 16×16 pieces in registers, the ragged rest one float at a time.
         float* qBlock = qHead + i0 * qs;
+        int rows16 = rows & ~15, d16 = D & ~15;
+        var scaleVec = Vector512.Create(_scaleLog2);
+        for (int r0 = 0; r0 < rows16; r0 += 16)
+            for (int d0 = 0; d0 < d16; d0 += 16)
+                Transpose16(qBlock + r0 * qs + d0, qs, qt + d0 * BlockRows + r0, BlockRows, scaleVec, default);
         for (int r = 0; r < rows; r++)
-            for (int d = 0; d < D; d++)
+            for (int d = r < rows16 ? d16 : 0; d < D; d++)
                 qt[d * BlockRows + r] = qBlock[r * qs + d] * _scaleLog2;
         if (rows < BlockRows)
             for (int d = 0; d < D; d++)
@@ -166,14 +188,44 @@ internal sealed unsafe class FlashAttentionAvx512 : AttentionJob
         var negInf = Vector512.Create(float.NegativeInfinity);
         Vector512<float> m0 = negInf, m1 = negInf, m2 = negInf, m3 = negInf;
         Vector512<float> l0 = default, l1 = default, l2 = default, l3 = default;
+        // pass 4 in 6-dim blocks, an even number of them so that what is left is D mod 4 plus whole 4-dim blocks:
+        // D = 32 is 4·6 + 2·4, not 5·6 + 2·1 (a 1-dim block has 4 accumulators, too few to hide the FMA latency)
+        int pv6End = D / 6 / 2 * 2 * 6;
 
         for (int c0 = kBegin; c0 < kEnd; c0 += TileKeys)
         {
             int nc = Math.Min(TileKeys, kEnd - c0);
 
+            int c = 0;
+            // Fused passes 1–3 (a full, unmasked tile after the block's first): P = 2^(Sᵀ − m) is taken with the running
+            // max m of the tiles before, inside the score kernel, while its scores are still in registers, and the
+            // out-of-order core overlaps that exponential with the next four keys' FMAs. When no row's max grows by
+            // more than the lazy-rescaling slack, P and ℓ are exactly what passes 2–3 would give (same m, same order of
+            // the sums); otherwise the tile's scores are computed again below and take the unfused passes.
+            if (nc == TileKeys && c0 > kBegin && c0 >= maxLo && c0 + nc <= minHi)
+            {
+                negInf.Store(tileMax); negInf.Store(tileMax + 16); negInf.Store(tileMax + 32); negInf.Store(tileMax + 48);
+                NonInfinite(m0).Store(uRow); NonInfinite(m1).Store(uRow + 16); NonInfinite(m2).Store(uRow + 32); NonInfinite(m3).Store(uRow + 48);
+                new Span<float>(ySum, BlockRows).Clear();
+                for (c = 0; c + 6 <= nc; c += 6) Score6Exp(qt, kHead + (c0 + c) * ks, D, ks, st + c * BlockRows, tileMax, uRow, ySum);
+                for (; c < nc; c += 4) Score4Exp(qt, kHead + (c0 + c) * ks, D, ks, st + c * BlockRows, tileMax, uRow, ySum);
+                var grown = Vector512.Create(LazyRescale);
+                if (!(Vector512.GreaterThanAny(Vector512.Load(tileMax), m0 + grown) || Vector512.GreaterThanAny(Vector512.Load(tileMax + 16), m1 + grown) ||
+                      Vector512.GreaterThanAny(Vector512.Load(tileMax + 32), m2 + grown) || Vector512.GreaterThanAny(Vector512.Load(tileMax + 48), m3 + grown)))
+                {
+                    l0 += Vector512.Load(ySum); l1 += Vector512.Load(ySum + 16); l2 += Vector512.Load(ySum + 32); l3 += Vector512.Load(ySum + 48);
+                    float* vFused = vHead + c0 * ks;
+                    int df = 0;
+                    for (; df < pv6End; df += 6) Pv6(st, vFused + df, ks, nc, ot + df * BlockRows);
+                    for (; df + 4 <= D; df += 4) Pv4(st, vFused + df, ks, nc, ot + df * BlockRows);
+                    for (; df < D; df++) Pv1(st, vFused + df, ks, nc, ot + df * BlockRows);
+                    continue;
+                }
+                c = 0;
+            }
+
             // pass 1: Sᵀ = K_tile · Qᵀ, with the column max of the tile
             negInf.Store(tileMax); negInf.Store(tileMax + 16); negInf.Store(tileMax + 32); negInf.Store(tileMax + 48);
-            int c = 0;
             for (; c + 4 <= nc; c += 4) Score4(qt, kHead + (c0 + c) * ks, D, ks, st + c * BlockRows, tileMax);
             for (; c < nc; c++) Score1(qt, kHead + (c0 + c) * ks, D, st + c * BlockRows, tileMax);
 
@@ -217,6 +269,7 @@ internal sealed unsafe class FlashAttentionAvx512 : AttentionJob
             // pass 4: Oᵀ += V_tileᵀ · P
             float* vTile = vHead + c0 * ks;
             int dd = 0;
+            for (; dd < pv6End; dd += 6) Pv6(st, vTile + dd, ks, nc, ot + dd * BlockRows);
             for (; dd + 4 <= D; dd += 4) Pv4(st, vTile + dd, ks, nc, ot + dd * BlockRows);
             for (; dd < D; dd++) Pv1(st, vTile + dd, ks, nc, ot + dd * BlockRows);
         }
@@ -224,20 +277,127 @@ internal sealed unsafe class FlashAttentionAvx512 : AttentionJob
         // O = Oᵀ / ℓ, logSumExp = ln2·(m + log₂ ℓ); ℓ = 0 means the row saw no key
         m0.Store(mRow); m1.Store(mRow + 16); m2.Store(mRow + 32); m3.Store(mRow + 48);
         l0.Store(lRow); l1.Store(lRow + 16); l2.Store(lRow + 32); l3.Store(lRow + 48);
+        for (int r0 = 0; r0 < rows16; r0 += 16)
+        {
+            var l = Vector512.Load(lRow + r0);
+            var none = Vector512.Equals(l, Vector512<float>.Zero);   // rows that saw no key: exactly 0
+            var inv = Vector512<float>.One / l;
+            for (int d0 = 0; d0 < d16; d0 += 16)
+                Transpose16(ot + d0 * BlockRows + r0, BlockRows, oBlock + r0 * qs + d0, qs, inv, none);
+        }
         for (int r = 0; r < rows; r++)
         {
             float l = lRow[r];
             float* oRow = oBlock + r * qs;
             if (l == 0)
             {
-                new Span<float>(oRow, D).Clear();
+                for (int d = r < rows16 ? d16 : 0; d < D; d++) oRow[d] = 0;
                 if (lseBlock != null) lseBlock[r * ls] = float.NegativeInfinity;
                 continue;
             }
             float inv = 1 / l;
-            for (int d = 0; d < D; d++) oRow[d] = ot[d * BlockRows + r] * inv;
+            for (int d = r < rows16 ? d16 : 0; d < D; d++) oRow[d] = ot[d * BlockRows + r] * inv;
             if (lseBlock != null) lseBlock[r * ls] = (mRow[r] + MathF.Log2(l)) * Ln2;
         }
+    }
+
+    // Transpose16 permutation indices: stage b (8, 4, 2, 1) swaps the off-diagonal b×b blocks of every 2b×2b block,
+    // row i (bit b clear) taking [lo[j], hi[j − b]] and row i + b taking [lo[j + b], hi[j]] (hi lanes are 16 + j).
+    private static readonly int[] TransposeIndex = BuildTransposeIndex();
+
+    private static int[] BuildTransposeIndex()
+    {
+        var t = new int[4 * 32];
+        for (int stage = 0; stage < 4; stage++)
+        {
+            int b = 8 >> stage;
+            for (int j = 0; j < 16; j++)
+            {
+                t[stage * 32 + j] = (j & b) == 0 ? j : 16 + j - b;
+                t[stage * 32 + 16 + j] = (j & b) == 0 ? j + b : 16 + j;
+            }
+        }
+        return t;
+    }
+
+    /// <summary>dst[j·dstStride + i] = (zero[j] ? 0 : src[i·srcStride + j]·mul[j]) for i, j &lt; 16: a 16×16 block
+    /// transposed in registers (four butterfly stages of 16 two-source permutes, written out so that the 16 rows stay
+    /// in registers), each source row scaled lane-wise first.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Transpose16(float* src, nint srcStride, float* dst, nint dstStride, Vector512<float> mul, Vector512<float> zero)
+    {
+        var r0 = Vector512.ConditionalSelect(zero, Vector512<float>.Zero, Vector512.Load(src + 0 * srcStride) * mul);
+        var r1 = Vector512.ConditionalSelect(zero, Vector512<float>.Zero, Vector512.Load(src + 1 * srcStride) * mul);
+        var r2 = Vector512.ConditionalSelect(zero, Vector512<float>.Zero, Vector512.Load(src + 2 * srcStride) * mul);
+        var r3 = Vector512.ConditionalSelect(zero, Vector512<float>.Zero, Vector512.Load(src + 3 * srcStride) * mul);
+        var r4 = Vector512.ConditionalSelect(zero, Vector512<float>.Zero, Vector512.Load(src + 4 * srcStride) * mul);
+        var r5 = Vector512.ConditionalSelect(zero, Vector512<float>.Zero, Vector512.Load(src + 5 * srcStride) * mul);
+        var r6 = Vector512.ConditionalSelect(zero, Vector512<float>.Zero, Vector512.Load(src + 6 * srcStride) * mul);
+        var r7 = Vector512.ConditionalSelect(zero, Vector512<float>.Zero, Vector512.Load(src + 7 * srcStride) * mul);
+        var r8 = Vector512.ConditionalSelect(zero, Vector512<float>.Zero, Vector512.Load(src + 8 * srcStride) * mul);
+        var r9 = Vector512.ConditionalSelect(zero, Vector512<float>.Zero, Vector512.Load(src + 9 * srcStride) * mul);
+        var r10 = Vector512.ConditionalSelect(zero, Vector512<float>.Zero, Vector512.Load(src + 10 * srcStride) * mul);
+        var r11 = Vector512.ConditionalSelect(zero, Vector512<float>.Zero, Vector512.Load(src + 11 * srcStride) * mul);
+        var r12 = Vector512.ConditionalSelect(zero, Vector512<float>.Zero, Vector512.Load(src + 12 * srcStride) * mul);
+        var r13 = Vector512.ConditionalSelect(zero, Vector512<float>.Zero, Vector512.Load(src + 13 * srcStride) * mul);
+        var r14 = Vector512.ConditionalSelect(zero, Vector512<float>.Zero, Vector512.Load(src + 14 * srcStride) * mul);
+        var r15 = Vector512.ConditionalSelect(zero, Vector512<float>.Zero, Vector512.Load(src + 15 * srcStride) * mul);
+        Vector512<float> x;
+        fixed (int* index = TransposeIndex)
+        {
+            var lo0 = Vector512.Load(index + 0); var hi0 = Vector512.Load(index + 16);
+            x = r0; r0 = Avx512F.PermuteVar16x32x2(x, lo0, r8); r8 = Avx512F.PermuteVar16x32x2(x, hi0, r8);
+            x = r1; r1 = Avx512F.PermuteVar16x32x2(x, lo0, r9); r9 = Avx512F.PermuteVar16x32x2(x, hi0, r9);
+            x = r2; r2 = Avx512F.PermuteVar16x32x2(x, lo0, r10); r10 = Avx512F.PermuteVar16x32x2(x, hi0, r10);
+            x = r3; r3 = Avx512F.PermuteVar16x32x2(x, lo0, r11); r11 = Avx512F.PermuteVar16x32x2(x, hi0, r11);
+            x = r4; r4 = Avx512F.PermuteVar16x32x2(x, lo0, r12); r12 = Avx512F.PermuteVar16x32x2(x, hi0, r12);
+            x = r5; r5 = Avx512F.PermuteVar16x32x2(x, lo0, r13); r13 = Avx512F.PermuteVar16x32x2(x, hi0, r13);
+            x = r6; r6 = Avx512F.PermuteVar16x32x2(x, lo0, r14); r14 = Avx512F.PermuteVar16x32x2(x, hi0, r14);
+            x = r7; r7 = Avx512F.PermuteVar16x32x2(x, lo0, r15); r15 = Avx512F.PermuteVar16x32x2(x, hi0, r15);
+            var lo1 = Vector512.Load(index + 32); var hi1 = Vector512.Load(index + 48);
+            x = r0; r0 = Avx512F.PermuteVar16x32x2(x, lo1, r4); r4 = Avx512F.PermuteVar16x32x2(x, hi1, r4);
+            x = r1; r1 = Avx512F.PermuteVar16x32x2(x, lo1, r5); r5 = Avx512F.PermuteVar16x32x2(x, hi1, r5);
+            x = r2; r2 = Avx512F.PermuteVar16x32x2(x, lo1, r6); r6 = Avx512F.PermuteVar16x32x2(x, hi1, r6);
+            x = r3; r3 = Avx512F.PermuteVar16x32x2(x, lo1, r7); r7 = Avx512F.PermuteVar16x32x2(x, hi1, r7);
+            x = r8; r8 = Avx512F.PermuteVar16x32x2(x, lo1, r12); r12 = Avx512F.PermuteVar16x32x2(x, hi1, r12);
+            x = r9; r9 = Avx512F.PermuteVar16x32x2(x, lo1, r13); r13 = Avx512F.PermuteVar16x32x2(x, hi1, r13);
+            x = r10; r10 = Avx512F.PermuteVar16x32x2(x, lo1, r14); r14 = Avx512F.PermuteVar16x32x2(x, hi1, r14);
+            x = r11; r11 = Avx512F.PermuteVar16x32x2(x, lo1, r15); r15 = Avx512F.PermuteVar16x32x2(x, hi1, r15);
+            var lo2 = Vector512.Load(index + 64); var hi2 = Vector512.Load(index + 80);
+            x = r0; r0 = Avx512F.PermuteVar16x32x2(x, lo2, r2); r2 = Avx512F.PermuteVar16x32x2(x, hi2, r2);
+            x = r1; r1 = Avx512F.PermuteVar16x32x2(x, lo2, r3); r3 = Avx512F.PermuteVar16x32x2(x, hi2, r3);
+            x = r4; r4 = Avx512F.PermuteVar16x32x2(x, lo2, r6); r6 = Avx512F.PermuteVar16x32x2(x, hi2, r6);
+            x = r5; r5 = Avx512F.PermuteVar16x32x2(x, lo2, r7); r7 = Avx512F.PermuteVar16x32x2(x, hi2, r7);
+            x = r8; r8 = Avx512F.PermuteVar16x32x2(x, lo2, r10); r10 = Avx512F.PermuteVar16x32x2(x, hi2, r10);
+            x = r9; r9 = Avx512F.PermuteVar16x32x2(x, lo2, r11); r11 = Avx512F.PermuteVar16x32x2(x, hi2, r11);
+            x = r12; r12 = Avx512F.PermuteVar16x32x2(x, lo2, r14); r14 = Avx512F.PermuteVar16x32x2(x, hi2, r14);
+            x = r13; r13 = Avx512F.PermuteVar16x32x2(x, lo2, r15); r15 = Avx512F.PermuteVar16x32x2(x, hi2, r15);
+            var lo3 = Vector512.Load(index + 96); var hi3 = Vector512.Load(index + 112);
+            x = r0; r0 = Avx512F.PermuteVar16x32x2(x, lo3, r1); r1 = Avx512F.PermuteVar16x32x2(x, hi3, r1);
+            x = r2; r2 = Avx512F.PermuteVar16x32x2(x, lo3, r3); r3 = Avx512F.PermuteVar16x32x2(x, hi3, r3);
+            x = r4; r4 = Avx512F.PermuteVar16x32x2(x, lo3, r5); r5 = Avx512F.PermuteVar16x32x2(x, hi3, r5);
+            x = r6; r6 = Avx512F.PermuteVar16x32x2(x, lo3, r7); r7 = Avx512F.PermuteVar16x32x2(x, hi3, r7);
+            x = r8; r8 = Avx512F.PermuteVar16x32x2(x, lo3, r9); r9 = Avx512F.PermuteVar16x32x2(x, hi3, r9);
+            x = r10; r10 = Avx512F.PermuteVar16x32x2(x, lo3, r11); r11 = Avx512F.PermuteVar16x32x2(x, hi3, r11);
+            x = r12; r12 = Avx512F.PermuteVar16x32x2(x, lo3, r13); r13 = Avx512F.PermuteVar16x32x2(x, hi3, r13);
+            x = r14; r14 = Avx512F.PermuteVar16x32x2(x, lo3, r15); r15 = Avx512F.PermuteVar16x32x2(x, hi3, r15);
+        }
+        r0.Store(dst + 0 * dstStride);
+        r1.Store(dst + 1 * dstStride);
+        r2.Store(dst + 2 * dstStride);
+        r3.Store(dst + 3 * dstStride);
+        r4.Store(dst + 4 * dstStride);
+        r5.Store(dst + 5 * dstStride);
+        r6.Store(dst + 6 * dstStride);
+        r7.Store(dst + 7 * dstStride);
+        r8.Store(dst + 8 * dstStride);
+        r9.Store(dst + 9 * dstStride);
+        r10.Store(dst + 10 * dstStride);
+        r11.Store(dst + 11 * dstStride);
+        r12.Store(dst + 12 * dstStride);
+        r13.Store(dst + 13 * dstStride);
+        r14.Store(dst + 14 * dstStride);
+        r15.Store(dst + 15 * dstStride);
     }
 
     /// <summary>Every option, packed sequences and block-sparse layouts; the same passes as <see cref="ExecuteDense"/>.</summary>
@@ -569,6 +729,114 @@ internal sealed unsafe class FlashAttentionAvx512 : AttentionJob
         Avx512F.Max(Vector512.Load(tileMax + 48), Avx512F.Max(Avx512F.Max(a03, a13), Avx512F.Max(a23, a33))).Store(tileMax + 48);
     }
 
+    /// <summary><see cref="Score4Exp"/> for six keys: 24 accumulators, per d 4 loads of Qᵀ and 6 broadcasts of K for 24 FMAs.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Score6Exp(float* qt, float* k, int D, nint kStride, float* pt, float* tileMax, float* u, float* ySum)
+    {
+        Vector512<float> a00 = default, a01 = default, a02 = default, a03 = default;
+        Vector512<float> a10 = default, a11 = default, a12 = default, a13 = default;
+        Vector512<float> a20 = default, a21 = default, a22 = default, a23 = default;
+        Vector512<float> a30 = default, a31 = default, a32 = default, a33 = default;
+        Vector512<float> a40 = default, a41 = default, a42 = default, a43 = default;
+        Vector512<float> a50 = default, a51 = default, a52 = default, a53 = default;
+        float* k1 = k + kStride, k2 = k1 + kStride, k3 = k2 + kStride, k4 = k3 + kStride, k5 = k4 + kStride;
+        for (int d = 0; d < D; d++)
+        {
+            float* q = qt + d * BlockRows;
+            var q0 = Vector512.Load(q); var q1 = Vector512.Load(q + 16);
+            var q2 = Vector512.Load(q + 32); var q3 = Vector512.Load(q + 48);
+            var b = Vector512.Create(k[d]);
+            a00 = Vector512.FusedMultiplyAdd(q0, b, a00); a01 = Vector512.FusedMultiplyAdd(q1, b, a01);
+            a02 = Vector512.FusedMultiplyAdd(q2, b, a02); a03 = Vector512.FusedMultiplyAdd(q3, b, a03);
+            b = Vector512.Create(k1[d]);
+            a10 = Vector512.FusedMultiplyAdd(q0, b, a10); a11 = Vector512.FusedMultiplyAdd(q1, b, a11);
+            a12 = Vector512.FusedMultiplyAdd(q2, b, a12); a13 = Vector512.FusedMultiplyAdd(q3, b, a13);
+            b = Vector512.Create(k2[d]);
+            a20 = Vector512.FusedMultiplyAdd(q0, b, a20); a21 = Vector512.FusedMultiplyAdd(q1, b, a21);
+            a22 = Vector512.FusedMultiplyAdd(q2, b, a22); a23 = Vector512.FusedMultiplyAdd(q3, b, a23);
+            b = Vector512.Create(k3[d]);
+            a30 = Vector512.FusedMultiplyAdd(q0, b, a30); a31 = Vector512.FusedMultiplyAdd(q1, b, a31);
+            a32 = Vector512.FusedMultiplyAdd(q2, b, a32); a33 = Vector512.FusedMultiplyAdd(q3, b, a33);
+            b = Vector512.Create(k4[d]);
+            a40 = Vector512.FusedMultiplyAdd(q0, b, a40); a41 = Vector512.FusedMultiplyAdd(q1, b, a41);
+            a42 = Vector512.FusedMultiplyAdd(q2, b, a42); a43 = Vector512.FusedMultiplyAdd(q3, b, a43);
+            b = Vector512.Create(k5[d]);
+            a50 = Vector512.FusedMultiplyAdd(q0, b, a50); a51 = Vector512.FusedMultiplyAdd(q1, b, a51);
+            a52 = Vector512.FusedMultiplyAdd(q2, b, a52); a53 = Vector512.FusedMultiplyAdd(q3, b, a53);
+        }
+        ColumnMax(a00, a10, a20, a30, a40, a50, tileMax); ColumnMax(a01, a11, a21, a31, a41, a51, tileMax + 16);
+        ColumnMax(a02, a12, a22, a32, a42, a52, tileMax + 32); ColumnMax(a03, a13, a23, a33, a43, a53, tileMax + 48);
+        a00.Store(pt); a01.Store(pt + 16); a02.Store(pt + 32); a03.Store(pt + 48);
+        a10.Store(pt + 64); a11.Store(pt + 80); a12.Store(pt + 96); a13.Store(pt + 112);
+        a20.Store(pt + 128); a21.Store(pt + 144); a22.Store(pt + 160); a23.Store(pt + 176);
+        a30.Store(pt + 192); a31.Store(pt + 208); a32.Store(pt + 224); a33.Store(pt + 240);
+        a40.Store(pt + 256); a41.Store(pt + 272); a42.Store(pt + 288); a43.Store(pt + 304);
+        a50.Store(pt + 320); a51.Store(pt + 336); a52.Store(pt + 352); a53.Store(pt + 368);
+        ExpRows(pt, 6, u, ySum);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        static void ColumnMax(Vector512<float> s0, Vector512<float> s1, Vector512<float> s2, Vector512<float> s3,
+                              Vector512<float> s4, Vector512<float> s5, float* max) =>
+            Avx512F.Max(Vector512.Load(max), Avx512F.Max(Avx512F.Max(Avx512F.Max(s0, s1), Avx512F.Max(s2, s3)), Avx512F.Max(s4, s5))).Store(max);
+    }
+
+    /// <summary>Rows 0..keys−1 of pt (64 scores each, still in L1): P = 2^(s − u) in place, row sums added into ySum in key
+    /// order. The tile is unmasked, so s is finite and the clamp-free exp2 gives the same bits as pass 3's. A loop over memory rather than over the score registers: the exponential's eight constants beside 24 live
+    /// accumulators made the JIT spill one inside the FMA loop, which cost more than these loads.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void ExpRows(float* pt, int keys, float* u, float* ySum)
+    {
+        var u0 = Vector512.Load(u); var u1 = Vector512.Load(u + 16); var u2 = Vector512.Load(u + 32); var u3 = Vector512.Load(u + 48);
+        var y0 = Vector512.Load(ySum); var y1 = Vector512.Load(ySum + 16); var y2 = Vector512.Load(ySum + 32); var y3 = Vector512.Load(ySum + 48);
+        for (int c = 0; c < keys; c++, pt += BlockRows)
+        {
+            var p0 = FastExp.Exp2BoundedFinite(Vector512.Load(pt) - u0); var p1 = FastExp.Exp2BoundedFinite(Vector512.Load(pt + 16) - u1);
+            var p2 = FastExp.Exp2BoundedFinite(Vector512.Load(pt + 32) - u2); var p3 = FastExp.Exp2BoundedFinite(Vector512.Load(pt + 48) - u3);
+            p0.Store(pt); p1.Store(pt + 16); p2.Store(pt + 32); p3.Store(pt + 48);
+            y0 += p0; y1 += p1; y2 += p2; y3 += p3;
+        }
+        y0.Store(ySum); y1.Store(ySum + 16); y2.Store(ySum + 32); y3.Store(ySum + 48);
+    }
+
+    /// <summary><see cref="Score4"/> followed by passes 2–3 on its 16 score vectors: P = 2^(s − u) (u = the running max
+    /// in use, per row) stored in place of the scores, and the row sums of P added into ySum in key order.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Score4Exp(float* qt, float* k, int D, nint kStride, float* pt, float* tileMax, float* u, float* ySum)
+    {
+        Vector512<float> a00 = default, a01 = default, a02 = default, a03 = default;
+        Vector512<float> a10 = default, a11 = default, a12 = default, a13 = default;
+        Vector512<float> a20 = default, a21 = default, a22 = default, a23 = default;
+        Vector512<float> a30 = default, a31 = default, a32 = default, a33 = default;
+        float* k1 = k + kStride, k2 = k1 + kStride, k3 = k2 + kStride;
+        for (int d = 0; d < D; d++)
+        {
+            float* q = qt + d * BlockRows;
+            var q0 = Vector512.Load(q); var q1 = Vector512.Load(q + 16);
+            var q2 = Vector512.Load(q + 32); var q3 = Vector512.Load(q + 48);
+            var b = Vector512.Create(k[d]);
+            a00 = Vector512.FusedMultiplyAdd(q0, b, a00); a01 = Vector512.FusedMultiplyAdd(q1, b, a01);
+            a02 = Vector512.FusedMultiplyAdd(q2, b, a02); a03 = Vector512.FusedMultiplyAdd(q3, b, a03);
+            b = Vector512.Create(k1[d]);
+            a10 = Vector512.FusedMultiplyAdd(q0, b, a10); a11 = Vector512.FusedMultiplyAdd(q1, b, a11);
+            a12 = Vector512.FusedMultiplyAdd(q2, b, a12); a13 = Vector512.FusedMultiplyAdd(q3, b, a13);
+            b = Vector512.Create(k2[d]);
+            a20 = Vector512.FusedMultiplyAdd(q0, b, a20); a21 = Vector512.FusedMultiplyAdd(q1, b, a21);
+            a22 = Vector512.FusedMultiplyAdd(q2, b, a22); a23 = Vector512.FusedMultiplyAdd(q3, b, a23);
+            b = Vector512.Create(k3[d]);
+            a30 = Vector512.FusedMultiplyAdd(q0, b, a30); a31 = Vector512.FusedMultiplyAdd(q1, b, a31);
+            a32 = Vector512.FusedMultiplyAdd(q2, b, a32); a33 = Vector512.FusedMultiplyAdd(q3, b, a33);
+        }
+        Avx512F.Max(Vector512.Load(tileMax), Avx512F.Max(Avx512F.Max(a00, a10), Avx512F.Max(a20, a30))).Store(tileMax);
+        Avx512F.Max(Vector512.Load(tileMax + 16), Avx512F.Max(Avx512F.Max(a01, a11), Avx512F.Max(a21, a31))).Store(tileMax + 16);
+        Avx512F.Max(Vector512.Load(tileMax + 32), Avx512F.Max(Avx512F.Max(a02, a12), Avx512F.Max(a22, a32))).Store(tileMax + 32);
+        Avx512F.Max(Vector512.Load(tileMax + 48), Avx512F.Max(Avx512F.Max(a03, a13), Avx512F.Max(a23, a33))).Store(tileMax + 48);
+        a00.Store(pt); a01.Store(pt + 16); a02.Store(pt + 32); a03.Store(pt + 48);
+        a10.Store(pt + 64); a11.Store(pt + 80); a12.Store(pt + 96); a13.Store(pt + 112);
+        a20.Store(pt + 128); a21.Store(pt + 144); a22.Store(pt + 160); a23.Store(pt + 176);
+        a30.Store(pt + 192); a31.Store(pt + 208); a32.Store(pt + 224); a33.Store(pt + 240);
+        ExpRows(pt, 4, u, ySum);
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Score1(float* qt, float* k, int D, float* st, float* tileMax)
     {
@@ -616,6 +884,50 @@ internal sealed unsafe class FlashAttentionAvx512 : AttentionJob
         a10.Store(ot + 64); a11.Store(ot + 80); a12.Store(ot + 96); a13.Store(ot + 112);
         a20.Store(ot + 128); a21.Store(ot + 144); a22.Store(ot + 160); a23.Store(ot + 176);
         a30.Store(ot + 192); a31.Store(ot + 208); a32.Store(ot + 224); a33.Store(ot + 240);
+    }
+
+    /// <summary>Oᵀ rows d..d+5 += Σ_c v[c, d..d+5] · P[c, :]: 24 accumulators, so per key 4 loads of P and 6 broadcasts
+    /// of V feed 24 FMAs (the 4-row block's 8 loads per 16 FMAs left the FMA pipes idle about a tenth of the time).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Pv6(float* p, float* v, nint D, int nc, float* ot)
+    {
+        Vector512<float> a00 = Vector512.Load(ot), a01 = Vector512.Load(ot + 16), a02 = Vector512.Load(ot + 32), a03 = Vector512.Load(ot + 48);
+        Vector512<float> a10 = Vector512.Load(ot + 64), a11 = Vector512.Load(ot + 80), a12 = Vector512.Load(ot + 96), a13 = Vector512.Load(ot + 112);
+        Vector512<float> a20 = Vector512.Load(ot + 128), a21 = Vector512.Load(ot + 144), a22 = Vector512.Load(ot + 160), a23 = Vector512.Load(ot + 176);
+        Vector512<float> a30 = Vector512.Load(ot + 192), a31 = Vector512.Load(ot + 208), a32 = Vector512.Load(ot + 224), a33 = Vector512.Load(ot + 240);
+        Vector512<float> a40 = Vector512.Load(ot + 256), a41 = Vector512.Load(ot + 272), a42 = Vector512.Load(ot + 288), a43 = Vector512.Load(ot + 304);
+        Vector512<float> a50 = Vector512.Load(ot + 320), a51 = Vector512.Load(ot + 336), a52 = Vector512.Load(ot + 352), a53 = Vector512.Load(ot + 368);
+        for (int c = 0; c < nc; c++)
+        {
+            float* pc = p + c * BlockRows;
+            float* vc = v + (nint)c * D;
+            var p0 = Vector512.Load(pc); var p1 = Vector512.Load(pc + 16);
+            var p2 = Vector512.Load(pc + 32); var p3 = Vector512.Load(pc + 48);
+            var b = Vector512.Create(vc[0]);
+            a00 = Vector512.FusedMultiplyAdd(p0, b, a00); a01 = Vector512.FusedMultiplyAdd(p1, b, a01);
+            a02 = Vector512.FusedMultiplyAdd(p2, b, a02); a03 = Vector512.FusedMultiplyAdd(p3, b, a03);
+            b = Vector512.Create(vc[1]);
+            a10 = Vector512.FusedMultiplyAdd(p0, b, a10); a11 = Vector512.FusedMultiplyAdd(p1, b, a11);
+            a12 = Vector512.FusedMultiplyAdd(p2, b, a12); a13 = Vector512.FusedMultiplyAdd(p3, b, a13);
+            b = Vector512.Create(vc[2]);
+            a20 = Vector512.FusedMultiplyAdd(p0, b, a20); a21 = Vector512.FusedMultiplyAdd(p1, b, a21);
+            a22 = Vector512.FusedMultiplyAdd(p2, b, a22); a23 = Vector512.FusedMultiplyAdd(p3, b, a23);
+            b = Vector512.Create(vc[3]);
+            a30 = Vector512.FusedMultiplyAdd(p0, b, a30); a31 = Vector512.FusedMultiplyAdd(p1, b, a31);
+            a32 = Vector512.FusedMultiplyAdd(p2, b, a32); a33 = Vector512.FusedMultiplyAdd(p3, b, a33);
+            b = Vector512.Create(vc[4]);
+            a40 = Vector512.FusedMultiplyAdd(p0, b, a40); a41 = Vector512.FusedMultiplyAdd(p1, b, a41);
+            a42 = Vector512.FusedMultiplyAdd(p2, b, a42); a43 = Vector512.FusedMultiplyAdd(p3, b, a43);
+            b = Vector512.Create(vc[5]);
+            a50 = Vector512.FusedMultiplyAdd(p0, b, a50); a51 = Vector512.FusedMultiplyAdd(p1, b, a51);
+            a52 = Vector512.FusedMultiplyAdd(p2, b, a52); a53 = Vector512.FusedMultiplyAdd(p3, b, a53);
+        }
+        a00.Store(ot); a01.Store(ot + 16); a02.Store(ot + 32); a03.Store(ot + 48);
+        a10.Store(ot + 64); a11.Store(ot + 80); a12.Store(ot + 96); a13.Store(ot + 112);
+        a20.Store(ot + 128); a21.Store(ot + 144); a22.Store(ot + 160); a23.Store(ot + 176);
+        a30.Store(ot + 192); a31.Store(ot + 208); a32.Store(ot + 224); a33.Store(ot + 240);
+        a40.Store(ot + 256); a41.Store(ot + 272); a42.Store(ot + 288); a43.Store(ot + 304);
+        a50.Store(ot + 320); a51.Store(ot + 336); a52.Store(ot + 352); a53.Store(ot + 368);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]

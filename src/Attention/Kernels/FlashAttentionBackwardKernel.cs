@@ -36,9 +36,13 @@ namespace Attention.Kernels;
 /// (64% in the committed run, where wall time agreed), 1.4–1.7× faster than the composed Gemm backward with 273 KiB
 /// of workspace instead of 32 MiB; at N = 8192 52–64%, 2.0–2.3× faster, 657 KiB instead of 512 MiB. Per FLOP it runs
 /// about as fast as the forward kernel (backward/forward time 2.6–2.9 for 2.5× the FLOPs). At N = 256 the fixed
-/// costs (row statistics, packing, zeroing) hold it near 40%. Not done: the dip around N = 4096 (Q, dO and dQ of a
-/// head outgrow L2 and are re-streamed for every key block; a software prefetch of the next query block changed
-/// nothing measurable), and the Vector512 code is slow on CPUs without AVX-512, where .NET emulates it.</para>
+/// costs (row statistics, packing, zeroing) hold it near 40%. The dip those runs showed at N = 4096 (57% against 65%
+/// at 2048) did not come back on the Zen 5 (2026-12-04, `chrt -f 50`, load average 15–45 from other jobs, peak
+/// 279–288 GFLOP/s in the same runs): N = 2048 76–80%, 4096 73–79%, 8192 78% of the peak over four runs, and a
+/// neighbour streaming 256 MiB on the other core changed nothing (2048 75%, 4096 76%). Q, dO and dQ of a head (3 MiB
+/// at 4096, 1.5 MiB at 2048) do outgrow the 1 MiB L2 and are re-read for every 64-key block, but sequentially and at
+/// ~5 GB/s at this speed, which the prefetchers and memory sustain; so the old dip was the machine of the time, not
+/// the loop. Not done: the Vector512 code is slow on CPUs without AVX-512, where .NET emulates it.</para>
 /// <para>Memory beyond the arguments: lse·log₂e and Δ per row (2·B·H·L floats), the dQ partials (C − 1 or C
 /// copies of B·H·L·Dp), and per worker 2·D·64 + 5·64·Dp + 2·64·64 floats of tiles: O(L + S), never L·S.</para>
 /// </summary>

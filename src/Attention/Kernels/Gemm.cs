@@ -21,7 +21,10 @@ namespace Attention.Kernels;
 /// Zen 4 executes a 512-bit FMA as two 256-bit halves, so this buys fewer instructions, not more
 /// FLOPs per cycle. Without AVX-512 a 6×16 Vector256 kernel runs, and a scalar one without AVX.
 /// Edge tiles compute on zero-padded packs and write back only the valid part; with β = 0 C is
-/// never read, so NaN garbage in it is ignored. Threads split C into row (or column) bands aligned
+/// never read, so NaN garbage in it is ignored. Edges cost what they compute: 16- and 32-wide column kernels,
+/// 2- and 4-row kernels for the last rows, and, when A is stored transposed, a kernel for column edges of ≤ 24
+/// that runs its vectors down the rows of C (64 rows of A per load) instead of across 16 lanes of one column.
+/// Narrow panels (≤ 4 slivers) read A in place instead of packing it: a pack used 2–3 times does not pay for itself. Threads split C into row (or column) bands aligned
 /// to MR (NR); every element sees the same sequence of operations whatever the thread count, so
 /// results are bitwise identical for any maxThreads.
 ///
@@ -34,7 +37,10 @@ namespace Attention.Kernels;
 /// The micro-kernel alone, on packed data in L1/L2, runs at 97% of peak; the rest goes to packing, the
 /// passes over C and cache refills after preemption. Versions: (1) naive loop 0.9; (2) packed 6×64 kernel,
 /// KC 256, scalar packing ~150; (3) KC 512, C-tile prefetch, six-stream A packing ~175; (4) AVX-512 A packing,
-/// eight-row Bᵀ packing ~185.
+/// eight-row Bᵀ packing ~185; (5) edge kernels and in-place A on narrow panels: Aᵀ·B 127×129×131 from 52–54% to
+/// 80–83% of the FMA peak, A·B 127×129×131 from 61% to 75–77%, A·B 126×128×131 from 73–75% to 86–92%, 1024³
+/// unchanged (one thread, CPU time, best of several calls in one process beside the old build, `chrt -f 50` on the
+/// shared 2-core Zen 5 at load average 17–39, peak 270–289 GFLOP/s measured in the same runs). Same bits as before.
 /// </summary>
 public static unsafe class Gemm
 {
@@ -234,26 +240,46 @@ public static unsafe class Gemm
         int mc = MC / mr * mr;
         float* tile = stackalloc float[MR * NR + 16];
         tile = Align64(tile);
+        // A narrow panel (at most InPlaceSlivers column slivers) uses each packed A sliver only a few times, too few
+        // to repay packing it: the AVX-512 kernels then read op(A) = A in place, row i of the sliver at a + i·lda,
+        // step 1 along k. Only a partial last sliver (fewer than MR rows) is still packed, so that its padding rows
+        // read zeros instead of memory past A. Same operations in the same order either way, so the same bits.
+        bool inPlace = kernel == Kernel.Vector512 && (j1 - j0 + nr - 1) / nr <= InPlaceSlivers;
         for (int ic = 0; ic < m; ic += mc)
         {
             int mcCur = Math.Min(mc, m - ic);
-            PackA(transposeA, a, lda, ic, pc, mcCur, kc, mr, aPack);
+            int fullRows = mcCur / mr * mr;
+            if (!inPlace) PackA(transposeA, a, lda, ic, pc, mcCur, kc, mr, aPack);
+            else if (fullRows < mcCur) PackA(transposeA, a, lda, ic + fullRows, pc, mcCur - fullRows, kc, mr, aPack);
             for (int jr = j0; jr < j1; jr += nr)
             {
                 int nrCur = Math.Min(nr, j1 - jr);
                 float* bSliver = bPack + (long)jr * kc;
+                if (kernel == Kernel.Vector512 && transposeA && nrCur <= EdgeColumnsMax)
+                {
+                    EdgeColumnsT(a + (long)pc * lda + ic, lda, bSliver, kc, mcCur, nrCur, c + (long)ic * ldc + jr, ldc, alpha, beta, tile);
+                    continue;
+                }
                 for (int ir = 0; ir < mcCur; ir += mr)
                 {
                     int mrCur = Math.Min(mr, mcCur - ir);
-                    float* aSliver = aPack + (long)ir * kc;
+                    float* aSliver;
+                    nint rs, cs;   // op(A)[ir + i, pc + p] sits at aSliver[i·rs + p·cs]
+                    if (!inPlace) { aSliver = aPack + (long)ir * kc; rs = 1; cs = mr; }
+                    else if (mrCur == mr && !transposeA) { aSliver = a + (long)(ic + ir) * lda + pc; rs = lda; cs = 1; }
+                    else if (mrCur == mr) { aSliver = a + (long)pc * lda + ic + ir; rs = 1; cs = lda; }
+                    else { aSliver = aPack; rs = 1; cs = mr; }
                     float* cTile = c + (long)(ic + ir) * ldc + jr;
                     switch (kernel)
                     {
                         // an edge sliver with at most 16 (32) valid columns: one (two) zmm per row instead of four,
                         // so n = 129 computes 144 columns, not 192
-                        case Kernel.Vector512 when nrCur <= 16: Micro512x16(aSliver, bSliver, kc, cTile, ldc, alpha, beta, mrCur, nrCur, tile); break;
-                        case Kernel.Vector512 when nrCur <= 32: Micro512x32(aSliver, bSliver, kc, cTile, ldc, alpha, beta, mrCur, nrCur, tile); break;
-                        case Kernel.Vector512: Micro512(aSliver, bSliver, kc, cTile, ldc, alpha, beta, mrCur, nrCur, tile); break;
+                        case Kernel.Vector512 when nrCur <= 16: Micro512x16(aSliver, rs, cs, bSliver, kc, cTile, ldc, alpha, beta, mrCur, nrCur, tile); break;
+                        case Kernel.Vector512 when nrCur <= 32: Micro512x32(aSliver, rs, cs, bSliver, kc, cTile, ldc, alpha, beta, mrCur, nrCur, tile); break;
+                        // an edge sliver with at most 2 (4) valid rows: 8 (16) accumulators instead of 24
+                        case Kernel.Vector512 when mrCur <= 2: Micro512Short<TwoRows>(aSliver, rs, cs, bSliver, kc, cTile, ldc, alpha, beta, mrCur, nrCur, tile); break;
+                        case Kernel.Vector512 when mrCur <= 4: Micro512Short<FourRows>(aSliver, rs, cs, bSliver, kc, cTile, ldc, alpha, beta, mrCur, nrCur, tile); break;
+                        case Kernel.Vector512: Micro512(aSliver, rs, cs, bSliver, kc, cTile, ldc, alpha, beta, mrCur, nrCur, tile); break;
                         case Kernel.Vector256: Micro256(aSliver, bSliver, kc, cTile, ldc, alpha, beta, mrCur, nrCur, tile); break;
                         default: MicroScalar(aSliver, bSliver, kc, cTile, ldc, alpha, beta, mrCur, nrCur); break;
                     }
@@ -261,6 +287,9 @@ public static unsafe class Gemm
             }
         }
     }
+
+    /// <summary>Panels up to this many NR-wide column slivers read op(A) = A in place instead of packing it.</summary>
+    internal const int InPlaceSlivers = 4;
 
     private static int SliverWidth(Kernel kernel) => kernel switch { Kernel.Vector512 => NR, Kernel.Vector256 => 16, _ => 4 };
 
@@ -401,6 +430,17 @@ public static unsafe class Gemm
                     for (int p = 0; p < kc; p++) d[p * mr + i] = src[p];
                 }
             }
+            else if (rows == 6 && mr == 6 && Vector256.IsHardwareAccelerated)
+            {
+                // op(A) = Aᵀ: for fixed p the six rows are six contiguous floats. Copy eight at a time: the two extra
+                // land where step p + 1 writes next (the sliver is written in order), and they are read from A's
+                // next stored row, which exists for every p but the last; the last step copies six.
+                float* src = a + (long)pc * lda + ic + ir;
+                int p = 0;
+                for (; p + 1 < kc; p++, src += lda, d += 6) Vector256.Store(Vector256.Load(src), d);
+                d[0] = src[0]; d[1] = src[1]; d[2] = src[2]; d[3] = src[3]; d[4] = src[4]; d[5] = src[5];
+                continue;
+            }
             else
             {
                 // op(A) = Aᵀ: for fixed p the rows i are contiguous in memory.
@@ -478,15 +518,23 @@ public static unsafe class Gemm
         for (int jr = 0; jr < nc; jr += nr)
         {
             int cols = Math.Min(nr, nc - jr);
+            // zero padding only as far as the kernel reads: a 64-wide edge sliver with ≤ 16 (≤ 32) columns goes to
+            // the 16- (32-) wide edge kernel, which never looks past column 16 (32)
+            int width = nr == NR && cols <= 16 ? 16 : nr == NR && cols <= 32 ? 32 : nr;
             float* d = dst + (long)jr * kc;
             if (!transposeB)
             {
+                // whole 8-float pieces by vector, the rest (and the zeros up to an 8 boundary) one float at a time:
+                // a memmove call per row cost more than copying the one or few floats of an edge sliver
+                int whole = cols & ~7, zeroTo = Math.Min(width, (cols + 7) & ~7);
                 for (int p = 0; p < kc; p++)
                 {
-                    float* src = b + (long)(pc + p) * ldb + jc + jr;
-                    var row = new Span<float>(d + p * nr, nr);
-                    new ReadOnlySpan<float>(src, cols).CopyTo(row);
-                    if (cols < nr) row[cols..].Clear();
+                    float* src = b + (long)(pc + p) * ldb + jc + jr, row = d + p * nr;
+                    int j = 0;
+                    for (; j < whole; j += 8) Vector256.Store(Vector256.Load(src + j), row + j);
+                    for (; j < cols; j++) row[j] = src[j];
+                    for (; j < zeroTo; j++) row[j] = 0f;
+                    for (; j < width; j += 8) Vector256<float>.Zero.Store(row + j);
                 }
             }
             else
@@ -510,16 +558,17 @@ public static unsafe class Gemm
                     float* src = b + (long)(jc + jr + j) * ldb + pc;
                     for (int p = 0; p < kc; p++) d[p * nr + j] = src[p];
                 }
-                if (cols < nr)
+                if (cols < width)
                     for (int p = 0; p < kc; p++)
-                        new Span<float>(d + p * nr + cols, nr - cols).Clear();
+                        new Span<float>(d + p * nr + cols, width - cols).Clear();
             }
         }
     }
 
-    /// <summary>6×64 tile: 24 zmm accumulators over kc rank-1 updates, then C = α·acc + β·C.</summary>
+    /// <summary>6×64 tile: 24 zmm accumulators over kc rank-1 updates, then C = α·acc + β·C. op(A)[i, p] is read at
+    /// a[i·rs + p·cs]: a packed sliver (rs = 1, cs = MR) or A in place (rs = lda, cs = 1).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Micro512(float* a, float* b, int kc, float* c, int ldc, float alpha, float beta, int mr, int nr, float* tile)
+    private static void Micro512(float* a, nint rs, nint cs, float* b, int kc, float* c, int ldc, float alpha, float beta, int mr, int nr, float* tile)
     {
         Vector512<float> c00 = default, c01 = default, c02 = default, c03 = default;
         Vector512<float> c10 = default, c11 = default, c12 = default, c13 = default;
@@ -535,23 +584,31 @@ public static unsafe class Gemm
                 byte* row = (byte*)(c + (long)i * ldc);
                 Sse.Prefetch0(row); Sse.Prefetch0(row + 64); Sse.Prefetch0(row + 128); Sse.Prefetch0(row + 192);
             }
+        float* a3 = a + 3 * rs;
+        nint rs2 = 2 * rs;
         for (int p = 0; p < kc; p++)
         {
             var b0 = Vector512.LoadAligned(b); var b1 = Vector512.LoadAligned(b + 16);
             var b2 = Vector512.LoadAligned(b + 32); var b3 = Vector512.LoadAligned(b + 48);
-            c00 = Vector512.FusedMultiplyAdd(Vector512.Create(a[0]), b0, c00); c01 = Vector512.FusedMultiplyAdd(Vector512.Create(a[0]), b1, c01);
-            c02 = Vector512.FusedMultiplyAdd(Vector512.Create(a[0]), b2, c02); c03 = Vector512.FusedMultiplyAdd(Vector512.Create(a[0]), b3, c03);
-            c10 = Vector512.FusedMultiplyAdd(Vector512.Create(a[1]), b0, c10); c11 = Vector512.FusedMultiplyAdd(Vector512.Create(a[1]), b1, c11);
-            c12 = Vector512.FusedMultiplyAdd(Vector512.Create(a[1]), b2, c12); c13 = Vector512.FusedMultiplyAdd(Vector512.Create(a[1]), b3, c13);
-            c20 = Vector512.FusedMultiplyAdd(Vector512.Create(a[2]), b0, c20); c21 = Vector512.FusedMultiplyAdd(Vector512.Create(a[2]), b1, c21);
-            c22 = Vector512.FusedMultiplyAdd(Vector512.Create(a[2]), b2, c22); c23 = Vector512.FusedMultiplyAdd(Vector512.Create(a[2]), b3, c23);
-            c30 = Vector512.FusedMultiplyAdd(Vector512.Create(a[3]), b0, c30); c31 = Vector512.FusedMultiplyAdd(Vector512.Create(a[3]), b1, c31);
-            c32 = Vector512.FusedMultiplyAdd(Vector512.Create(a[3]), b2, c32); c33 = Vector512.FusedMultiplyAdd(Vector512.Create(a[3]), b3, c33);
-            c40 = Vector512.FusedMultiplyAdd(Vector512.Create(a[4]), b0, c40); c41 = Vector512.FusedMultiplyAdd(Vector512.Create(a[4]), b1, c41);
-            c42 = Vector512.FusedMultiplyAdd(Vector512.Create(a[4]), b2, c42); c43 = Vector512.FusedMultiplyAdd(Vector512.Create(a[4]), b3, c43);
-            c50 = Vector512.FusedMultiplyAdd(Vector512.Create(a[5]), b0, c50); c51 = Vector512.FusedMultiplyAdd(Vector512.Create(a[5]), b1, c51);
-            c52 = Vector512.FusedMultiplyAdd(Vector512.Create(a[5]), b2, c52); c53 = Vector512.FusedMultiplyAdd(Vector512.Create(a[5]), b3, c53);
-            a += MR; b += NR;
+            var ai = Vector512.Create(a[0]);
+            c00 = Vector512.FusedMultiplyAdd(ai, b0, c00); c01 = Vector512.FusedMultiplyAdd(ai, b1, c01);
+            c02 = Vector512.FusedMultiplyAdd(ai, b2, c02); c03 = Vector512.FusedMultiplyAdd(ai, b3, c03);
+            ai = Vector512.Create(a[rs]);
+            c10 = Vector512.FusedMultiplyAdd(ai, b0, c10); c11 = Vector512.FusedMultiplyAdd(ai, b1, c11);
+            c12 = Vector512.FusedMultiplyAdd(ai, b2, c12); c13 = Vector512.FusedMultiplyAdd(ai, b3, c13);
+            ai = Vector512.Create(a[rs2]);
+            c20 = Vector512.FusedMultiplyAdd(ai, b0, c20); c21 = Vector512.FusedMultiplyAdd(ai, b1, c21);
+            c22 = Vector512.FusedMultiplyAdd(ai, b2, c22); c23 = Vector512.FusedMultiplyAdd(ai, b3, c23);
+            ai = Vector512.Create(a3[0]);
+            c30 = Vector512.FusedMultiplyAdd(ai, b0, c30); c31 = Vector512.FusedMultiplyAdd(ai, b1, c31);
+            c32 = Vector512.FusedMultiplyAdd(ai, b2, c32); c33 = Vector512.FusedMultiplyAdd(ai, b3, c33);
+            ai = Vector512.Create(a3[rs]);
+            c40 = Vector512.FusedMultiplyAdd(ai, b0, c40); c41 = Vector512.FusedMultiplyAdd(ai, b1, c41);
+            c42 = Vector512.FusedMultiplyAdd(ai, b2, c42); c43 = Vector512.FusedMultiplyAdd(ai, b3, c43);
+            ai = Vector512.Create(a3[rs2]);
+            c50 = Vector512.FusedMultiplyAdd(ai, b0, c50); c51 = Vector512.FusedMultiplyAdd(ai, b1, c51);
+            c52 = Vector512.FusedMultiplyAdd(ai, b2, c52); c53 = Vector512.FusedMultiplyAdd(ai, b3, c53);
+            a += cs; a3 += cs; b += NR;
         }
         bool full = mr == MR && nr == NR;
         float* dst = full ? c : tile;
@@ -577,18 +634,142 @@ public static unsafe class Gemm
         Update(c50, c51, c52, c53, c, alpha, beta);
     }
 
-    /// <summary>6×16 edge tile (the first 16 columns of a 64-wide packed sliver): 6 zmm accumulators.</summary>
+    /// <summary>Narrow column edges up to this width take <see cref="EdgeColumnsT"/> when A is stored transposed.</summary>
+    internal const int EdgeColumnsMax = 24;
+
+    /// <summary>
+    /// The last ≤ <see cref="EdgeColumnsMax"/> columns of C when A is stored transposed (k×m, so the m values of one k
+    /// step are contiguous): vectors run down the rows of C instead of along its columns. The 6×16 edge tile keeps
+    /// 16 lanes busy for, at n = 129, one valid column, and its one load of B feeds only six FMAs, so it ran at a
+    /// quarter of the speed of a full tile; here each k step loads 64 rows of A in place, broadcasts two columns'
+    /// values of the packed B sliver and issues 8 FMAs, all of them useful but the padding rows and columns.
+    /// Every C element is still one FMA chain over k in order, then α·acc and β·C as on every edge tile, so the
+    /// result is bitwise the one the 6-row kernels give (as are those of the 2- and 4-row kernels and of in-place A).
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Micro512x16(float* a, float* b, int kc, float* c, int ldc, float alpha, float beta, int mr, int nr, float* tile)
+    private static void EdgeColumnsT(float* a, int lda, float* b, int kc, int rows, int cols, float* c, int ldc, float alpha, float beta, float* tile)
+    {
+        var al = Vector512.Create(alpha);
+        for (int i0 = 0; i0 < rows; i0 += 64)
+        {
+            int count = Math.Min(64, rows - i0);
+            float* ai = a + i0;
+            for (int j0 = 0; j0 < cols; j0 += 2)
+            {
+                float* bj = b + j0;
+                Vector512<float> x0 = default, x1 = default, x2 = default, x3 = default;
+                Vector512<float> y0 = default, y1 = default, y2 = default, y3 = default;
+                if (count == 64)
+                {
+                    float* ap = ai, bp = bj;
+                    for (int p = 0; p < kc; p++, ap += lda, bp += NR)
+                    {
+                        var a0 = Vector512.Load(ap); var a1 = Vector512.Load(ap + 16);
+                        var a2 = Vector512.Load(ap + 32); var a3 = Vector512.Load(ap + 48);
+                        var u = Vector512.Create(bp[0]); var w = Vector512.Create(bp[1]);
+                        x0 = Vector512.FusedMultiplyAdd(u, a0, x0); x1 = Vector512.FusedMultiplyAdd(u, a1, x1);
+                        x2 = Vector512.FusedMultiplyAdd(u, a2, x2); x3 = Vector512.FusedMultiplyAdd(u, a3, x3);
+                        y0 = Vector512.FusedMultiplyAdd(w, a0, y0); y1 = Vector512.FusedMultiplyAdd(w, a1, y1);
+                        y2 = Vector512.FusedMultiplyAdd(w, a2, y2); y3 = Vector512.FusedMultiplyAdd(w, a3, y3);
+                    }
+                }
+                else
+                {
+                    // the last rows: masked loads, which never touch memory past the valid rows
+                    var lane = Vector512.Create(0f, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+                    var m0 = Vector512.LessThan(lane, Vector512.Create((float)count));
+                    var m1 = Vector512.LessThan(lane, Vector512.Create((float)(count - 16)));
+                    var m2 = Vector512.LessThan(lane, Vector512.Create((float)(count - 32)));
+                    var m3 = Vector512.LessThan(lane, Vector512.Create((float)(count - 48)));
+                    float* ap = ai, bp = bj;
+                    for (int p = 0; p < kc; p++, ap += lda, bp += NR)
+                    {
+                        var a0 = Avx512F.MaskLoad(ap, m0, default); var a1 = Avx512F.MaskLoad(ap + 16, m1, default);
+                        var a2 = Avx512F.MaskLoad(ap + 32, m2, default); var a3 = Avx512F.MaskLoad(ap + 48, m3, default);
+                        var u = Vector512.Create(bp[0]); var w = Vector512.Create(bp[1]);
+                        x0 = Vector512.FusedMultiplyAdd(u, a0, x0); x1 = Vector512.FusedMultiplyAdd(u, a1, x1);
+                        x2 = Vector512.FusedMultiplyAdd(u, a2, x2); x3 = Vector512.FusedMultiplyAdd(u, a3, x3);
+                        y0 = Vector512.FusedMultiplyAdd(w, a0, y0); y1 = Vector512.FusedMultiplyAdd(w, a1, y1);
+                        y2 = Vector512.FusedMultiplyAdd(w, a2, y2); y3 = Vector512.FusedMultiplyAdd(w, a3, y3);
+                    }
+                }
+                Vector512.Store(x0 * al, tile); Vector512.Store(x1 * al, tile + 16); Vector512.Store(x2 * al, tile + 32); Vector512.Store(x3 * al, tile + 48);
+                Vector512.Store(y0 * al, tile + 64); Vector512.Store(y1 * al, tile + 80); Vector512.Store(y2 * al, tile + 96); Vector512.Store(y3 * al, tile + 112);
+                int pair = Math.Min(2, cols - j0);
+                for (int i = 0; i < count; i++)
+                {
+                    float* row = c + (long)(i0 + i) * ldc + j0;
+                    for (int j = 0; j < pair; j++)
+                        row[j] = beta == 0 ? tile[j * 64 + i] : MathF.FusedMultiplyAdd(beta, row[j], tile[j * 64 + i]);
+                }
+            }
+        }
+    }
+
+    private interface IRowCount { static abstract int Rows { get; } }
+    private struct TwoRows : IRowCount { public static int Rows => 2; }
+    private struct FourRows : IRowCount { public static int Rows => 4; }
+
+    /// <summary>2×64 or 4×64 edge tile (<typeparamref name="TRows"/>; the JIT compiles one body per row count) for the
+    /// last rows of A: the 6-row kernel would spend as long on one valid row as on six. Two rows still give 8
+    /// accumulators, enough to keep both FMA pipes busy through the 4-cycle latency, so the edge costs a third of a
+    /// full tile (two thirds with four rows).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Micro512Short<TRows>(float* a, nint rs, nint cs, float* b, int kc, float* c, int ldc, float alpha, float beta, int mr, int nr, float* tile)
+        where TRows : struct, IRowCount
+    {
+        Vector512<float> c00 = default, c01 = default, c02 = default, c03 = default;
+        Vector512<float> c10 = default, c11 = default, c12 = default, c13 = default;
+        Vector512<float> c20 = default, c21 = default, c22 = default, c23 = default;
+        Vector512<float> c30 = default, c31 = default, c32 = default, c33 = default;
+        nint rs2 = 2 * rs, rs3 = 3 * rs;
+        for (int p = 0; p < kc; p++)
+        {
+            var b0 = Vector512.LoadAligned(b); var b1 = Vector512.LoadAligned(b + 16);
+            var b2 = Vector512.LoadAligned(b + 32); var b3 = Vector512.LoadAligned(b + 48);
+            var ai = Vector512.Create(a[0]);
+            c00 = Vector512.FusedMultiplyAdd(ai, b0, c00); c01 = Vector512.FusedMultiplyAdd(ai, b1, c01);
+            c02 = Vector512.FusedMultiplyAdd(ai, b2, c02); c03 = Vector512.FusedMultiplyAdd(ai, b3, c03);
+            ai = Vector512.Create(a[rs]);
+            c10 = Vector512.FusedMultiplyAdd(ai, b0, c10); c11 = Vector512.FusedMultiplyAdd(ai, b1, c11);
+            c12 = Vector512.FusedMultiplyAdd(ai, b2, c12); c13 = Vector512.FusedMultiplyAdd(ai, b3, c13);
+            if (TRows.Rows > 2)
+            {
+                ai = Vector512.Create(a[rs2]);
+                c20 = Vector512.FusedMultiplyAdd(ai, b0, c20); c21 = Vector512.FusedMultiplyAdd(ai, b1, c21);
+                c22 = Vector512.FusedMultiplyAdd(ai, b2, c22); c23 = Vector512.FusedMultiplyAdd(ai, b3, c23);
+                ai = Vector512.Create(a[rs3]);
+                c30 = Vector512.FusedMultiplyAdd(ai, b0, c30); c31 = Vector512.FusedMultiplyAdd(ai, b1, c31);
+                c32 = Vector512.FusedMultiplyAdd(ai, b2, c32); c33 = Vector512.FusedMultiplyAdd(ai, b3, c33);
+            }
+            a += cs; b += NR;
+        }
+        var al = Vector512.Create(alpha);
+        Vector512.Store(c00 * al, tile); Vector512.Store(c01 * al, tile + 16); Vector512.Store(c02 * al, tile + 32); Vector512.Store(c03 * al, tile + 48);
+        Vector512.Store(c10 * al, tile + NR); Vector512.Store(c11 * al, tile + NR + 16); Vector512.Store(c12 * al, tile + NR + 32); Vector512.Store(c13 * al, tile + NR + 48);
+        if (TRows.Rows > 2)
+        {
+            Vector512.Store(c20 * al, tile + 2 * NR); Vector512.Store(c21 * al, tile + 2 * NR + 16); Vector512.Store(c22 * al, tile + 2 * NR + 32); Vector512.Store(c23 * al, tile + 2 * NR + 48);
+            Vector512.Store(c30 * al, tile + 3 * NR); Vector512.Store(c31 * al, tile + 3 * NR + 16); Vector512.Store(c32 * al, tile + 3 * NR + 32); Vector512.Store(c33 * al, tile + 3 * NR + 48);
+        }
+        WriteEdge(tile, NR, c, ldc, beta, mr, nr);
+    }
+
+    /// <summary>6×16 edge tile (the first 16 columns of a 64-wide packed sliver): 6 zmm accumulators. (Splitting k over
+    /// two accumulator sets would keep both FMA pipes busier, but changes the summation order and so the bits.)</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Micro512x16(float* a, nint rs, nint cs, float* b, int kc, float* c, int ldc, float alpha, float beta, int mr, int nr, float* tile)
     {
         Vector512<float> c0 = default, c1 = default, c2 = default, c3 = default, c4 = default, c5 = default;
+        float* a3 = a + 3 * rs;
+        nint rs2 = 2 * rs;
         for (int p = 0; p < kc; p++)
         {
             var b0 = Vector512.LoadAligned(b);
-            c0 = Vector512.FusedMultiplyAdd(Vector512.Create(a[0]), b0, c0); c1 = Vector512.FusedMultiplyAdd(Vector512.Create(a[1]), b0, c1);
-            c2 = Vector512.FusedMultiplyAdd(Vector512.Create(a[2]), b0, c2); c3 = Vector512.FusedMultiplyAdd(Vector512.Create(a[3]), b0, c3);
-            c4 = Vector512.FusedMultiplyAdd(Vector512.Create(a[4]), b0, c4); c5 = Vector512.FusedMultiplyAdd(Vector512.Create(a[5]), b0, c5);
-            a += MR; b += NR;
+            c0 = Vector512.FusedMultiplyAdd(Vector512.Create(a[0]), b0, c0); c1 = Vector512.FusedMultiplyAdd(Vector512.Create(a[rs]), b0, c1);
+            c2 = Vector512.FusedMultiplyAdd(Vector512.Create(a[rs2]), b0, c2); c3 = Vector512.FusedMultiplyAdd(Vector512.Create(a3[0]), b0, c3);
+            c4 = Vector512.FusedMultiplyAdd(Vector512.Create(a3[rs]), b0, c4); c5 = Vector512.FusedMultiplyAdd(Vector512.Create(a3[rs2]), b0, c5);
+            a += cs; a3 += cs; b += NR;
         }
         var al = Vector512.Create(alpha);
         Vector512.Store(c0 * al, tile); Vector512.Store(c1 * al, tile + NR); Vector512.Store(c2 * al, tile + 2 * NR);
@@ -598,20 +779,22 @@ public static unsafe class Gemm
 
     /// <summary>6×32 edge tile (the first 32 columns of a 64-wide packed sliver): 12 zmm accumulators.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Micro512x32(float* a, float* b, int kc, float* c, int ldc, float alpha, float beta, int mr, int nr, float* tile)
+    private static void Micro512x32(float* a, nint rs, nint cs, float* b, int kc, float* c, int ldc, float alpha, float beta, int mr, int nr, float* tile)
     {
         Vector512<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
         Vector512<float> c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
+        float* a3 = a + 3 * rs;
+        nint rs2 = 2 * rs;
         for (int p = 0; p < kc; p++)
         {
             var b0 = Vector512.LoadAligned(b); var b1 = Vector512.LoadAligned(b + 16);
             var ai = Vector512.Create(a[0]); c00 = Vector512.FusedMultiplyAdd(ai, b0, c00); c01 = Vector512.FusedMultiplyAdd(ai, b1, c01);
-            ai = Vector512.Create(a[1]); c10 = Vector512.FusedMultiplyAdd(ai, b0, c10); c11 = Vector512.FusedMultiplyAdd(ai, b1, c11);
-            ai = Vector512.Create(a[2]); c20 = Vector512.FusedMultiplyAdd(ai, b0, c20); c21 = Vector512.FusedMultiplyAdd(ai, b1, c21);
-            ai = Vector512.Create(a[3]); c30 = Vector512.FusedMultiplyAdd(ai, b0, c30); c31 = Vector512.FusedMultiplyAdd(ai, b1, c31);
-            ai = Vector512.Create(a[4]); c40 = Vector512.FusedMultiplyAdd(ai, b0, c40); c41 = Vector512.FusedMultiplyAdd(ai, b1, c41);
-            ai = Vector512.Create(a[5]); c50 = Vector512.FusedMultiplyAdd(ai, b0, c50); c51 = Vector512.FusedMultiplyAdd(ai, b1, c51);
-            a += MR; b += NR;
+            ai = Vector512.Create(a[rs]); c10 = Vector512.FusedMultiplyAdd(ai, b0, c10); c11 = Vector512.FusedMultiplyAdd(ai, b1, c11);
+            ai = Vector512.Create(a[rs2]); c20 = Vector512.FusedMultiplyAdd(ai, b0, c20); c21 = Vector512.FusedMultiplyAdd(ai, b1, c21);
+            ai = Vector512.Create(a3[0]); c30 = Vector512.FusedMultiplyAdd(ai, b0, c30); c31 = Vector512.FusedMultiplyAdd(ai, b1, c31);
+            ai = Vector512.Create(a3[rs]); c40 = Vector512.FusedMultiplyAdd(ai, b0, c40); c41 = Vector512.FusedMultiplyAdd(ai, b1, c41);
+            ai = Vector512.Create(a3[rs2]); c50 = Vector512.FusedMultiplyAdd(ai, b0, c50); c51 = Vector512.FusedMultiplyAdd(ai, b1, c51);
+            a += cs; a3 += cs; b += NR;
         }
         var al = Vector512.Create(alpha);
         Vector512.Store(c00 * al, tile); Vector512.Store(c01 * al, tile + 16);

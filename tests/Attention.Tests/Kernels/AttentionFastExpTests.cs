@@ -35,6 +35,19 @@ public class AttentionFastExpTests
     }
 
     [SkippableFact]
+    public void Exp2BoundedFinite_GivesTheBitsOfExp2Bounded_ForEveryFiniteArgument_DownPastUnderflow()
+    {
+        Skip.If(!FastExp.IsSupported, "this CPU has no AVX-512: FastExp is not used here");
+        var x = new float[16];
+        for (int i = 0; i < 40_000; i += 16)
+        {
+            for (int t = 0; t < 16; t++) x[t] = -400f + 527f * (i + t) / 40_000;
+            var v = Vector512.Create(x);
+            Assert.Equal(FastExp.Exp2Bounded(v), FastExp.Exp2BoundedFinite(v));
+        }
+    }
+
+    [SkippableFact]
     public void Exp_SpecialValues_NegInfIsZero_PosInfIsInf_NaNPropagates_UnderflowIsZero()
     {
         Skip.If(!FastExp.IsSupported, "this CPU has no AVX-512: FastExp is not used here");

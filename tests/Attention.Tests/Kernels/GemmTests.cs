@@ -61,6 +61,23 @@ public class GemmTests
         AssertMatches(p, 1f, 0f, Run(p, 1f, 0f));
     }
 
+    // Every edge kernel: m % 6 = 0..5 (the 2- and 4-row kernels, the packed last sliver beside in-place A), and column
+    // tails of 1, 16, 17, 24, 25, 32, 33 and 40 beside full slivers (the 16- and 32-wide kernels, and with A stored
+    // transposed the row-vector edge kernel, including its masked last rows at m = 65, 66 and several row blocks at 150).
+    [Theory]
+    [InlineData(false, false)] [InlineData(true, false)] [InlineData(false, true)] [InlineData(true, true)]
+    public void Gemm_MatchesReference_EveryRowAndColumnRemainder(bool ta, bool tb)
+    {
+        foreach (int m in new[] { 1, 2, 4, 5, 61, 62, 63, 64, 65, 66, 150 })
+            foreach (int n in new[] { 1, 16, 17, 24, 25, 33, 64 + 1, 64 + 24, 64 + 40, 4 * 64 + 1, 5 * 64 + 7 })
+            {
+                var p = Make(ta, tb, m, n, 37, pad: 1, seed: (ulong)(m * 1000 + n));
+                bool plain = (m + n) % 2 == 0;
+                float alpha = plain ? 1f : 0.75f, beta = plain ? 0f : -0.5f;
+                AssertMatches(p, alpha, beta, Run(p, alpha, beta));
+            }
+    }
+
     [Theory]
     [InlineData(false, false)] [InlineData(true, true)]
     public void Gemm_MatchesReference_WhenKSpansSeveralCacheBlocks_AndMSeveralRowBlocks(bool ta, bool tb)
@@ -124,6 +141,15 @@ public class GemmTests
         var one = Run(p, 1f, 0.5f, threads: 1);
         var many = Run(p, 1f, 0.5f, threads: 4);
         Assert.Equal(one, many);
+    }
+
+    [Theory]
+    [InlineData(300, 17, 70)]    // row bands: the narrow-edge kernel starts its 64-row chunks at each band's first row
+    [InlineData(50, 401, 70)]    // column bands: the last band ends in a 17-wide edge
+    public void Gemm_MultiThreaded_IsBitwiseEqualToSingleThreaded_ATransposed_NarrowEdge(int m, int n, int k)
+    {
+        var p = Make(true, false, m, n, k, pad: 3);
+        Assert.Equal(Run(p, 1f, 0.5f, threads: 1), Run(p, 1f, 0.5f, threads: 4));
     }
 
     [Fact]
