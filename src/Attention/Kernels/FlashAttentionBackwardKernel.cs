@@ -33,7 +33,7 @@ namespace Attention.Kernels;
 /// Dp = ⌈D/16⌉·16 floats so that any D runs full vectors; D = 64 is exactly four.
 /// <para>Measured (bench/results/backward.md; B = 1, H = 8, D = 64, one thread, on a shared 2-core AMD EPYC whose
 /// measured FMA peak is 205–226 GFLOP/s), over several runs: at N = 2048 64–76% of the FMA peak on CPU time
-/// (64% in the committed run, where wall time agreed), 1.4–1.7× faster than the composed Gemm backward with 273 KiB
+/// (64% in the run of 2026-11-28), 1.4–1.7× faster than the composed Gemm backward then (1.12× in the run of 2026-12-05: the GEMM got faster, 80% of peak for this kernel), with 273 KiB
 /// of workspace instead of 32 MiB; at N = 8192 52–64%, 2.0–2.3× faster, 657 KiB instead of 512 MiB. Per FLOP it runs
 /// about as fast as the forward kernel (backward/forward time 2.6–2.9 for 2.5× the FLOPs). At N = 256 the fixed
 /// costs (row statistics, packing, zeroing) hold it near 40%. The dip those runs showed at N = 4096 (57% against 65%
