@@ -67,6 +67,27 @@ public class PagedAttentionTests
     }
 
     [Fact]
+    public void Paged_MatchesFloat64Reference_WithEveryOptionButSinkTokens_OnTheAllHeadsPath()
+    {
+        // without sink tokens an item reads every key/value head of a block in turn (the path decoding batches take)
+        var options = new AttentionOptions
+        {
+            Causal = true, WindowLeft = 20, SoftCap = 4, AlibiSlopes = [0.5f, 0.25f, 0.125f, 0.0625f],
+            SinkLogits = [0.3f, -1f, 2f, float.NegativeInfinity],
+        };
+        CheckAgainstReference([90, 5, 40], 2, 4, 2, 32, 16, options, seed: 10);
+    }
+
+    [Theory]
+    [InlineData(16, 1), InlineData(7, 3)]
+    public void Paged_MatchesFloat64Reference_LongSequencesOverManyChunksAndBlocks(int blockSize, int queries)
+    {
+        // thousands of keys: several chunks per sequence, chunk edges inside blocks, and the prefetch a few blocks ahead
+        CheckAgainstReference([1500, 37, 1200], queries, 4, 2, 64, blockSize, new() { Causal = true }, seed: 11 + blockSize);
+        CheckAgainstReference([1500, 37, 1200], queries, 4, 2, 64, blockSize, new() { MaxThreads = 1 }, seed: 12 + blockSize);
+    }
+
+    [Fact]
     public void Paged_KeyLengths_MaskWithinEachSequence_NeverPastItsLength()
     {
         // KeyLengths (checked against the KeyLength bound) may exceed a sequence's length: the sequence's length wins
