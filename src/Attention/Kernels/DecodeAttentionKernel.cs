@@ -37,8 +37,8 @@ internal sealed unsafe class DecodeAttentionKernel : AttentionJob
     // paged without sink tokens: an item is (batch, chunk) and reads every key/value head of each block in turn, so a
     // block's KvHeads runs, consecutive in the pool, are read as one stream instead of one 4 KiB run per item, with the
     // same head's rows a few blocks ahead prefetched row by row. Measured (bench/results/long-context.md, 8 sequences of
-    // 1024–4096 keys, H = 8, D = 64, one thread): 0.95–0.96× the contiguous decode's time at block 16, against 1.15×
-    // with one head per item; 1.15–1.19× when the pool's blocks are shuffled
+    // 1024–4096 keys, H = 8, D = 64, one thread, six quiet runs): 0.95–1.01× the contiguous decode's time at block 16, against 1.15×
+    // with one head per item; 1.15–1.22× when the pool's blocks are shuffled
     private readonly bool _allHeads;
 
     private DecodeAttentionKernel(float* q, float* k, float* v, float* partials, AttentionShape shape,
@@ -48,7 +48,7 @@ internal sealed unsafe class DecodeAttentionKernel : AttentionJob
         _q = q; _k = k; _v = v; _partials = partials;
         _blockTable = blockTable; _seqLens = seqLens; _blockSize = blockSize;
         _maxBlocks = blockSize == 0 ? 0 : shape.KeyLength / blockSize;
-        _allHeads = AllHeads(blockTable != null, options);
+        _allHeads = AllHeads(blockTable != null, shape, options);
         (_shape, _options, _scale, _chunk, _chunks) = (shape, options, scale, chunk, chunks);
         _group = shape.Heads / shape.KvHeads;
         _groupRows = _group * shape.QueryLength;
@@ -58,7 +58,12 @@ internal sealed unsafe class DecodeAttentionKernel : AttentionJob
     public override int Items => checked(_shape.Batch * (_allHeads ? 1 : _shape.KvHeads) * _chunks);
     public override long ScratchFloats => _allHeads ? (long)_chunk * _shape.KvHeads * _groupRows : _chunk;
 
-    private static bool AllHeads(bool paged, AttentionOptions options) => paged && options.SinkTokens == 0;
+    /// <summary>The all-heads paged path needs no sink tokens, and keeps its per-row state (3 values on the stack) and its
+    /// scores (a chunk per row) small: at most <see cref="MaxAllHeadsRows"/> query rows (Heads·L) per sequence.</summary>
+    private static bool AllHeads(bool paged, AttentionShape shape, AttentionOptions options) =>
+        paged && options.SinkTokens == 0 && (long)shape.Heads * shape.QueryLength <= MaxAllHeadsRows;
+
+    private const int MaxAllHeadsRows = 256;
 
     public static void Forward(ReadOnlySpan<float> query, ReadOnlySpan<float> key, ReadOnlySpan<float> value,
                                Span<float> output, AttentionShape shape, AttentionOptions options, Span<float> logSumExp)
@@ -110,7 +115,7 @@ internal sealed unsafe class DecodeAttentionKernel : AttentionJob
     {
         var (batch, heads, kvHeads, L, S, D) = shape;
         int threads = options.MaxThreads == 0 ? Environment.ProcessorCount : options.MaxThreads;
-        long pairs = (long)batch * kvHeads, itemsPerChunk = AllHeads(blockSize != 0, options) ? batch : pairs;
+        long pairs = (long)batch * kvHeads, itemsPerChunk = AllHeads(blockSize != 0, shape, options) ? batch : pairs;
         int wantChunks = (int)Math.Max(1, (4L * threads + itemsPerChunk - 1) / itemsPerChunk);
         int chunk = Math.Clamp((S + wantChunks - 1) / wantChunks, Math.Min(MinChunk, Math.Max(S, 1)), MaxChunk);
         int chunks = Math.Max(1, (S + chunk - 1) / chunk);

@@ -88,6 +88,13 @@ public class PagedAttentionTests
     }
 
     [Fact]
+    public void Paged_MatchesFloat64Reference_ManyQueryRows_OnThePerHeadPath()
+    {
+        // Heads·L above the all-heads path's bound (its per-row state lives on the stack): the per-head items take over
+        CheckAgainstReference([300, 200], 80, 4, 2, 16, 16, new() { Causal = true }, seed: 13);
+    }
+
+    [Fact]
     public void Paged_KeyLengths_MaskWithinEachSequence_NeverPastItsLength()
     {
         // KeyLengths (checked against the KeyLength bound) may exceed a sequence's length: the sequence's length wins
