@@ -32,7 +32,9 @@ namespace Attention.Models;
 /// The decoding is an ONNX <c>Loop</c> of at most MaxLength steps that stops once every row has emitted EOS (so
 /// steps ≤ MaxLength); step i runs the decoder over the prefix BOS y₁ … y_i (no KV cache: O(i²) work per step, cheap
 /// for words), takes position i's logits and picks the best of EOS and the symbols (never PAD or BOS; the first of
-/// equal maxima), as <see cref="Decoding.Greedy"/> does.
+/// equal maxima), as <see cref="Decoding.Greedy"/> does. A source id outside the letter vocabulary reads as UNK, and
+/// sources longer than MaxLength run (up to 512 letters: the sinusoidal positions continue), though the model never
+/// saw such lengths and <see cref="Models.Transformer.Encode"/> refuses them.
 /// </para>
 /// <para>
 /// <see cref="TransformerTeacherForced"/> — the encoder–decoder teacher-forced (all target positions in one call):
@@ -136,7 +138,8 @@ public static class OnnxExport
     {
         var w = new TransformerWriter(model, source, target, "transformer_greedy",
             $"Inputs input_ids, attention_mask, token_type_ids: int64 (batch, source), right-padded letter ids, mask 1 on real letters; " +
-            "token_type_ids is accepted for the BERT-style signature and unused (the model has no segment embeddings). " +
+            "token_type_ids is accepted for the BERT-style signature and unused (the model has no segment embeddings); " +
+            "ids outside the letter vocabulary read as UNK; sources up to 512 letters. " +
             "Outputs last_hidden_state (batch, source, E): the encoder's output; phoneme_ids (batch, max_length) int64: greedy decoding " +
             "inside the graph (an ONNX Loop), the phonemes, then EOS, then PAD; phoneme_lengths (batch) int64: phonemes before EOS; " +
             "logits (batch, steps, V): each decoding step's logits (steps = until every row has emitted EOS, at most max_length).");
@@ -233,6 +236,9 @@ public static class OnnxExport
     /// <summary>Writes a <see cref="Models.Transformer"/>'s encoder and decoder into a graph (and its Loop body).</summary>
     private sealed class TransformerWriter
     {
+        /// <summary>Rows of the exported position table: sources up to this long run (or MaxLength, when longer).</summary>
+        public const int PositionRows = 512;
+
         private readonly Transformer _model;
         private readonly TransformerConfig _c;
         private readonly Vocabulary? _source, _target;
@@ -266,7 +272,9 @@ public static class OnnxExport
             _split = g.Ints(0, 0, c.Heads, d);
             _merge = g.Ints(0, 0, e);
             _scale = g.Scalar(1f / MathF.Sqrt(d));
-            _positions = g.AddInitializer("sinusoidal_positions", SinusoidalPositions.Table(c.MaxLength, e), c.MaxLength, e);
+            // the sinusoid continues past MaxLength (the same formula, row for row), so the encoder runs on longer sources
+            int rows = Math.Max(c.MaxLength, PositionRows);
+            _positions = g.AddInitializer("sinusoidal_positions", SinusoidalPositions.Table(rows, e), rows, e);
             _embedScale = g.Scalar(MathF.Sqrt(e));
         }
 
@@ -337,6 +345,9 @@ public static class OnnxExport
         public (string Memory, string Padding) Encoder(string ids, string mask, string memoryName)
         {
             var g = Graph;
+            // an id outside [0, V_src) reads as UNK, as Vocabulary.Encode reads an unknown symbol (Gather would fail on it)
+            var known = g.AddNode("And", [g.AddNode("GreaterOrEqual", [ids, g.Int64Scalar(0)]), g.AddNode("Less", [ids, g.Int64Scalar(_c.SourceVocabulary)])]);
+            ids = g.AddNode("Where", [known, ids, g.Int64Scalar(Vocabulary.Unk)], "source_ids");
             var x = Embed(g, ids, (Embedding)_children["source_embedding"], "source_length");
             var maskF = g.AddNode("Cast", [mask], "attention_mask_float", OnnxAttributeValue.Int("to", F32));
             var padding = g.AddNode("Mul", [g.AddNode("Sub", [g.Scalar(1f), maskF]), g.Scalar(Masked)]);

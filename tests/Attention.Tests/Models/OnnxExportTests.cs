@@ -302,6 +302,27 @@ public class OnnxExportTests(ITestOutputHelper log)
     }
 
     [Fact]
+    public void ExportedTransformer_ReadsIdsOutsideTheLetterVocabularyAsUnk_AndRunsSourcesLongerThanMaxLength()
+    {
+        var model = Perturbed(G2PConfig("g2p"), 7);
+        using var session = Session(OnnxExport.Transformer(model).ToBytes());
+        long[] shape = [1, 4];
+        (string, long[], long[])[] Feed(params long[] ids) =>
+            [("input_ids", ids, shape), ("attention_mask", [1, 1, 1, 1], shape), ("token_type_ids", new long[4], shape)];
+        var outside = RunAll(session, Feed(5, 30522, -1, 6));                      // a BERT id and a negative one
+        var unk = RunAll(session, Feed(5, Vocabulary.Unk, Vocabulary.Unk, 6));
+        Assert.Equal((float[])unk["last_hidden_state"].Data, (float[])outside["last_hidden_state"].Data);
+        Assert.Equal((long[])unk["phoneme_ids"].Data, (long[])outside["phoneme_ids"].Data);
+
+        int n = model.Config.MaxLength + 20;
+        var ids = Enumerable.Range(0, n).Select(i => (long)(Vocabulary.Unk + 1 + i % 20)).ToArray();
+        var longer = RunAll(session, [("input_ids", ids, [1, n]), ("attention_mask", Enumerable.Repeat(1L, n).ToArray(), [1, n]), ("token_type_ids", new long[n], [1, n])]);
+        Assert.Equal(new long[] { 1, n, model.Config.ModelDim }, longer["last_hidden_state"].Shape);
+        Assert.Equal(new long[] { 1, model.Config.MaxLength }, longer["phoneme_ids"].Shape);
+        Assert.All((float[])longer["last_hidden_state"].Data, x => Assert.True(float.IsFinite(x)));
+    }
+
+    [Fact]
     public void ExportedTransformer_ReadsBackThroughOurReader_WithTheLoopBody_AndEveryParameterStoredOnce()
     {
         var model = Perturbed(G2PConfig("post-ln rmsnorm gelu untied"), 3);
