@@ -126,15 +126,7 @@ internal sealed class BertInference
                 // x = LayerNorm(x + GELU(x·W₁ᵀ + b₁)·W₂ᵀ + b₂): the bias and GELU on each finished 64-column tile
                 Gemm.Multiply(false, n, 1f, x, hd, w.W1, 0f, mid, inter, new GemmEpilogue
                 {
-                    Tile = (r0, r1, c0, c1) =>
-                    {
-                        for (int r = r0; r < r1; r++)
-                        {
-                            var part = mid.AsSpan(r * inter + c0, c1 - c0);
-                            RowOps.Add(part, w.B1.AsSpan(c0, c1 - c0));
-                            GeluKernel.Apply(part, part);
-                        }
-                    },
+                    Tile = (r0, r1, c0, c1) => GeluKernel.AddBiasApply(mid.AsSpan(r0 * inter + c0), inter, r1 - r0, w.B1.AsSpan(c0, c1 - c0)),
                 }, threads);
                 Gemm.Multiply(false, n, 1f, mid, inter, w.W2, 0f, y, hd,
                               new GemmEpilogue { Rows = (r0, r1) => ResidualLayerNorm(y, x, r0, r1, hd, w.B2, w.Ln2G, w.Ln2B, eps) }, threads);
