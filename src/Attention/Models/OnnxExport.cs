@@ -28,7 +28,8 @@ namespace Attention.Models;
 /// <c>token_type_ids</c> (batch, source) accepted and unused (the model has no segment embeddings; ONNX Runtime takes
 /// an input no node reads); outputs <c>last_hidden_state</c> (batch, source, E), the encoder's output m;
 /// <c>phoneme_ids</c> (batch, MaxLength) int64, greedy decoding run inside the graph — the phonemes, then EOS, then PAD;
-/// <c>phoneme_lengths</c> (batch) int64, the phonemes before EOS; <c>logits</c> (batch, steps, V), each step's logits.
+/// <c>phoneme_lengths</c> (batch) int64, the phonemes before EOS; <c>logits</c> (batch, steps, V), each step's logits
+/// (a row that has finished still gets rows, from its PAD-fed prefix: read a word's first phoneme_lengths + 1).
 /// The decoding is an ONNX <c>Loop</c> of at most MaxLength steps that stops once every row has emitted EOS (so
 /// steps ≤ MaxLength); step i runs the decoder over the prefix BOS y₁ … y_i (no KV cache: O(i²) work per step, cheap
 /// for words), takes position i's logits and picks the best of EOS and the symbols (never PAD or BOS; the first of
