@@ -138,7 +138,7 @@ public static class OnnxExport
     public static OnnxGraphBuilder Transformer(Transformer model, Vocabulary? source = null, Vocabulary? target = null)
     {
         var w = new TransformerWriter(model, source, target, "transformer_greedy",
-            $"Inputs input_ids, attention_mask, token_type_ids: int64 (batch, source), right-padded letter ids, mask 1 on real letters; " +
+            "Inputs input_ids, attention_mask, token_type_ids: int64 (batch, source), right-padded letter ids, mask 1 on real letters; " +
             "token_type_ids is accepted for the BERT-style signature and unused (the model has no segment embeddings); " +
             "ids outside the letter vocabulary read as UNK; sources up to 512 letters. " +
             "Outputs last_hidden_state (batch, source, E): the encoder's output; phoneme_ids (batch, max_length) int64: greedy decoding " +
