@@ -1,6 +1,8 @@
 using System.Buffers;
 using System.Numerics;
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.InteropServices;
 using Attention.Kernels;
 using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 
@@ -69,9 +71,7 @@ internal sealed class BertInference
             {
                 var row = x.AsSpan(r * hd, hd);
                 _word.AsSpan(batch.Ids[r] * hd, hd).CopyTo(row);
-                RowOps.Add(row, _pos.AsSpan((r % t) * hd, hd));
-                RowOps.Add(row, _type.AsSpan(batch.TypeIds[r] * hd, hd));
-                RowOps.LayerNorm(row, _embG, _embB, eps);
+                RowOps.AddLayerNorm(row, _pos.AsSpan((r % t) * hd, hd), _type.AsSpan(batch.TypeIds[r] * hd, hd), _embG, _embB, eps);
             }
         });
 
@@ -157,9 +157,7 @@ internal sealed class BertInference
     {
         for (int r = r0; r < r1; r++)
         {
-            var xr = x.AsSpan(r * width, width);
-            RowOps.Add(xr, y.AsSpan(r * width, width), bias);
-            RowOps.LayerNorm(xr, gamma, beta, eps);
+            RowOps.AddLayerNorm(x.AsSpan(r * width, width), y.AsSpan(r * width, width), bias, gamma, beta, eps);
         }
     }
 }
@@ -187,6 +185,41 @@ internal static class RowOps
         int i = 0, w = Vector<float>.Count;
         for (; i + w <= y.Length; i += w) (new Vector<float>(y[i..]) + new Vector<float>(a[i..]) + new Vector<float>(b[i..])).CopyTo(y[i..]);
         for (; i < y.Length; i++) y[i] += a[i] + b[i];
+    }
+
+    /// <summary>x ← LayerNorm(x + a + b) over one row (<see cref="Add(Span{float}, ReadOnlySpan{float}, ReadOnlySpan{float})"/>
+    /// then <see cref="LayerNorm"/>, the sum taken in the first pass): three passes over the row instead of four, in
+    /// 16-lane vectors where the CPU has them (a residual + LayerNorm of MiniLM's 384-wide rows ran in 8 lanes).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void AddLayerNorm(Span<float> x, ReadOnlySpan<float> a, ReadOnlySpan<float> b, ReadOnlySpan<float> gamma, ReadOnlySpan<float> beta, float eps)
+    {
+        int n = x.Length;
+        if (!Vector512.IsHardwareAccelerated || n % Vector512<float>.Count != 0)
+        {
+            Add(x, a, b);
+            LayerNorm(x, gamma, beta, eps);
+            return;
+        }
+        ref float xr = ref MemoryMarshal.GetReference(x);
+        ref float ar = ref MemoryMarshal.GetReference(a[..n]);
+        ref float br = ref MemoryMarshal.GetReference(b[..n]);
+        ref float gr = ref MemoryMarshal.GetReference(gamma[..n]);
+        ref float er = ref MemoryMarshal.GetReference(beta[..n]);
+        const int w = 16;
+        var acc = Vector512<float>.Zero;
+        for (nuint i = 0; i < (nuint)n; i += w)
+        {
+            var v = Vector512.LoadUnsafe(ref xr, i) + Vector512.LoadUnsafe(ref ar, i) + Vector512.LoadUnsafe(ref br, i);
+            v.StoreUnsafe(ref xr, i);
+            acc += v;
+        }
+        float mu = Vector512.Sum(acc) / n;
+        var muV = Vector512.Create(mu);
+        acc = Vector512<float>.Zero;
+        for (nuint i = 0; i < (nuint)n; i += w) { var d = Vector512.LoadUnsafe(ref xr, i) - muV; acc += d * d; }
+        var invV = Vector512.Create(1f / MathF.Sqrt(Vector512.Sum(acc) / n + eps));
+        for (nuint i = 0; i < (nuint)n; i += w)
+            ((Vector512.LoadUnsafe(ref xr, i) - muV) * invV * Vector512.LoadUnsafe(ref gr, i) + Vector512.LoadUnsafe(ref er, i)).StoreUnsafe(ref xr, i);
     }
 
     /// <summary>x ← (x − mean)/√(var + ε)·γ + β over one row, the biased variance (Ba et al., 2016); two passes, the
