@@ -252,19 +252,12 @@ internal sealed unsafe class FlashAttentionAvx512 : AttentionJob
                 }
                 m0 = x0; m1 = x1; m2 = x2; m3 = x3;
             }
-            var u0 = NonInfinite(m0); var u1 = NonInfinite(m1); var u2 = NonInfinite(m2); var u3 = NonInfinite(m3);
 
             // pass 3: P = 2^(Sᵀ − m), row sums
-            Vector512<float> y0 = default, y1 = default, y2 = default, y3 = default;
-            for (c = 0; c < nc; c++)
-            {
-                float* s = st + c * BlockRows;
-                var p0 = FastExp.Exp2Bounded(Vector512.Load(s) - u0); var p1 = FastExp.Exp2Bounded(Vector512.Load(s + 16) - u1);
-                var p2 = FastExp.Exp2Bounded(Vector512.Load(s + 32) - u2); var p3 = FastExp.Exp2Bounded(Vector512.Load(s + 48) - u3);
-                p0.Store(s); p1.Store(s + 16); p2.Store(s + 32); p3.Store(s + 48);
-                y0 += p0; y1 += p1; y2 += p2; y3 += p3;
-            }
-            l0 += y0; l1 += y1; l2 += y2; l3 += y3;
+            NonInfinite(m0).Store(uRow); NonInfinite(m1).Store(uRow + 16); NonInfinite(m2).Store(uRow + 32); NonInfinite(m3).Store(uRow + 48);
+            new Span<float>(ySum, BlockRows).Clear();
+            ExpRows(st, nc, uRow, ySum, finite: false);
+            l0 += Vector512.Load(ySum); l1 += Vector512.Load(ySum + 16); l2 += Vector512.Load(ySum + 32); l3 += Vector512.Load(ySum + 48);
 
             // pass 4: Oᵀ += V_tileᵀ · P
             float* vTile = vHead + c0 * ks;
@@ -434,7 +427,8 @@ internal sealed unsafe class FlashAttentionAvx512 : AttentionJob
         int* loRow = (int*)(st + TileKeys * BlockRows), hiRow = loRow + BlockRows;
         float* mRow = (float*)(hiRow + BlockRows), lRow = mRow + BlockRows, tileMax = lRow + BlockRows;
         int* sinkRow = (int*)(tileMax + BlockRows);
-        ulong* kbBits = _layout == null ? null : (ulong*)(sinkRow + BlockRows);
+        float* uRow = (float*)(sinkRow + BlockRows), ySum = uRow + BlockRows;   // pass 3's max in use and row sums
+        ulong* kbBits = _layout == null ? null : (ulong*)(ySum + BlockRows);
         float* oBlock = oHead + i0 * qs;
         float* lseBlock = lseHead == null ? null : lseHead + i0 * ls;
 
@@ -539,19 +533,12 @@ internal sealed unsafe class FlashAttentionAvx512 : AttentionJob
                 }
                 m0 = x0; m1 = x1; m2 = x2; m3 = x3;
             }
-            var u0 = NonInfinite(m0); var u1 = NonInfinite(m1); var u2 = NonInfinite(m2); var u3 = NonInfinite(m3);
 
             // pass 3: P = 2^(Sᵀ − m), row sums
-            Vector512<float> y0 = default, y1 = default, y2 = default, y3 = default;
-            for (c = 0; c < nc; c++)
-            {
-                float* s = st + c * BlockRows;
-                var p0 = FastExp.Exp2Bounded(Vector512.Load(s) - u0); var p1 = FastExp.Exp2Bounded(Vector512.Load(s + 16) - u1);
-                var p2 = FastExp.Exp2Bounded(Vector512.Load(s + 32) - u2); var p3 = FastExp.Exp2Bounded(Vector512.Load(s + 48) - u3);
-                p0.Store(s); p1.Store(s + 16); p2.Store(s + 32); p3.Store(s + 48);
-                y0 += p0; y1 += p1; y2 += p2; y3 += p3;
-            }
-            l0 += y0; l1 += y1; l2 += y2; l3 += y3;
+            NonInfinite(m0).Store(uRow); NonInfinite(m1).Store(uRow + 16); NonInfinite(m2).Store(uRow + 32); NonInfinite(m3).Store(uRow + 48);
+            new Span<float>(ySum, BlockRows).Clear();
+            ExpRows(st, nc, uRow, ySum, finite: false);
+            l0 += Vector512.Load(ySum); l1 += Vector512.Load(ySum + 16); l2 += Vector512.Load(ySum + 32); l3 += Vector512.Load(ySum + 48);
 
             // pass 4: Oᵀ += V_tileᵀ · P
             float* vTile = vHead + c0 * ks;
@@ -575,12 +562,8 @@ internal sealed unsafe class FlashAttentionAvx512 : AttentionJob
                             int* loRow, int* hiRow, int* sinkRow, float* tileMax, ulong* kbBits = null, int bs = 1)
     {
         var bitOf = Vector512.Create(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768);
-        bool cap = _cap2 > 0;
-        var cap2 = Vector512.Create(_cap2);
-        var invCap2 = Vector512.Create(1 / _cap2);
+        var modifier = new ScoreModifier(_cap2, slope2);
         var negInf = Vector512.Create(float.NegativeInfinity);
-        var ns = Vector512.Create(-slope2);
-        bool alibi = slope2 != 0;
         var p = Vector512.Create(p0) + Vector512<int>.Indices;
         Vector512<float> x0 = negInf, x1 = negInf, x2 = negInf, x3 = negInf;
         for (int c = 0; c < nc; c++)
@@ -595,14 +578,10 @@ internal sealed unsafe class FlashAttentionAvx512 : AttentionJob
 
         Vector512<float> Lane(float* s, Vector512<int> j, int lane, ulong bits)
         {
-            var x = Vector512.Load(s + lane);
-            if (cap) x = cap2 * SoftCapMath.Tanh(x * invCap2);
-            if (alibi)
-                x = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(Vector512.Abs(p + Vector512.Create(lane) - j)), ns, x);
+            var x = modifier.Apply(Vector512.Load(s + lane), p + Vector512.Create(lane) - j, out _);
             if (mask)
             {
-                var visible = (Vector512.GreaterThanOrEqual(j, Vector512.Load(loRow + lane)) & Vector512.LessThan(j, Vector512.Load(hiRow + lane)))
-                              | Vector512.LessThan(j, Vector512.Load(sinkRow + lane));
+                var visible = AttentionTile.Visible(j, Vector512.Load(loRow + lane), Vector512.Load(hiRow + lane), Vector512.Load(sinkRow + lane));
                 if (bits != ulong.MaxValue)   // block-sparse: rows whose query block does not attend this key's block
                     visible &= ~Vector512.Equals(Vector512.Create((int)(uint)(bits >> lane)) & bitOf, Vector512<int>.Zero);
                 x = Vector512.ConditionalSelect(visible.AsSingle(), x, negInf);
@@ -684,263 +663,87 @@ internal sealed unsafe class FlashAttentionAvx512 : AttentionJob
 
         static Vector512<float> Masked(float* s, Vector512<int> j, Vector512<int> lo, Vector512<int> hi, Vector512<float> negInf)
         {
-            var visible = (Vector512.GreaterThanOrEqual(j, lo) & Vector512.LessThan(j, hi)).AsSingle();
-            var x = Vector512.ConditionalSelect(visible, Vector512.Load(s), negInf);
+            var x = Vector512.ConditionalSelect(AttentionTile.Visible(j, lo, hi).AsSingle(), Vector512.Load(s), negInf);
             x.Store(s);
             return x;
         }
     }
 
-    /// <summary>Sᵀ rows c..c+3 (64 query lanes each) = keys k[0..3] · Qᵀ.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Score4(float* qt, float* k, int D, nint kStride, float* st, float* tileMax)
-    {
-        Vector512<float> a00 = default, a01 = default, a02 = default, a03 = default;
-        Vector512<float> a10 = default, a11 = default, a12 = default, a13 = default;
-        Vector512<float> a20 = default, a21 = default, a22 = default, a23 = default;
-        Vector512<float> a30 = default, a31 = default, a32 = default, a33 = default;
-        float* k1 = k + kStride, k2 = k1 + kStride, k3 = k2 + kStride;
-        for (int d = 0; d < D; d++)
-        {
-            float* q = qt + d * BlockRows;
-            var q0 = Vector512.Load(q); var q1 = Vector512.Load(q + 16);
-            var q2 = Vector512.Load(q + 32); var q3 = Vector512.Load(q + 48);
-            var b = Vector512.Create(k[d]);
-            a00 = Vector512.FusedMultiplyAdd(q0, b, a00); a01 = Vector512.FusedMultiplyAdd(q1, b, a01);
-            a02 = Vector512.FusedMultiplyAdd(q2, b, a02); a03 = Vector512.FusedMultiplyAdd(q3, b, a03);
-            b = Vector512.Create(k1[d]);
-            a10 = Vector512.FusedMultiplyAdd(q0, b, a10); a11 = Vector512.FusedMultiplyAdd(q1, b, a11);
-            a12 = Vector512.FusedMultiplyAdd(q2, b, a12); a13 = Vector512.FusedMultiplyAdd(q3, b, a13);
-            b = Vector512.Create(k2[d]);
-            a20 = Vector512.FusedMultiplyAdd(q0, b, a20); a21 = Vector512.FusedMultiplyAdd(q1, b, a21);
-            a22 = Vector512.FusedMultiplyAdd(q2, b, a22); a23 = Vector512.FusedMultiplyAdd(q3, b, a23);
-            b = Vector512.Create(k3[d]);
-            a30 = Vector512.FusedMultiplyAdd(q0, b, a30); a31 = Vector512.FusedMultiplyAdd(q1, b, a31);
-            a32 = Vector512.FusedMultiplyAdd(q2, b, a32); a33 = Vector512.FusedMultiplyAdd(q3, b, a33);
-        }
-        a00.Store(st); a01.Store(st + 16); a02.Store(st + 32); a03.Store(st + 48);
-        a10.Store(st + 64); a11.Store(st + 80); a12.Store(st + 96); a13.Store(st + 112);
-        a20.Store(st + 128); a21.Store(st + 144); a22.Store(st + 160); a23.Store(st + 176);
-        a30.Store(st + 192); a31.Store(st + 208); a32.Store(st + 224); a33.Store(st + 240);
-        // running column max of the tile, fused here so that clean tiles need no separate max pass
-        Avx512F.Max(Vector512.Load(tileMax), Avx512F.Max(Avx512F.Max(a00, a10), Avx512F.Max(a20, a30))).Store(tileMax);
-        Avx512F.Max(Vector512.Load(tileMax + 16), Avx512F.Max(Avx512F.Max(a01, a11), Avx512F.Max(a21, a31))).Store(tileMax + 16);
-        Avx512F.Max(Vector512.Load(tileMax + 32), Avx512F.Max(Avx512F.Max(a02, a12), Avx512F.Max(a22, a32))).Store(tileMax + 32);
-        Avx512F.Max(Vector512.Load(tileMax + 48), Avx512F.Max(Avx512F.Max(a03, a13), Avx512F.Max(a23, a33))).Store(tileMax + 48);
-    }
+    // The micro-kernels below are the shared register blocks of AttentionTile, given the forward's strides: Qᵀ and P
+    // are 64 lanes (BlockRows) per row; K and V rows are read in place (stride kStride or D = the key/value row stride).
 
-    /// <summary><see cref="Score4Exp"/> for six keys: 24 accumulators, per d 4 loads of Qᵀ and 6 broadcasts of K for 24 FMAs.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    /// <summary>Sᵀ rows c..c+3 (64 query lanes each) = keys k[0..3] · Qᵀ, folding them into the tile's column max.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Score4(float* qt, float* k, int D, nint kStride, float* st, float* tileMax) =>
+        AttentionTile.Block4x4(k, 1, kStride, qt, BlockRows, D, st, BlockRows, accumulate: false, tileMax);
+
+    /// <summary>Sᵀ row c (one key) = k · Qᵀ, folded into the tile's column max.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Score1(float* qt, float* k, int D, float* st, float* tileMax) =>
+        AttentionTile.Block1x4(k, 1, qt, BlockRows, D, st, accumulate: false, tileMax);
+
+    /// <summary><see cref="Score4"/> for six keys (24 accumulators, per d 4 loads of Qᵀ and 6 broadcasts of K for 24 FMAs),
+    /// followed by passes 2–3 on them: P = 2^(s − u) (u = the running max in use, per row) stored in place of the scores,
+    /// and the row sums of P added into ySum in key order. Not inlined, so that the exponential stays out of the tile loop.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private static void Score6Exp(float* qt, float* k, int D, nint kStride, float* pt, float* tileMax, float* u, float* ySum)
     {
-        Vector512<float> a00 = default, a01 = default, a02 = default, a03 = default;
-        Vector512<float> a10 = default, a11 = default, a12 = default, a13 = default;
-        Vector512<float> a20 = default, a21 = default, a22 = default, a23 = default;
-        Vector512<float> a30 = default, a31 = default, a32 = default, a33 = default;
-        Vector512<float> a40 = default, a41 = default, a42 = default, a43 = default;
-        Vector512<float> a50 = default, a51 = default, a52 = default, a53 = default;
-        float* k1 = k + kStride, k2 = k1 + kStride, k3 = k2 + kStride, k4 = k3 + kStride, k5 = k4 + kStride;
-        for (int d = 0; d < D; d++)
-        {
-            float* q = qt + d * BlockRows;
-            var q0 = Vector512.Load(q); var q1 = Vector512.Load(q + 16);
-            var q2 = Vector512.Load(q + 32); var q3 = Vector512.Load(q + 48);
-            var b = Vector512.Create(k[d]);
-            a00 = Vector512.FusedMultiplyAdd(q0, b, a00); a01 = Vector512.FusedMultiplyAdd(q1, b, a01);
-            a02 = Vector512.FusedMultiplyAdd(q2, b, a02); a03 = Vector512.FusedMultiplyAdd(q3, b, a03);
-            b = Vector512.Create(k1[d]);
-            a10 = Vector512.FusedMultiplyAdd(q0, b, a10); a11 = Vector512.FusedMultiplyAdd(q1, b, a11);
-            a12 = Vector512.FusedMultiplyAdd(q2, b, a12); a13 = Vector512.FusedMultiplyAdd(q3, b, a13);
-            b = Vector512.Create(k2[d]);
-            a20 = Vector512.FusedMultiplyAdd(q0, b, a20); a21 = Vector512.FusedMultiplyAdd(q1, b, a21);
-            a22 = Vector512.FusedMultiplyAdd(q2, b, a22); a23 = Vector512.FusedMultiplyAdd(q3, b, a23);
-            b = Vector512.Create(k3[d]);
-            a30 = Vector512.FusedMultiplyAdd(q0, b, a30); a31 = Vector512.FusedMultiplyAdd(q1, b, a31);
-            a32 = Vector512.FusedMultiplyAdd(q2, b, a32); a33 = Vector512.FusedMultiplyAdd(q3, b, a33);
-            b = Vector512.Create(k4[d]);
-            a40 = Vector512.FusedMultiplyAdd(q0, b, a40); a41 = Vector512.FusedMultiplyAdd(q1, b, a41);
-            a42 = Vector512.FusedMultiplyAdd(q2, b, a42); a43 = Vector512.FusedMultiplyAdd(q3, b, a43);
-            b = Vector512.Create(k5[d]);
-            a50 = Vector512.FusedMultiplyAdd(q0, b, a50); a51 = Vector512.FusedMultiplyAdd(q1, b, a51);
-            a52 = Vector512.FusedMultiplyAdd(q2, b, a52); a53 = Vector512.FusedMultiplyAdd(q3, b, a53);
-        }
-        ColumnMax(a00, a10, a20, a30, a40, a50, tileMax); ColumnMax(a01, a11, a21, a31, a41, a51, tileMax + 16);
-        ColumnMax(a02, a12, a22, a32, a42, a52, tileMax + 32); ColumnMax(a03, a13, a23, a33, a43, a53, tileMax + 48);
-        a00.Store(pt); a01.Store(pt + 16); a02.Store(pt + 32); a03.Store(pt + 48);
-        a10.Store(pt + 64); a11.Store(pt + 80); a12.Store(pt + 96); a13.Store(pt + 112);
-        a20.Store(pt + 128); a21.Store(pt + 144); a22.Store(pt + 160); a23.Store(pt + 176);
-        a30.Store(pt + 192); a31.Store(pt + 208); a32.Store(pt + 224); a33.Store(pt + 240);
-        a40.Store(pt + 256); a41.Store(pt + 272); a42.Store(pt + 288); a43.Store(pt + 304);
-        a50.Store(pt + 320); a51.Store(pt + 336); a52.Store(pt + 352); a53.Store(pt + 368);
-        ExpRows(pt, 6, u, ySum);
+        AttentionTile.Block6x4(k, 1, kStride, qt, BlockRows, D, pt, BlockRows, accumulate: false, tileMax);
+        ExpRows(pt, 6, u, ySum, finite: true);
+    }
 
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        static void ColumnMax(Vector512<float> s0, Vector512<float> s1, Vector512<float> s2, Vector512<float> s3,
-                              Vector512<float> s4, Vector512<float> s5, float* max) =>
-            Avx512F.Max(Vector512.Load(max), Avx512F.Max(Avx512F.Max(Avx512F.Max(s0, s1), Avx512F.Max(s2, s3)), Avx512F.Max(s4, s5))).Store(max);
+    /// <summary><see cref="Score6Exp"/> for four keys.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static void Score4Exp(float* qt, float* k, int D, nint kStride, float* pt, float* tileMax, float* u, float* ySum)
+    {
+        AttentionTile.Block4x4(k, 1, kStride, qt, BlockRows, D, pt, BlockRows, accumulate: false, tileMax);
+        ExpRows(pt, 4, u, ySum, finite: true);
     }
 
     /// <summary>Rows 0..keys−1 of pt (64 scores each, still in L1): P = 2^(s − u) in place, row sums added into ySum in key
-    /// order. The tile is unmasked, so s is finite and the clamp-free exp2 gives the same bits as pass 3's. A loop over memory rather than over the score registers: the exponential's eight constants beside 24 live
-    /// accumulators made the JIT spill one inside the FMA loop, which cost more than these loads.</summary>
+    /// order. Pass 3 of every tile, and the fused passes' exponential (<paramref name="finite"/>: the tile is unmasked, so s
+    /// is finite and the exp2 without its lower clamp gives the same bits). In the fused passes a loop over memory rather
+    /// than over the score registers: the exponential's eight constants beside 24 live accumulators made the JIT spill one
+    /// inside the FMA loop, which cost more than these loads.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void ExpRows(float* pt, int keys, float* u, float* ySum)
+    private static void ExpRows(float* pt, int keys, float* u, float* ySum, bool finite)
     {
         var u0 = Vector512.Load(u); var u1 = Vector512.Load(u + 16); var u2 = Vector512.Load(u + 32); var u3 = Vector512.Load(u + 48);
         var y0 = Vector512.Load(ySum); var y1 = Vector512.Load(ySum + 16); var y2 = Vector512.Load(ySum + 32); var y3 = Vector512.Load(ySum + 48);
         for (int c = 0; c < keys; c++, pt += BlockRows)
         {
-            var p0 = FastExp.Exp2BoundedFinite(Vector512.Load(pt) - u0); var p1 = FastExp.Exp2BoundedFinite(Vector512.Load(pt + 16) - u1);
-            var p2 = FastExp.Exp2BoundedFinite(Vector512.Load(pt + 32) - u2); var p3 = FastExp.Exp2BoundedFinite(Vector512.Load(pt + 48) - u3);
+            var s0 = Vector512.Load(pt) - u0; var s1 = Vector512.Load(pt + 16) - u1;
+            var s2 = Vector512.Load(pt + 32) - u2; var s3 = Vector512.Load(pt + 48) - u3;
+            Vector512<float> p0, p1, p2, p3;   // finite is a constant at every call site: one branch is compiled
+            if (finite)
+            {
+                p0 = FastExp.Exp2BoundedFinite(s0); p1 = FastExp.Exp2BoundedFinite(s1);
+                p2 = FastExp.Exp2BoundedFinite(s2); p3 = FastExp.Exp2BoundedFinite(s3);
+            }
+            else
+            {
+                p0 = FastExp.Exp2Bounded(s0); p1 = FastExp.Exp2Bounded(s1);
+                p2 = FastExp.Exp2Bounded(s2); p3 = FastExp.Exp2Bounded(s3);
+            }
             p0.Store(pt); p1.Store(pt + 16); p2.Store(pt + 32); p3.Store(pt + 48);
             y0 += p0; y1 += p1; y2 += p2; y3 += p3;
         }
         y0.Store(ySum); y1.Store(ySum + 16); y2.Store(ySum + 32); y3.Store(ySum + 48);
     }
 
-    /// <summary><see cref="Score4"/> followed by passes 2–3 on its 16 score vectors: P = 2^(s − u) (u = the running max
-    /// in use, per row) stored in place of the scores, and the row sums of P added into ySum in key order.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Score4Exp(float* qt, float* k, int D, nint kStride, float* pt, float* tileMax, float* u, float* ySum)
-    {
-        Vector512<float> a00 = default, a01 = default, a02 = default, a03 = default;
-        Vector512<float> a10 = default, a11 = default, a12 = default, a13 = default;
-        Vector512<float> a20 = default, a21 = default, a22 = default, a23 = default;
-        Vector512<float> a30 = default, a31 = default, a32 = default, a33 = default;
-        float* k1 = k + kStride, k2 = k1 + kStride, k3 = k2 + kStride;
-        for (int d = 0; d < D; d++)
-        {
-            float* q = qt + d * BlockRows;
-            var q0 = Vector512.Load(q); var q1 = Vector512.Load(q + 16);
-            var q2 = Vector512.Load(q + 32); var q3 = Vector512.Load(q + 48);
-            var b = Vector512.Create(k[d]);
-            a00 = Vector512.FusedMultiplyAdd(q0, b, a00); a01 = Vector512.FusedMultiplyAdd(q1, b, a01);
-            a02 = Vector512.FusedMultiplyAdd(q2, b, a02); a03 = Vector512.FusedMultiplyAdd(q3, b, a03);
-            b = Vector512.Create(k1[d]);
-            a10 = Vector512.FusedMultiplyAdd(q0, b, a10); a11 = Vector512.FusedMultiplyAdd(q1, b, a11);
-            a12 = Vector512.FusedMultiplyAdd(q2, b, a12); a13 = Vector512.FusedMultiplyAdd(q3, b, a13);
-            b = Vector512.Create(k2[d]);
-            a20 = Vector512.FusedMultiplyAdd(q0, b, a20); a21 = Vector512.FusedMultiplyAdd(q1, b, a21);
-            a22 = Vector512.FusedMultiplyAdd(q2, b, a22); a23 = Vector512.FusedMultiplyAdd(q3, b, a23);
-            b = Vector512.Create(k3[d]);
-            a30 = Vector512.FusedMultiplyAdd(q0, b, a30); a31 = Vector512.FusedMultiplyAdd(q1, b, a31);
-            a32 = Vector512.FusedMultiplyAdd(q2, b, a32); a33 = Vector512.FusedMultiplyAdd(q3, b, a33);
-        }
-        Avx512F.Max(Vector512.Load(tileMax), Avx512F.Max(Avx512F.Max(a00, a10), Avx512F.Max(a20, a30))).Store(tileMax);
-        Avx512F.Max(Vector512.Load(tileMax + 16), Avx512F.Max(Avx512F.Max(a01, a11), Avx512F.Max(a21, a31))).Store(tileMax + 16);
-        Avx512F.Max(Vector512.Load(tileMax + 32), Avx512F.Max(Avx512F.Max(a02, a12), Avx512F.Max(a22, a32))).Store(tileMax + 32);
-        Avx512F.Max(Vector512.Load(tileMax + 48), Avx512F.Max(Avx512F.Max(a03, a13), Avx512F.Max(a23, a33))).Store(tileMax + 48);
-        a00.Store(pt); a01.Store(pt + 16); a02.Store(pt + 32); a03.Store(pt + 48);
-        a10.Store(pt + 64); a11.Store(pt + 80); a12.Store(pt + 96); a13.Store(pt + 112);
-        a20.Store(pt + 128); a21.Store(pt + 144); a22.Store(pt + 160); a23.Store(pt + 176);
-        a30.Store(pt + 192); a31.Store(pt + 208); a32.Store(pt + 224); a33.Store(pt + 240);
-        ExpRows(pt, 4, u, ySum);
-    }
+    /// <summary>Oᵀ rows d..d+5 (64 query lanes each) += Σ_c v[c, d..d+5] · P[c, :] (the 6-row block: see
+    /// <see cref="AttentionTile.Block6x4"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Pv6(float* p, float* v, nint D, int nc, float* ot) =>
+        AttentionTile.Block6x4(v, D, 1, p, BlockRows, nc, ot, BlockRows, accumulate: true);
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Score1(float* qt, float* k, int D, float* st, float* tileMax)
-    {
-        Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
-        for (int d = 0; d < D; d++)
-        {
-            float* q = qt + d * BlockRows;
-            var b = Vector512.Create(k[d]);
-            a0 = Vector512.FusedMultiplyAdd(Vector512.Load(q), b, a0); a1 = Vector512.FusedMultiplyAdd(Vector512.Load(q + 16), b, a1);
-            a2 = Vector512.FusedMultiplyAdd(Vector512.Load(q + 32), b, a2); a3 = Vector512.FusedMultiplyAdd(Vector512.Load(q + 48), b, a3);
-        }
-        a0.Store(st); a1.Store(st + 16); a2.Store(st + 32); a3.Store(st + 48);
-        Avx512F.Max(Vector512.Load(tileMax), a0).Store(tileMax); Avx512F.Max(Vector512.Load(tileMax + 16), a1).Store(tileMax + 16);
-        Avx512F.Max(Vector512.Load(tileMax + 32), a2).Store(tileMax + 32); Avx512F.Max(Vector512.Load(tileMax + 48), a3).Store(tileMax + 48);
-    }
+    /// <summary>Oᵀ rows d..d+3 += Σ_c v[c, d..d+3] · P[c, :].</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Pv4(float* p, float* v, nint D, int nc, float* ot) =>
+        AttentionTile.Block4x4(v, D, 1, p, BlockRows, nc, ot, BlockRows, accumulate: true);
 
-    /// <summary>Oᵀ rows d..d+3 (64 query lanes each) += Σ_c v[c, d..d+3] · P[c, :].</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Pv4(float* p, float* v, nint D, int nc, float* ot)
-    {
-        Vector512<float> a00 = Vector512.Load(ot), a01 = Vector512.Load(ot + 16), a02 = Vector512.Load(ot + 32), a03 = Vector512.Load(ot + 48);
-        Vector512<float> a10 = Vector512.Load(ot + 64), a11 = Vector512.Load(ot + 80), a12 = Vector512.Load(ot + 96), a13 = Vector512.Load(ot + 112);
-        Vector512<float> a20 = Vector512.Load(ot + 128), a21 = Vector512.Load(ot + 144), a22 = Vector512.Load(ot + 160), a23 = Vector512.Load(ot + 176);
-        Vector512<float> a30 = Vector512.Load(ot + 192), a31 = Vector512.Load(ot + 208), a32 = Vector512.Load(ot + 224), a33 = Vector512.Load(ot + 240);
-        for (int c = 0; c < nc; c++)
-        {
-            float* pc = p + c * BlockRows;
-            float* vc = v + (nint)c * D;
-            var p0 = Vector512.Load(pc); var p1 = Vector512.Load(pc + 16);
-            var p2 = Vector512.Load(pc + 32); var p3 = Vector512.Load(pc + 48);
-            var b = Vector512.Create(vc[0]);
-            a00 = Vector512.FusedMultiplyAdd(p0, b, a00); a01 = Vector512.FusedMultiplyAdd(p1, b, a01);
-            a02 = Vector512.FusedMultiplyAdd(p2, b, a02); a03 = Vector512.FusedMultiplyAdd(p3, b, a03);
-            b = Vector512.Create(vc[1]);
-            a10 = Vector512.FusedMultiplyAdd(p0, b, a10); a11 = Vector512.FusedMultiplyAdd(p1, b, a11);
-            a12 = Vector512.FusedMultiplyAdd(p2, b, a12); a13 = Vector512.FusedMultiplyAdd(p3, b, a13);
-            b = Vector512.Create(vc[2]);
-            a20 = Vector512.FusedMultiplyAdd(p0, b, a20); a21 = Vector512.FusedMultiplyAdd(p1, b, a21);
-            a22 = Vector512.FusedMultiplyAdd(p2, b, a22); a23 = Vector512.FusedMultiplyAdd(p3, b, a23);
-            b = Vector512.Create(vc[3]);
-            a30 = Vector512.FusedMultiplyAdd(p0, b, a30); a31 = Vector512.FusedMultiplyAdd(p1, b, a31);
-            a32 = Vector512.FusedMultiplyAdd(p2, b, a32); a33 = Vector512.FusedMultiplyAdd(p3, b, a33);
-        }
-        a00.Store(ot); a01.Store(ot + 16); a02.Store(ot + 32); a03.Store(ot + 48);
-        a10.Store(ot + 64); a11.Store(ot + 80); a12.Store(ot + 96); a13.Store(ot + 112);
-        a20.Store(ot + 128); a21.Store(ot + 144); a22.Store(ot + 160); a23.Store(ot + 176);
-        a30.Store(ot + 192); a31.Store(ot + 208); a32.Store(ot + 224); a33.Store(ot + 240);
-    }
-
-    /// <summary>Oᵀ rows d..d+5 += Σ_c v[c, d..d+5] · P[c, :]: 24 accumulators, so per key 4 loads of P and 6 broadcasts
-    /// of V feed 24 FMAs (the 4-row block's 8 loads per 16 FMAs left the FMA pipes idle about a tenth of the time).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Pv6(float* p, float* v, nint D, int nc, float* ot)
-    {
-        Vector512<float> a00 = Vector512.Load(ot), a01 = Vector512.Load(ot + 16), a02 = Vector512.Load(ot + 32), a03 = Vector512.Load(ot + 48);
-        Vector512<float> a10 = Vector512.Load(ot + 64), a11 = Vector512.Load(ot + 80), a12 = Vector512.Load(ot + 96), a13 = Vector512.Load(ot + 112);
-        Vector512<float> a20 = Vector512.Load(ot + 128), a21 = Vector512.Load(ot + 144), a22 = Vector512.Load(ot + 160), a23 = Vector512.Load(ot + 176);
-        Vector512<float> a30 = Vector512.Load(ot + 192), a31 = Vector512.Load(ot + 208), a32 = Vector512.Load(ot + 224), a33 = Vector512.Load(ot + 240);
-        Vector512<float> a40 = Vector512.Load(ot + 256), a41 = Vector512.Load(ot + 272), a42 = Vector512.Load(ot + 288), a43 = Vector512.Load(ot + 304);
-        Vector512<float> a50 = Vector512.Load(ot + 320), a51 = Vector512.Load(ot + 336), a52 = Vector512.Load(ot + 352), a53 = Vector512.Load(ot + 368);
-        for (int c = 0; c < nc; c++)
-        {
-            float* pc = p + c * BlockRows;
-            float* vc = v + (nint)c * D;
-            var p0 = Vector512.Load(pc); var p1 = Vector512.Load(pc + 16);
-            var p2 = Vector512.Load(pc + 32); var p3 = Vector512.Load(pc + 48);
-            var b = Vector512.Create(vc[0]);
-            a00 = Vector512.FusedMultiplyAdd(p0, b, a00); a01 = Vector512.FusedMultiplyAdd(p1, b, a01);
-            a02 = Vector512.FusedMultiplyAdd(p2, b, a02); a03 = Vector512.FusedMultiplyAdd(p3, b, a03);
-            b = Vector512.Create(vc[1]);
-            a10 = Vector512.FusedMultiplyAdd(p0, b, a10); a11 = Vector512.FusedMultiplyAdd(p1, b, a11);
-            a12 = Vector512.FusedMultiplyAdd(p2, b, a12); a13 = Vector512.FusedMultiplyAdd(p3, b, a13);
-            b = Vector512.Create(vc[2]);
-            a20 = Vector512.FusedMultiplyAdd(p0, b, a20); a21 = Vector512.FusedMultiplyAdd(p1, b, a21);
-            a22 = Vector512.FusedMultiplyAdd(p2, b, a22); a23 = Vector512.FusedMultiplyAdd(p3, b, a23);
-            b = Vector512.Create(vc[3]);
-            a30 = Vector512.FusedMultiplyAdd(p0, b, a30); a31 = Vector512.FusedMultiplyAdd(p1, b, a31);
-            a32 = Vector512.FusedMultiplyAdd(p2, b, a32); a33 = Vector512.FusedMultiplyAdd(p3, b, a33);
-            b = Vector512.Create(vc[4]);
-            a40 = Vector512.FusedMultiplyAdd(p0, b, a40); a41 = Vector512.FusedMultiplyAdd(p1, b, a41);
-            a42 = Vector512.FusedMultiplyAdd(p2, b, a42); a43 = Vector512.FusedMultiplyAdd(p3, b, a43);
-            b = Vector512.Create(vc[5]);
-            a50 = Vector512.FusedMultiplyAdd(p0, b, a50); a51 = Vector512.FusedMultiplyAdd(p1, b, a51);
-            a52 = Vector512.FusedMultiplyAdd(p2, b, a52); a53 = Vector512.FusedMultiplyAdd(p3, b, a53);
-        }
-        a00.Store(ot); a01.Store(ot + 16); a02.Store(ot + 32); a03.Store(ot + 48);
-        a10.Store(ot + 64); a11.Store(ot + 80); a12.Store(ot + 96); a13.Store(ot + 112);
-        a20.Store(ot + 128); a21.Store(ot + 144); a22.Store(ot + 160); a23.Store(ot + 176);
-        a30.Store(ot + 192); a31.Store(ot + 208); a32.Store(ot + 224); a33.Store(ot + 240);
-        a40.Store(ot + 256); a41.Store(ot + 272); a42.Store(ot + 288); a43.Store(ot + 304);
-        a50.Store(ot + 320); a51.Store(ot + 336); a52.Store(ot + 352); a53.Store(ot + 368);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Pv1(float* p, float* v, nint D, int nc, float* ot)
-    {
-        Vector512<float> a0 = Vector512.Load(ot), a1 = Vector512.Load(ot + 16), a2 = Vector512.Load(ot + 32), a3 = Vector512.Load(ot + 48);
-        for (int c = 0; c < nc; c++)
-        {
-            float* pc = p + c * BlockRows;
-            var b = Vector512.Create(v[(nint)c * D]);
-            a0 = Vector512.FusedMultiplyAdd(Vector512.Load(pc), b, a0); a1 = Vector512.FusedMultiplyAdd(Vector512.Load(pc + 16), b, a1);
-            a2 = Vector512.FusedMultiplyAdd(Vector512.Load(pc + 32), b, a2); a3 = Vector512.FusedMultiplyAdd(Vector512.Load(pc + 48), b, a3);
-        }
-        a0.Store(ot); a1.Store(ot + 16); a2.Store(ot + 32); a3.Store(ot + 48);
-    }
+    /// <summary>Oᵀ row d += Σ_c v[c, d] · P[c, :].</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Pv1(float* p, float* v, nint D, int nc, float* ot) =>
+        AttentionTile.Block1x4(v, D, p, BlockRows, nc, ot, accumulate: true);
 }
