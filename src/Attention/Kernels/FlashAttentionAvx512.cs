@@ -30,7 +30,9 @@ namespace Attention.Kernels;
 /// and O are transposed in 16×16 register blocks. Tiles left of the first
 /// visible key or right of the last (causal: past the diagonal) are never visited. Any D works: d is the
 /// broadcast side of both micro-kernels, odd D only adds 1-wide tail kernels.
-/// Scratch per worker: Qᵀ, Oᵀ (64·D each) and Sᵀ (64·64) floats; 48 KiB at D = 64.
+/// Scratch per worker: Qᵀ, Oᵀ (64·D each) and Sᵀ (64·64) floats; 48 KiB at D = 64. The micro-kernels are the register
+/// blocks of <see cref="AttentionTile"/>, which the backward kernel's products use too, and each pass of a tile is a
+/// method both loops below call (the running max and sum of every row live in L1, not in registers, between them).
 ///
 /// Measured (B=1, H=8, D=64, fp32, this 2-core AMD EPYC with AVX-512, 2026-11-27; the machine was shared with
 /// 5 compiling helpers at load average 10–30, so times are the best of 10 runs in thread CPU time, which excludes
@@ -107,8 +109,9 @@ internal sealed unsafe class FlashAttentionAvx512 : AttentionJob
     }
 
     /// <summary>The plain call (no soft-cap, ALiBi, sinks, sink logits or layout; dense or packed): the original loop, kept apart
-    /// from <see cref="ExecuteGeneral"/> because the general loop's extra locals cost the JIT registers in the exp pass
-    /// (measured: the plain N = 2048 forward 3–7 % slower through the general loop).</summary>
+    /// from <see cref="ExecuteGeneral"/>, with the fused passes and the 16×16 register transposes that only it has. (When
+    /// the passes were written out inline, the general loop's extra locals also cost the JIT registers in the exp pass:
+    /// the plain N = 2048 forward ran 3–7 % slower through it.) The tile passes themselves are shared.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void ExecuteDense(int item, float* scratch)
     {
@@ -183,93 +186,28 @@ internal sealed unsafe class FlashAttentionAvx512 : AttentionJob
         if (rows < BlockRows)
             for (int d = 0; d < D; d++)
                 new Span<float>(qt + d * BlockRows + rows, BlockRows - rows).Clear();
-        new Span<float>(ot, BlockRows * D).Clear();
-
-        var negInf = Vector512.Create(float.NegativeInfinity);
-        Vector512<float> m0 = negInf, m1 = negInf, m2 = negInf, m3 = negInf;
-        Vector512<float> l0 = default, l1 = default, l2 = default, l3 = default;
-        // pass 4 in 6-dim blocks, an even number of them so that what is left is D mod 4 plus whole 4-dim blocks:
-        // D = 32 is 4·6 + 2·4, not 5·6 + 2·1 (a 1-dim block has 4 accumulators, too few to hide the FMA latency)
-        int pv6End = D / 6 / 2 * 2 * 6;
+        StartRows(ot, D, mRow, lRow);
 
         for (int c0 = kBegin; c0 < kEnd; c0 += TileKeys)
         {
             int nc = Math.Min(TileKeys, kEnd - c0);
 
-            int c = 0;
-            // Fused passes 1–3 (a full, unmasked tile after the block's first): P = 2^(Sᵀ − m) is taken with the running
-            // max m of the tiles before, inside the score kernel, while its scores are still in registers, and the
-            // out-of-order core overlaps that exponential with the next four keys' FMAs. When no row's max grows by
-            // more than the lazy-rescaling slack, P and ℓ are exactly what passes 2–3 would give (same m, same order of
-            // the sums); otherwise the tile's scores are computed again below and take the unfused passes.
-            if (nc == TileKeys && c0 > kBegin && c0 >= maxLo && c0 + nc <= minHi)
+            // a full, unmasked tile after the block's first: fused passes 1–3, unless some row's max grew past the slack
+            if (nc == TileKeys && c0 > kBegin && c0 >= maxLo && c0 + nc <= minHi &&
+                ScoreExpTile(qt, kHead + c0 * ks, ks, D, st, tileMax, mRow, lRow, uRow, ySum))
             {
-                negInf.Store(tileMax); negInf.Store(tileMax + 16); negInf.Store(tileMax + 32); negInf.Store(tileMax + 48);
-                NonInfinite(m0).Store(uRow); NonInfinite(m1).Store(uRow + 16); NonInfinite(m2).Store(uRow + 32); NonInfinite(m3).Store(uRow + 48);
-                new Span<float>(ySum, BlockRows).Clear();
-                for (c = 0; c + 6 <= nc; c += 6) Score6Exp(qt, kHead + (c0 + c) * ks, D, ks, st + c * BlockRows, tileMax, uRow, ySum);
-                for (; c < nc; c += 4) Score4Exp(qt, kHead + (c0 + c) * ks, D, ks, st + c * BlockRows, tileMax, uRow, ySum);
-                var grown = Vector512.Create(LazyRescale);
-                if (!(Vector512.GreaterThanAny(Vector512.Load(tileMax), m0 + grown) || Vector512.GreaterThanAny(Vector512.Load(tileMax + 16), m1 + grown) ||
-                      Vector512.GreaterThanAny(Vector512.Load(tileMax + 32), m2 + grown) || Vector512.GreaterThanAny(Vector512.Load(tileMax + 48), m3 + grown)))
-                {
-                    l0 += Vector512.Load(ySum); l1 += Vector512.Load(ySum + 16); l2 += Vector512.Load(ySum + 32); l3 += Vector512.Load(ySum + 48);
-                    float* vFused = vHead + c0 * ks;
-                    int df = 0;
-                    for (; df < pv6End; df += 6) Pv6(st, vFused + df, ks, nc, ot + df * BlockRows);
-                    for (; df + 4 <= D; df += 4) Pv4(st, vFused + df, ks, nc, ot + df * BlockRows);
-                    for (; df < D; df++) Pv1(st, vFused + df, ks, nc, ot + df * BlockRows);
-                    continue;
-                }
-                c = 0;
+                AccumulatePv(st, vHead + c0 * ks, ks, nc, D, ot);
+                continue;
             }
 
-            // pass 1: Sᵀ = K_tile · Qᵀ, with the column max of the tile
-            negInf.Store(tileMax); negInf.Store(tileMax + 16); negInf.Store(tileMax + 32); negInf.Store(tileMax + 48);
-            for (; c + 4 <= nc; c += 4) Score4(qt, kHead + (c0 + c) * ks, D, ks, st + c * BlockRows, tileMax);
-            for (; c < nc; c++) Score1(qt, kHead + (c0 + c) * ks, D, st + c * BlockRows, tileMax);
-
+            ScoreTile(qt, kHead + c0 * ks, ks, D, nc, st, tileMax);   // pass 1
             // tiles that cross a row's [lo, hi) edge get −∞ outside it, and their max is taken again
             if (c0 < maxLo || c0 + nc > minHi) MaskTile(st, nc, c0, loRow, hiRow, tileMax);
-
-            // pass 2: running max. Rescale ℓ and Oᵀ only when some row's max grew by more than 2^8 (lazy rescaling,
-            // as in FlashAttention-3): a stale max only lets P reach 2^8, harmless in float, and the result is the same.
-            var x0 = Avx512F.Max(m0, Vector512.Load(tileMax)); var x1 = Avx512F.Max(m1, Vector512.Load(tileMax + 16));
-            var x2 = Avx512F.Max(m2, Vector512.Load(tileMax + 32)); var x3 = Avx512F.Max(m3, Vector512.Load(tileMax + 48));
-            var slack = Vector512.Create(LazyRescale);
-            if (Vector512.GreaterThanAny(x0, m0 + slack) || Vector512.GreaterThanAny(x1, m1 + slack) ||
-                Vector512.GreaterThanAny(x2, m2 + slack) || Vector512.GreaterThanAny(x3, m3 + slack))
-            {
-                // a row that has seen nothing yet keeps m = −∞; subtract 0 instead so −∞ − (−∞) never makes NaN
-                var a0 = FastExp.Exp2Bounded(m0 - NonInfinite(x0)); var a1 = FastExp.Exp2Bounded(m1 - NonInfinite(x1));
-                var a2 = FastExp.Exp2Bounded(m2 - NonInfinite(x2)); var a3 = FastExp.Exp2Bounded(m3 - NonInfinite(x3));
-                l0 *= a0; l1 *= a1; l2 *= a2; l3 *= a3;
-                for (int d = 0; d < D; d++)
-                {
-                    float* od = ot + d * BlockRows;
-                    (a0 * Vector512.Load(od)).Store(od); (a1 * Vector512.Load(od + 16)).Store(od + 16);
-                    (a2 * Vector512.Load(od + 32)).Store(od + 32); (a3 * Vector512.Load(od + 48)).Store(od + 48);
-                }
-                m0 = x0; m1 = x1; m2 = x2; m3 = x3;
-            }
-
-            // pass 3: P = 2^(Sᵀ − m), row sums
-            NonInfinite(m0).Store(uRow); NonInfinite(m1).Store(uRow + 16); NonInfinite(m2).Store(uRow + 32); NonInfinite(m3).Store(uRow + 48);
-            new Span<float>(ySum, BlockRows).Clear();
-            ExpRows(st, nc, uRow, ySum, finite: false);
-            l0 += Vector512.Load(ySum); l1 += Vector512.Load(ySum + 16); l2 += Vector512.Load(ySum + 32); l3 += Vector512.Load(ySum + 48);
-
-            // pass 4: Oᵀ += V_tileᵀ · P
-            float* vTile = vHead + c0 * ks;
-            int dd = 0;
-            for (; dd < pv6End; dd += 6) Pv6(st, vTile + dd, ks, nc, ot + dd * BlockRows);
-            for (; dd + 4 <= D; dd += 4) Pv4(st, vTile + dd, ks, nc, ot + dd * BlockRows);
-            for (; dd < D; dd++) Pv1(st, vTile + dd, ks, nc, ot + dd * BlockRows);
+            UpdateRows(st, nc, D, tileMax, mRow, lRow, uRow, ySum, ot);   // passes 2–3
+            AccumulatePv(st, vHead + c0 * ks, ks, nc, D, ot);             // pass 4
         }
 
         // O = Oᵀ / ℓ, logSumExp = ln2·(m + log₂ ℓ); ℓ = 0 means the row saw no key
-        m0.Store(mRow); m1.Store(mRow + 16); m2.Store(mRow + 32); m3.Store(mRow + 48);
-        l0.Store(lRow); l1.Store(lRow + 16); l2.Store(lRow + 32); l3.Store(lRow + 48);
         for (int r0 = 0; r0 < rows16; r0 += 16)
         {
             var l = Vector512.Load(lRow + r0);
@@ -473,11 +411,7 @@ internal sealed unsafe class FlashAttentionAvx512 : AttentionJob
         if (rows < BlockRows)
             for (int d = 0; d < D; d++)
                 new Span<float>(qt + d * BlockRows + rows, BlockRows - rows).Clear();
-        new Span<float>(ot, BlockRows * D).Clear();
-
-        var negInf = Vector512.Create(float.NegativeInfinity);
-        Vector512<float> m0 = negInf, m1 = negInf, m2 = negInf, m3 = negInf;
-        Vector512<float> l0 = default, l1 = default, l2 = default, l3 = default;
+        StartRows(ot, D, mRow, lRow);
 
         for (int segment = 0; segment < segments; segment++)
         for (int c0 = segment < segments - 1 ? 0 : kBegin, cEnd = segment < segments - 1 ? sinkEnd : kEnd; c0 < cEnd;)
@@ -500,57 +434,19 @@ internal sealed unsafe class FlashAttentionAvx512 : AttentionJob
                 nc = Math.Min(nc, end - c0);
             }
 
-            // pass 1: Sᵀ = K_tile · Qᵀ, with the column max of the tile
-            negInf.Store(tileMax); negInf.Store(tileMax + 16); negInf.Store(tileMax + 32); negInf.Store(tileMax + 48);
-            int c = 0;
-            for (; c + 4 <= nc; c += 4) Score4(qt, kHead + (c0 + c) * ks, D, ks, st + c * BlockRows, tileMax);
-            for (; c < nc; c++) Score1(qt, kHead + (c0 + c) * ks, D, st + c * BlockRows, tileMax);
-
+            ScoreTile(qt, kHead + c0 * ks, ks, D, nc, st, tileMax);   // pass 1
             // tiles that cross a row's [lo, hi) edge get −∞ outside it, and their max is taken again;
             // soft-cap and ALiBi rewrite every tile (the plain path never calls ModifyTile)
             bool edge = c0 < maxLo || c0 + nc > minHi;
             if (_modify || sinks || !layoutClean)
                 ModifyTile(st, nc, c0, pos0, slope2, edge || !layoutClean, loRow, hiRow, sinkRow, tileMax, layoutClean ? null : kbBits, bs);
             else if (edge) MaskTile(st, nc, c0, loRow, hiRow, tileMax);
-
-            // pass 2: running max. Rescale ℓ and Oᵀ only when some row's max grew by more than 2^8 (lazy rescaling,
-            // as in FlashAttention-3): a stale max only lets P reach 2^8, harmless in float, and the result is the same.
-            var x0 = Avx512F.Max(m0, Vector512.Load(tileMax)); var x1 = Avx512F.Max(m1, Vector512.Load(tileMax + 16));
-            var x2 = Avx512F.Max(m2, Vector512.Load(tileMax + 32)); var x3 = Avx512F.Max(m3, Vector512.Load(tileMax + 48));
-            var slack = Vector512.Create(LazyRescale);
-            if (Vector512.GreaterThanAny(x0, m0 + slack) || Vector512.GreaterThanAny(x1, m1 + slack) ||
-                Vector512.GreaterThanAny(x2, m2 + slack) || Vector512.GreaterThanAny(x3, m3 + slack))
-            {
-                // a row that has seen nothing yet keeps m = −∞; subtract 0 instead so −∞ − (−∞) never makes NaN
-                var a0 = FastExp.Exp2Bounded(m0 - NonInfinite(x0)); var a1 = FastExp.Exp2Bounded(m1 - NonInfinite(x1));
-                var a2 = FastExp.Exp2Bounded(m2 - NonInfinite(x2)); var a3 = FastExp.Exp2Bounded(m3 - NonInfinite(x3));
-                l0 *= a0; l1 *= a1; l2 *= a2; l3 *= a3;
-                for (int d = 0; d < D; d++)
-                {
-                    float* od = ot + d * BlockRows;
-                    (a0 * Vector512.Load(od)).Store(od); (a1 * Vector512.Load(od + 16)).Store(od + 16);
-                    (a2 * Vector512.Load(od + 32)).Store(od + 32); (a3 * Vector512.Load(od + 48)).Store(od + 48);
-                }
-                m0 = x0; m1 = x1; m2 = x2; m3 = x3;
-            }
-
-            // pass 3: P = 2^(Sᵀ − m), row sums
-            NonInfinite(m0).Store(uRow); NonInfinite(m1).Store(uRow + 16); NonInfinite(m2).Store(uRow + 32); NonInfinite(m3).Store(uRow + 48);
-            new Span<float>(ySum, BlockRows).Clear();
-            ExpRows(st, nc, uRow, ySum, finite: false);
-            l0 += Vector512.Load(ySum); l1 += Vector512.Load(ySum + 16); l2 += Vector512.Load(ySum + 32); l3 += Vector512.Load(ySum + 48);
-
-            // pass 4: Oᵀ += V_tileᵀ · P
-            float* vTile = vHead + c0 * ks;
-            int dd = 0;
-            for (; dd + 4 <= D; dd += 4) Pv4(st, vTile + dd, ks, nc, ot + dd * BlockRows);
-            for (; dd < D; dd++) Pv1(st, vTile + dd, ks, nc, ot + dd * BlockRows);
+            UpdateRows(st, nc, D, tileMax, mRow, lRow, uRow, ySum, ot);   // passes 2–3
+            AccumulatePv(st, vHead + c0 * ks, ks, nc, D, ot);             // pass 4
             c0 += nc;
         }
 
         // O = Oᵀ / ℓ, logSumExp = ln2·(m + log₂ ℓ); ℓ = 0 means the row saw no key
-        m0.Store(mRow); m1.Store(mRow + 16); m2.Store(mRow + 32); m3.Store(mRow + 48);
-        l0.Store(lRow); l1.Store(lRow + 16); l2.Store(lRow + 32); l3.Store(lRow + 48);
         WriteRows(ot, mRow, lRow, rows, D, oBlock, qs, lseBlock, ls, sinkLogit);
     }
 
@@ -667,6 +563,97 @@ internal sealed unsafe class FlashAttentionAvx512 : AttentionJob
             x.Store(s);
             return x;
         }
+    }
+
+    /// <summary>Oᵀ = 0, and every row's running max m = −∞ and sum ℓ = 0, before a block's first tile. The running
+    /// state lives in mRow and ℓRow (L1) rather than in registers: each tile's passes below are calls of their own.</summary>
+    private static void StartRows(float* ot, int D, float* mRow, float* lRow)
+    {
+        new Span<float>(ot, BlockRows * D).Clear();
+        new Span<float>(mRow, BlockRows).Fill(float.NegativeInfinity);
+        new Span<float>(lRow, BlockRows).Clear();
+    }
+
+    /// <summary>Pass 1 of a tile of nc keys: Sᵀ = K_tile · Qᵀ, with the tile's column max in tileMax.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void ScoreTile(float* qt, float* kTile, nint ks, int D, int nc, float* st, float* tileMax)
+    {
+        new Span<float>(tileMax, BlockRows).Fill(float.NegativeInfinity);
+        int c = 0;
+        for (; c + 4 <= nc; c += 4) Score4(qt, kTile + c * ks, D, ks, st + c * BlockRows, tileMax);
+        for (; c < nc; c++) Score1(qt, kTile + c * ks, D, st + c * BlockRows, tileMax);
+    }
+
+    /// <summary>
+    /// Fused passes 1–3 of a full, unmasked tile after the block's first: P = 2^(Sᵀ − m) is taken with the running max
+    /// m of the tiles before, inside the score kernel, while its scores are still in registers, and the out-of-order core
+    /// overlaps that exponential with the next keys' FMAs. When no row's max grows by more than the lazy-rescaling slack,
+    /// P and ℓ are exactly what passes 2–3 would give (same m, same order of the sums): ℓ is updated and true comes back.
+    /// Otherwise false, nothing updated, and the caller scores the tile again and takes the unfused passes.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static bool ScoreExpTile(float* qt, float* kTile, nint ks, int D, float* st, float* tileMax,
+                                     float* mRow, float* lRow, float* uRow, float* ySum)
+    {
+        new Span<float>(tileMax, BlockRows).Fill(float.NegativeInfinity);
+        new Span<float>(ySum, BlockRows).Clear();
+        for (int r = 0; r < BlockRows; r += 16) NonInfinite(Vector512.Load(mRow + r)).Store(uRow + r);
+        int c = 0;
+        for (; c + 6 <= TileKeys; c += 6) Score6Exp(qt, kTile + c * ks, D, ks, st + c * BlockRows, tileMax, uRow, ySum);
+        for (; c < TileKeys; c += 4) Score4Exp(qt, kTile + c * ks, D, ks, st + c * BlockRows, tileMax, uRow, ySum);
+        var slack = Vector512.Create(LazyRescale);
+        for (int r = 0; r < BlockRows; r += 16)
+            if (Vector512.GreaterThanAny(Vector512.Load(tileMax + r), Vector512.Load(mRow + r) + slack)) return false;
+        for (int r = 0; r < BlockRows; r += 16) (Vector512.Load(lRow + r) + Vector512.Load(ySum + r)).Store(lRow + r);
+        return true;
+    }
+
+    /// <summary>
+    /// Passes 2–3 of a tile whose scores (masked, modified) and column max are in st and tileMax.
+    /// Pass 2, the running max: ℓ and Oᵀ are rescaled only when some row's max grew by more than 2^8 (lazy rescaling, as
+    /// in FlashAttention-3): a stale max only lets P reach 2^8, harmless in float, and the result is the same.
+    /// Pass 3: P = 2^(Sᵀ − m) in place, ℓ += Σ P.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void UpdateRows(float* st, int nc, int D, float* tileMax, float* mRow, float* lRow, float* uRow, float* ySum, float* ot)
+    {
+        var m0 = Vector512.Load(mRow); var m1 = Vector512.Load(mRow + 16); var m2 = Vector512.Load(mRow + 32); var m3 = Vector512.Load(mRow + 48);
+        var x0 = Avx512F.Max(m0, Vector512.Load(tileMax)); var x1 = Avx512F.Max(m1, Vector512.Load(tileMax + 16));
+        var x2 = Avx512F.Max(m2, Vector512.Load(tileMax + 32)); var x3 = Avx512F.Max(m3, Vector512.Load(tileMax + 48));
+        var slack = Vector512.Create(LazyRescale);
+        if (Vector512.GreaterThanAny(x0, m0 + slack) || Vector512.GreaterThanAny(x1, m1 + slack) ||
+            Vector512.GreaterThanAny(x2, m2 + slack) || Vector512.GreaterThanAny(x3, m3 + slack))
+        {
+            // a row that has seen nothing yet keeps m = −∞; subtract 0 instead so −∞ − (−∞) never makes NaN
+            var a0 = FastExp.Exp2Bounded(m0 - NonInfinite(x0)); var a1 = FastExp.Exp2Bounded(m1 - NonInfinite(x1));
+            var a2 = FastExp.Exp2Bounded(m2 - NonInfinite(x2)); var a3 = FastExp.Exp2Bounded(m3 - NonInfinite(x3));
+            (a0 * Vector512.Load(lRow)).Store(lRow); (a1 * Vector512.Load(lRow + 16)).Store(lRow + 16);
+            (a2 * Vector512.Load(lRow + 32)).Store(lRow + 32); (a3 * Vector512.Load(lRow + 48)).Store(lRow + 48);
+            for (int d = 0; d < D; d++)
+            {
+                float* od = ot + d * BlockRows;
+                (a0 * Vector512.Load(od)).Store(od); (a1 * Vector512.Load(od + 16)).Store(od + 16);
+                (a2 * Vector512.Load(od + 32)).Store(od + 32); (a3 * Vector512.Load(od + 48)).Store(od + 48);
+            }
+            m0 = x0; m1 = x1; m2 = x2; m3 = x3;
+            m0.Store(mRow); m1.Store(mRow + 16); m2.Store(mRow + 32); m3.Store(mRow + 48);
+        }
+        NonInfinite(m0).Store(uRow); NonInfinite(m1).Store(uRow + 16); NonInfinite(m2).Store(uRow + 32); NonInfinite(m3).Store(uRow + 48);
+        new Span<float>(ySum, BlockRows).Clear();
+        ExpRows(st, nc, uRow, ySum, finite: false);
+        for (int r = 0; r < BlockRows; r += 16) (Vector512.Load(lRow + r) + Vector512.Load(ySum + r)).Store(lRow + r);
+    }
+
+    /// <summary>Pass 4 of a tile of nc keys: Oᵀ += V_tileᵀ · P, in 6-dim blocks, an even number of them so that what is
+    /// left is D mod 4 plus whole 4-dim blocks: D = 32 is 4·6 + 2·4, not 5·6 + 2·1 (a 1-dim block has 4 accumulators,
+    /// too few to hide the FMA latency).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void AccumulatePv(float* p, float* vTile, nint ks, int nc, int D, float* ot)
+    {
+        int d = 0, pv6End = D / 6 / 2 * 2 * 6;
+        for (; d < pv6End; d += 6) Pv6(p, vTile + d, ks, nc, ot + d * BlockRows);
+        for (; d + 4 <= D; d += 4) Pv4(p, vTile + d, ks, nc, ot + d * BlockRows);
+        for (; d < D; d++) Pv1(p, vTile + d, ks, nc, ot + d * BlockRows);
     }
 
     // The micro-kernels below are the shared register blocks of AttentionTile, given the forward's strides: Qᵀ and P
