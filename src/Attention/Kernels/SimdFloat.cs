@@ -9,7 +9,7 @@ namespace Attention.Kernels;
 /// width: the JIT specialises a generic method for every struct type argument, so <c>Body&lt;Simd512&gt;</c> and
 /// <c>Body&lt;Simd256&gt;</c> are two separate loops over Vector512 and Vector256, with no interface call left in them.
 /// .NET's own <c>ISimdVector&lt;TSelf, T&gt;</c> would serve, but .NET 10 keeps it internal to System.Private.CoreLib;
-/// this is the slice of it our row kernels use (operators, FMA, exp, a lane sum, a sign select).
+/// this is the slice of it our row kernels use (operators, FMA, exp, a sign select).
 /// </summary>
 internal interface ISimdFloat<TSelf> :
     IAdditionOperators<TSelf, TSelf, TSelf>, ISubtractionOperators<TSelf, TSelf, TSelf>,
@@ -37,11 +37,9 @@ internal interface ISimdFloat<TSelf> :
     /// <summary>x·y + z lane-wise, rounded once.</summary>
     static abstract TSelf FusedMultiplyAdd(TSelf x, TSelf y, TSelf z);
 
-    /// <summary>eˣ lane-wise (the runtime's vector exp).</summary>
+    /// <summary>eˣ lane-wise: <see cref="FastExp.Exp"/> for 16 lanes (relative error ≤ 3e-7, 8× faster than the runtime's
+    /// Vector512.Exp on GELU's arguments), the runtime's vector exp for 8.</summary>
     static abstract TSelf Exp(TSelf x);
-
-    /// <summary>The sum of the lanes.</summary>
-    static abstract float Sum(TSelf x);
 
     /// <summary>Lane-wise <paramref name="ifNonNegative"/> where <paramref name="sign"/> ≥ 0, else <paramref name="otherwise"/>.</summary>
     static abstract TSelf SelectNonNegative(TSelf sign, TSelf ifNonNegative, TSelf otherwise);
@@ -59,8 +57,7 @@ internal readonly struct Simd512(Vector512<float> value) : ISimdFloat<Simd512>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static void StoreUnsafe(Simd512 value, ref float destination, nuint offset) => value._value.StoreUnsafe(ref destination, offset);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Simd512 Abs(Simd512 x) => new(Vector512.Abs(x._value));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Simd512 FusedMultiplyAdd(Simd512 x, Simd512 y, Simd512 z) => new(Vector512.FusedMultiplyAdd(x._value, y._value, z._value));
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Simd512 Exp(Simd512 x) => new(Vector512.Exp(x._value));
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Sum(Simd512 x) => Vector512.Sum(x._value);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Simd512 Exp(Simd512 x) => new(FastExp.Exp(x._value));
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Simd512 SelectNonNegative(Simd512 sign, Simd512 ifNonNegative, Simd512 otherwise) =>
         new(Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(sign._value, Vector512<float>.Zero), ifNonNegative._value, otherwise._value));
@@ -84,7 +81,6 @@ internal readonly struct Simd256(Vector256<float> value) : ISimdFloat<Simd256>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Simd256 Abs(Simd256 x) => new(Vector256.Abs(x._value));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Simd256 FusedMultiplyAdd(Simd256 x, Simd256 y, Simd256 z) => new(Vector256.FusedMultiplyAdd(x._value, y._value, z._value));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Simd256 Exp(Simd256 x) => new(Vector256.Exp(x._value));
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Sum(Simd256 x) => Vector256.Sum(x._value);
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Simd256 SelectNonNegative(Simd256 sign, Simd256 ifNonNegative, Simd256 otherwise) =>
         new(Vector256.ConditionalSelect(Vector256.GreaterThanOrEqual(sign._value, Vector256<float>.Zero), ifNonNegative._value, otherwise._value));
