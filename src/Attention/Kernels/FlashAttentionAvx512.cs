@@ -116,31 +116,12 @@ internal sealed unsafe class FlashAttentionAvx512 : AttentionJob
     private void ExecuteDense(int item, float* scratch)
     {
         var (batch, heads, kvHeads, L, S, D) = _shape;
-        int block;
-        float* qHead, kHead, vHead, oHead, lseHead;
-        nint qs, ks, ls;   // row strides of query and output, of key and value, of logSumExp
-        KeyRange range;
-        if (_packed == null)
-        {
-            int bh = item / _blocks, b = bh / heads;
-            block = _blocks - 1 - item % _blocks;
-            int kv = b * kvHeads + bh % heads / (heads / kvHeads);
-            qHead = _q + (nint)bh * L * D; oHead = _o + (nint)bh * L * D; lseHead = _lse == null ? null : _lse + (nint)bh * L;
-            kHead = _k + (nint)kv * S * D; vHead = _v + (nint)kv * S * D;
-            qs = D; ks = D; ls = 1;
-            range = new KeyRange(_shape, _options, b);
-        }
-        else
-        {
-            // a packed sequence: the same loop over strided token-major rows, read in place
-            _packed.Locate(item, BlockRows, heads, out int seq, out int h, out block, out L, out S);
-            int kvh = h / (heads / kvHeads);
-            nint q0 = _packed.QueryStart(seq), k0 = _packed.KeyStart(seq);
-            qHead = _q + (q0 * heads + h) * D; oHead = _o + (q0 * heads + h) * D; lseHead = _lse == null ? null : _lse + q0 * heads + h;
-            kHead = _k + (k0 * kvHeads + kvh) * D; vHead = _v + (k0 * kvHeads + kvh) * D;
-            qs = (nint)heads * D; ks = (nint)kvHeads * D; ls = heads;
-            range = new KeyRange(new AttentionShape(1, heads, kvHeads, L, S, D), _options, 0);
-        }
+        var at = new ForwardItem(item, BlockRows, _blocks, _shape, _options, _packed, _q, _k, _v, _o, _lse);
+        int block = at.Block;
+        (L, S) = (at.L, at.S);
+        float* qHead = at.Q, kHead = at.K, vHead = at.V, oHead = at.O, lseHead = at.Lse;
+        nint qs = at.QStride, ks = at.KStride, ls = at.LseStride;   // row strides of query and output, of key and value, of logSumExp
+        var range = at.Range;
         int i0 = block * BlockRows, rows = Math.Min(BlockRows, L - i0);
         float* qt = scratch, ot = qt + BlockRows * D, st = ot + BlockRows * D;
         int* loRow = (int*)(st + TileKeys * BlockRows), hiRow = loRow + BlockRows;
@@ -336,30 +317,12 @@ internal sealed unsafe class FlashAttentionAvx512 : AttentionJob
     private void ExecuteGeneral(int item, float* scratch)
     {
         var (batch, heads, kvHeads, L, S, D) = _shape;
-        int block, h, kvh;
-        float* qHead, kHead, vHead, oHead, lseHead;
-        nint qs, ks, ls;   // row strides of query and output, of key and value, of logSumExp
-        KeyRange range;
-        if (_packed == null)
-        {
-            int bh = item / _blocks, b = bh / heads;
-            block = _blocks - 1 - item % _blocks;
-            h = bh % heads; kvh = h / (heads / kvHeads);
-            qHead = _q + (nint)bh * L * D; oHead = _o + (nint)bh * L * D; lseHead = _lse == null ? null : _lse + (nint)bh * L;
-            kHead = _k + (nint)(b * kvHeads + kvh) * S * D; vHead = _v + (nint)(b * kvHeads + kvh) * S * D;
-            qs = D; ks = D; ls = 1;
-            range = new KeyRange(_shape, _options, b);
-        }
-        else
-        {
-            _packed.Locate(item, BlockRows, heads, out int seq, out h, out block, out L, out S);
-            kvh = h / (heads / kvHeads);
-            nint q0 = _packed.QueryStart(seq), k0 = _packed.KeyStart(seq);
-            qHead = _q + (q0 * heads + h) * D; oHead = _o + (q0 * heads + h) * D; lseHead = _lse == null ? null : _lse + q0 * heads + h;
-            kHead = _k + (k0 * kvHeads + kvh) * D; vHead = _v + (k0 * kvHeads + kvh) * D;
-            qs = (nint)heads * D; ks = (nint)kvHeads * D; ls = heads;
-            range = new KeyRange(new AttentionShape(1, heads, kvHeads, L, S, D), _options, 0);
-        }
+        var at = new ForwardItem(item, BlockRows, _blocks, _shape, _options, _packed, _q, _k, _v, _o, _lse);
+        int block = at.Block, h = at.Head;
+        (L, S) = (at.L, at.S);
+        float* qHead = at.Q, kHead = at.K, vHead = at.V, oHead = at.O, lseHead = at.Lse;
+        nint qs = at.QStride, ks = at.KStride, ls = at.LseStride;   // row strides of query and output, of key and value, of logSumExp
+        var range = at.Range;
         int i0 = block * BlockRows, rows = Math.Min(BlockRows, L - i0);
         float* qt = scratch, ot = qt + BlockRows * D, st = ot + BlockRows * D;
         int* loRow = (int*)(st + TileKeys * BlockRows), hiRow = loRow + BlockRows;

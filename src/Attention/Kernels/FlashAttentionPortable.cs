@@ -47,30 +47,12 @@ internal sealed unsafe class FlashAttentionPortable : AttentionJob
     {
         var (_, heads, kvHeads, L, S, D) = _shape;
         // One head at a time so its K and V stay in cache; within it the heaviest causal blocks (last rows) first.
-        int block, h, kvh;
-        float* qHead, kHead, vHead, oHead, lseHead;
-        nint qs, ks, ls;   // row strides of query and output, of key and value, of logSumExp
-        KeyRange range;
-        if (_packed == null)
-        {
-            int bh = item / _blocks, b = bh / heads;
-            block = _blocks - 1 - item % _blocks;
-            h = bh % heads; kvh = h / (heads / kvHeads);
-            qHead = _q + (nint)bh * L * D; oHead = _o + (nint)bh * L * D; lseHead = _lse == null ? null : _lse + (nint)bh * L;
-            kHead = _k + (nint)(b * kvHeads + kvh) * S * D; vHead = _v + (nint)(b * kvHeads + kvh) * S * D;
-            qs = D; ks = D; ls = 1;
-            range = new KeyRange(_shape, _options, b);
-        }
-        else
-        {
-            _packed.Locate(item, BlockRows, heads, out int seq, out h, out block, out L, out S);
-            kvh = h / (heads / kvHeads);
-            nint q0 = _packed.QueryStart(seq), k0 = _packed.KeyStart(seq);
-            qHead = _q + (q0 * heads + h) * D; oHead = _o + (q0 * heads + h) * D; lseHead = _lse == null ? null : _lse + q0 * heads + h;
-            kHead = _k + (k0 * kvHeads + kvh) * D; vHead = _v + (k0 * kvHeads + kvh) * D;
-            qs = (nint)heads * D; ks = (nint)kvHeads * D; ls = heads;
-            range = new KeyRange(new AttentionShape(1, heads, kvHeads, L, S, D), _options, 0);
-        }
+        var at = new ForwardItem(item, BlockRows, _blocks, _shape, _options, _packed, _q, _k, _v, _o, _lse);
+        int block = at.Block, h = at.Head;
+        (L, S) = (at.L, at.S);
+        float* qHead = at.Q, kHead = at.K, vHead = at.V, oHead = at.O, lseHead = at.Lse;
+        nint qs = at.QStride, ks = at.KStride, ls = at.LseStride;   // row strides of query and output, of key and value, of logSumExp
+        var range = at.Range;
         int i0 = block * BlockRows, rows = Math.Min(BlockRows, L - i0);
         float* scores = scratch, acc = scratch + TileKeys;
         var o = new Span<float>(acc, D);
