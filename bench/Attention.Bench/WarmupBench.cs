@@ -39,7 +39,7 @@ public static class WarmupBench
     // or its environment; the library itself can only mark its methods (AggressiveOptimization).
     private static readonly Setting[] Settings =
     [
-        new("default", "tiered compilation on (the .NET default, what `attn` and a user's program run with)", [("DOTNET_TieredCompilation", "1")]),
+        new("default", "tiered compilation on (the .NET default, what a user's program runs with; `attn` and this bench turn it off in their project files)", [("DOTNET_TieredCompilation", "1")]),
         new("no-quick-loops", "tiered, but methods with loops are compiled optimised at once (`TieredCompilationQuickJitForLoops=false`)",
             [("DOTNET_TieredCompilation", "1"), ("DOTNET_TC_QuickJitForLoops", "0")]),
         new("tiering-off", "tiered compilation off (`DOTNET_TieredCompilation=0`): every method fully optimised at its first call", [("DOTNET_TieredCompilation", "0")]),

@@ -24,7 +24,8 @@ namespace Attention.Kernels;
 /// never read, so NaN garbage in it is ignored. Edges cost what they compute: 16- and 32-wide column kernels,
 /// 2- and 4-row kernels for the last rows, and, when A is stored transposed, a kernel for column edges of ≤ 24
 /// that runs its vectors down the rows of C (64 rows of A per load) instead of across 16 lanes of one column.
-/// Narrow panels (≤ 4 slivers) read A in place instead of packing it: a pack used 2–3 times does not pay for itself. Threads split C into row (or column) bands aligned
+/// A stored as is (op(A) = A) is read in place, never packed (but a last sliver of fewer than 6 rows); A stored
+/// transposed is packed unless the panel is narrow (≤ 4 slivers). Threads split C into row (or column) bands aligned
 /// to MR (NR); every element sees the same sequence of operations whatever the thread count, so
 /// results are bitwise identical for any maxThreads.
 ///
@@ -40,7 +41,10 @@ namespace Attention.Kernels;
 /// eight-row Bᵀ packing ~185; (5) edge kernels and in-place A on narrow panels: Aᵀ·B 127×129×131 from 52–54% to
 /// 80–83% of the FMA peak, A·B 127×129×131 from 61% to 75–77%, A·B 126×128×131 from 73–75% to 86–92%, 1024³
 /// unchanged (one thread, CPU time, best of several calls in one process beside the old build, `chrt -f 50` on the
-/// shared 2-core Zen 5 at load average 17–39, peak 270–289 GFLOP/s measured in the same runs). Same bits as before.
+/// shared 2-core Zen 5 at load average 17–39, peak 270–289 GFLOP/s measured in the same runs). Same bits as before;
+/// (6) A read in place whenever it is not transposed: 1024³ A·B from 260–265 to 269–274 GFLOP/s, A·Bᵀ from 255–260 to
+/// 263–269, MiniLM's four projection shapes 2–9% less CPU time (one thread, CPU time, old and new builds alternating,
+/// load average 15–22). Same bits again.
 /// </summary>
 public static unsafe class Gemm
 {
@@ -221,7 +225,7 @@ public static unsafe class Gemm
                     {
                         int kc = Math.Min(KC, k - pc);
                         PackB(transposeB, b, ldb, pc, jc, kc, ncCur, nr, bPack);
-                        Panel(transposeA, a, lda, m, pc, kc, bPack, 0, ncCur, c + jc, ldc, alpha, pc == 0 ? beta : 1f, kernel, mr, nr, aPack);
+                        Panel(transposeA, a, lda, m, pc, kc, bPack, 0, ncCur, c + jc, ldc, alpha, pc == 0 ? beta : 1f, kernel, mr, nr, aPack, null, 0, 0);
                     }
                 }
             }
@@ -235,16 +239,22 @@ public static unsafe class Gemm
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Panel(bool transposeA, float* a, int lda, int m, int pc, int kc, float* bPack, int j0, int j1,
-                              float* c, int ldc, float alpha, float beta, Kernel kernel, int mr, int nr, float* aPack)
+                              float* c, int ldc, float alpha, float beta, Kernel kernel, int mr, int nr, float* aPack,
+                              GemmEpilogue? epilogue, int rowBase, int colBase)
     {
+        // the epilogue's callbacks see C's absolute coordinates: rowBase, colBase locate this panel's c
         int mc = MC / mr * mr;
         float* tile = stackalloc float[MR * NR + 16];
         tile = Align64(tile);
-        // A narrow panel (at most InPlaceSlivers column slivers) uses each packed A sliver only a few times, too few
-        // to repay packing it: the AVX-512 kernels then read op(A) = A in place, row i of the sliver at a + i·lda,
-        // step 1 along k. Only a partial last sliver (fewer than MR rows) is still packed, so that its padding rows
-        // read zeros instead of memory past A. Same operations in the same order either way, so the same bits.
-        bool inPlace = kernel == Kernel.Vector512 && (j1 - j0 + nr - 1) / nr <= InPlaceSlivers;
+        // The AVX-512 kernels read op(A) = A in place, row i of the sliver at a + i·lda, step 1 along k: six row
+        // streams the prefetchers follow, the sliver (6 × kc floats) staying in L1 for every column sliver of the
+        // panel, so packing it bought nothing and cost a pass over A (MiniLM's projections, 1024 rows × 384 or 1536:
+        // 5–9% less CPU time without it). Stored transposed (op(A) = Aᵀ), a sliver in place is one cache line per k
+        // step, kc lines apart: only narrow panels (at most InPlaceSlivers column slivers, each packed sliver used
+        // too few times to repay its packing) read that in place. A partial last sliver (fewer than MR rows) is
+        // still packed, so that its padding rows read zeros instead of memory past A. Same operations in the same
+        // order either way, so the same bits.
+        bool inPlace = kernel == Kernel.Vector512 && (!transposeA || (j1 - j0 + nr - 1) / nr <= InPlaceSlivers);
         for (int ic = 0; ic < m; ic += mc)
         {
             int mcCur = Math.Min(mc, m - ic);
@@ -258,6 +268,7 @@ public static unsafe class Gemm
                 if (kernel == Kernel.Vector512 && transposeA && nrCur <= EdgeColumnsMax)
                 {
                     EdgeColumnsT(a + (long)pc * lda + ic, lda, bSliver, kc, mcCur, nrCur, c + (long)ic * ldc + jr, ldc, alpha, beta, tile);
+                    epilogue?.Tile?.Invoke(rowBase + ic, rowBase + ic + mcCur, colBase + jr, colBase + jr + nrCur);
                     continue;
                 }
                 for (int ir = 0; ir < mcCur; ir += mr)
@@ -284,7 +295,10 @@ public static unsafe class Gemm
                         default: MicroScalar(aSliver, bSliver, kc, cTile, ldc, alpha, beta, mrCur, nrCur); break;
                     }
                 }
+                // this MC×NR block of C is final (the caller passes an epilogue with the last depth block only)
+                epilogue?.Tile?.Invoke(rowBase + ic, rowBase + ic + mcCur, colBase + jr, colBase + jr + nrCur);
             }
+            epilogue?.Rows?.Invoke(rowBase + ic, rowBase + ic + mcCur);
         }
     }
 
@@ -328,9 +342,20 @@ public static unsafe class Gemm
     /// so the results are bitwise identical to it.
     /// </summary>
     /// <exception cref="ArgumentException">A negative m, a or c too short for the shapes, or c overlapping a.</exception>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Multiply(bool transposeA, int m, float alpha, ReadOnlySpan<float> a, int lda, GemmPackedB b,
                                 float beta, Span<float> c, int ldc, int maxThreads = 0)
+        => Multiply(transposeA, m, alpha, a, lda, b, beta, c, ldc, null, maxThreads);
+
+    /// <summary>
+    /// <see cref="Multiply(bool, int, float, ReadOnlySpan{float}, int, GemmPackedB, float, Span{float}, int, int)"/>, then
+    /// <paramref name="epilogue"/>'s callbacks on each part of C as soon as it holds its final value, on the thread that
+    /// computed it, while it is still in cache: a bias and an activation, or a residual and a LayerNorm, without a
+    /// separate pass over C from memory. With a <see cref="GemmEpilogue.Rows"/> callback the threads split C by rows.
+    /// </summary>
+    /// <exception cref="ArgumentException">A negative m, a or c too short for the shapes, or c overlapping a.</exception>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Multiply(bool transposeA, int m, float alpha, ReadOnlySpan<float> a, int lda, GemmPackedB b,
+                                float beta, Span<float> c, int ldc, GemmEpilogue? epilogue, int maxThreads = 0)
     {
         ArgumentNullException.ThrowIfNull(b);
         if (m < 0) throw new ArgumentOutOfRangeException(nameof(m), m, "expected m ≥ 0");
@@ -343,21 +368,28 @@ public static unsafe class Gemm
         if (m == 0 || n == 0) return;
         fixed (float* pa = a, pc = c)
         {
-            if (k == 0 || alpha == 0) { ScaleC(m, n, beta, pc, ldc); return; }
+            if (k == 0 || alpha == 0)
+            {
+                ScaleC(m, n, beta, pc, ldc);
+                epilogue?.Tile?.Invoke(0, m, 0, n);
+                epilogue?.Rows?.Invoke(0, m);
+                return;
+            }
             int threads = ThreadCount(maxThreads);
             if ((long)m * n * k < 1 << 20) threads = 1;
             // the same split as the unpacked product: row bands of MR, or column bands of whole slivers
-            bool splitRows = m >= n;
+            // (a row epilogue needs whole rows on one thread)
+            bool splitRows = m >= n || epilogue?.Rows is not null;
             int mr = b.Kernel == Kernel.Scalar ? 4 : MR;
             int units = splitRows ? (m + mr - 1) / mr : (n + b.Nr - 1) / b.Nr;
             threads = Math.Min(threads, units);
-            if (threads <= 1) { SerialPacked(transposeA, 0, m, 0, n, alpha, pa, lda, b, beta, pc, ldc); return; }
+            if (threads <= 1) { SerialPacked(transposeA, 0, m, 0, n, alpha, pa, lda, b, beta, pc, ldc, epilogue); return; }
             nint ia = (nint)pa, ic = (nint)pc;
             Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, t =>
             {
                 int u0 = (int)((long)units * t / threads), u1 = (int)((long)units * (t + 1) / threads);
-                if (splitRows) SerialPacked(transposeA, u0 * mr, Math.Min(m, u1 * mr), 0, n, alpha, (float*)ia, lda, b, beta, (float*)ic, ldc);
-                else SerialPacked(transposeA, 0, m, u0 * b.Nr, Math.Min(n, u1 * b.Nr), alpha, (float*)ia, lda, b, beta, (float*)ic, ldc);
+                if (splitRows) SerialPacked(transposeA, u0 * mr, Math.Min(m, u1 * mr), 0, n, alpha, (float*)ia, lda, b, beta, (float*)ic, ldc, epilogue);
+                else SerialPacked(transposeA, 0, m, u0 * b.Nr, Math.Min(n, u1 * b.Nr), alpha, (float*)ia, lda, b, beta, (float*)ic, ldc, epilogue);
             });
         }
     }
@@ -365,8 +397,11 @@ public static unsafe class Gemm
     /// <summary>Rows [r0, r1) and columns [c0, c1) of C (c0 a multiple of the sliver width) on one thread.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void SerialPacked(bool transposeA, int r0, int r1, int c0, int c1, float alpha, float* a, int lda,
-                                     GemmPackedB b, float beta, float* c, int ldc)
+                                     GemmPackedB b, float beta, float* c, int ldc, GemmEpilogue? epilogue)
     {
+        // a row is whole after one panel only when one column block spans all of C; with several, Rows runs once, at the end
+        bool rowsAtEnd = epilogue?.Rows is not null && b.ColumnBlocks > 1;
+        var panelEpilogue = !rowsAtEnd ? epilogue : epilogue!.Tile is null ? null : new GemmEpilogue { Tile = epilogue.Tile };
         if (r1 <= r0 || c1 <= c0) return;
         int m = r1 - r0, k = b.K, mr = b.Kernel == Kernel.Scalar ? 4 : MR;
         float* aPart = transposeA ? a + r0 : a + (long)r0 * lda;
@@ -385,13 +420,15 @@ public static unsafe class Gemm
                     for (int pb = 0; pb < b.DepthBlocks; pb++)
                     {
                         int pc = pb * KC;
+                        bool last = pb == b.DepthBlocks - 1;
                         Panel(transposeA, aPart, lda, m, pc, Math.Min(KC, k - pc), b.Block(jb, pb), j0, j1, cPart + jc, ldc,
-                              alpha, pc == 0 ? beta : 1f, b.Kernel, mr, b.Nr, aPack);
+                              alpha, pc == 0 ? beta : 1f, b.Kernel, mr, b.Nr, aPack, last ? panelEpilogue : null, r0, jc);
                     }
                 }
             }
         }
         finally { ArrayPool<float>.Shared.Return(rented); }
+        if (rowsAtEnd) epilogue!.Rows!(r0, r1);
     }
 
     private static float* Align64(float* p) => (float*)(((nint)p + 63) & ~(nint)63);
@@ -910,4 +947,22 @@ public sealed unsafe class GemmPackedB
     }
 
     internal float* Block(int columnBlock, int depthBlock) => _base + _offsets[columnBlock * DepthBlocks + depthBlock];
+}
+
+/// <summary>
+/// Work the packed product (<see cref="Gemm.Multiply(bool, int, float, ReadOnlySpan{float}, int, GemmPackedB, float, Span{float}, int, GemmEpilogue?, int)"/>)
+/// hands each finished part of C while it is still in cache, on the thread that computed it: the bias, activation,
+/// residual or normalisation that would otherwise be another pass over C from memory. Coordinates are C's own
+/// (row0 ≤ row &lt; row1, col0 ≤ col &lt; col1). Each part is handed over exactly once; parts never overlap, so callbacks
+/// running on different threads touch different elements.
+/// </summary>
+public sealed class GemmEpilogue
+{
+    /// <summary>(row0, row1, col0, col1): a block of C (at most 144 rows × 64 columns) is final. For element-wise work
+    /// (a bias, GELU): the block is in L1/L2 when it runs.</summary>
+    public Action<int, int, int, int>? Tile { get; init; }
+
+    /// <summary>(row0, row1): every column of these rows is final (blocks of at most 144 rows when C is at most 2048
+    /// columns wide). For row-wise work (a residual + LayerNorm). Runs after <see cref="Tile"/> for those rows.</summary>
+    public Action<int, int>? Rows { get; init; }
 }

@@ -11,8 +11,9 @@ namespace Attention.Models;
 /// flat row-major buffers, with the work in three kernels: <see cref="Gemm"/> for the projections (Q, K and V as
 /// one product with the three weights stacked), `FlashAttention.ForwardVarlen` for softmax(Q·Kᵀ/√d)·V on the
 /// token-major rows, each sequence's keys packed without its padding (the T×T matrix is never built, the heads never
-/// split into a copy), and row passes that fold each bias into the next step (the Q/K/V copy, GELU, the residual +
-/// LayerNorm). Workspace comes from the shared array pool.
+/// split into a copy), and the row work done by the GEMM's epilogue (<see cref="GemmEpilogue"/>) on each block of C it
+/// has just finished, while it is in cache: the Q/K/V bias and copy, bias + GELU on each 64-column tile, the residual +
+/// LayerNorm on each block of rows. Workspace comes from the shared array pool.
 /// Shapes: rows N = B·T, hidden Hd, intermediate I.
 /// </summary>
 internal sealed class BertInference
@@ -61,7 +62,7 @@ internal sealed class BertInference
         int b = batch.Batch, t = batch.Length, n = b * t;
         int hd = _c.Hidden, h = _c.Heads, d = _c.HeadDim, inter = _c.Intermediate;
         float eps = _c.LayerNormEps;
-        var x = new float[n * hd];
+        var x = GC.AllocateUninitializedArray<float>(n * hd);   // every element is written below
         ForRows(n, hd, threads, (r0, r1) =>
         {
             for (int r = r0; r < r1; r++)
@@ -90,22 +91,25 @@ internal sealed class BertInference
             for (int l = 0; l < _layers.Length; l++)
             {
                 var w = _layers[l];
-                Gemm.Multiply(false, n, 1f, x, hd, w.Wqkv, 0f, qkv, 3 * hd, threads);
-                // [q | k | v] rows + bias → q (B·T, Hd) and the real tokens' k, v (ΣLengths, Hd), each row one copy
-                ForRows(n, 3 * hd, threads, (r0, r1) =>
+                // [q | k | v] rows + bias → q (B·T, Hd) and the real tokens' k, v (ΣLengths, Hd), each row one copy,
+                // done by the GEMM on each block of rows it finishes, while they are in cache
+                Gemm.Multiply(false, n, 1f, x, hd, w.Wqkv, 0f, qkv, 3 * hd, new GemmEpilogue
                 {
-                    for (int r = r0; r < r1; r++)
+                    Rows = (r0, r1) =>
                     {
-                        int bi = r / t, ti = r % t;
-                        var row = qkv.AsSpan(r * 3 * hd, 3 * hd);
-                        RowOps.Add(row, w.Bqkv);
-                        row[..hd].CopyTo(q.AsSpan(r * hd, hd));
-                        if (ti >= batch.Lengths[bi]) continue;
-                        int kr = cuK[bi] + ti;
-                        row.Slice(hd, hd).CopyTo(k.AsSpan(kr * hd, hd));
-                        row.Slice(2 * hd, hd).CopyTo(v.AsSpan(kr * hd, hd));
-                    }
-                });
+                        for (int r = r0; r < r1; r++)
+                        {
+                            int bi = r / t, ti = r % t;
+                            var row = qkv.AsSpan(r * 3 * hd, 3 * hd);
+                            RowOps.Add(row, w.Bqkv);
+                            row[..hd].CopyTo(q.AsSpan(r * hd, hd));
+                            if (ti >= batch.Lengths[bi]) continue;
+                            int kr = cuK[bi] + ti;
+                            row.Slice(hd, hd).CopyTo(k.AsSpan(kr * hd, hd));
+                            row.Slice(2 * hd, hd).CopyTo(v.AsSpan(kr * hd, hd));
+                        }
+                    },
+                }, threads);
                 var attended = headMask is null ? merged : ctx;
                 FlashAttention.ForwardVarlen(q.AsSpan(0, n * hd), k.AsSpan(0, keys * hd), v.AsSpan(0, keys * hd), attended.AsSpan(0, n * hd),
                                              cuQ, cuK, h, h, d, options);
@@ -116,22 +120,16 @@ internal sealed class BertInference
                             for (int hi = 0; hi < h; hi++)
                                 TensorPrimitives.Multiply(ctx.AsSpan(r * hd + hi * d, d), headMask[l, hi], merged.AsSpan(r * hd + hi * d, d));
                     });
-                // x = LayerNorm(x + merged·W_Oᵀ + b_O)
-                Gemm.Multiply(false, n, 1f, merged, hd, w.Wo, 0f, y, hd, threads);
-                ForRows(n, hd, threads, (r0, r1) => ResidualLayerNorm(y, x, r0, r1, hd, w.Bo, w.Ln1G, w.Ln1B, eps));
-                // x = LayerNorm(x + GELU(x·W₁ᵀ + b₁)·W₂ᵀ + b₂)
-                Gemm.Multiply(false, n, 1f, x, hd, w.W1, 0f, mid, inter, threads);
-                ForRows(n, inter, threads, (r0, r1) =>
+                // x = LayerNorm(x + merged·W_Oᵀ + b_O), each finished block of rows at once
+                Gemm.Multiply(false, n, 1f, merged, hd, w.Wo, 0f, y, hd,
+                              new GemmEpilogue { Rows = (r0, r1) => ResidualLayerNorm(y, x, r0, r1, hd, w.Bo, w.Ln1G, w.Ln1B, eps) }, threads);
+                // x = LayerNorm(x + GELU(x·W₁ᵀ + b₁)·W₂ᵀ + b₂): the bias and GELU on each finished 64-column tile
+                Gemm.Multiply(false, n, 1f, x, hd, w.W1, 0f, mid, inter, new GemmEpilogue
                 {
-                    for (int r = r0; r < r1; r++)
-                    {
-                        var row = mid.AsSpan(r * inter, inter);
-                        RowOps.Add(row, w.B1);
-                        GeluKernel.Apply(row, row);
-                    }
-                });
-                Gemm.Multiply(false, n, 1f, mid, inter, w.W2, 0f, y, hd, threads);
-                ForRows(n, hd, threads, (r0, r1) => ResidualLayerNorm(y, x, r0, r1, hd, w.B2, w.Ln2G, w.Ln2B, eps));
+                    Tile = (r0, r1, c0, c1) => GeluKernel.AddBiasApply(mid.AsSpan(r0 * inter + c0), inter, r1 - r0, w.B1.AsSpan(c0, c1 - c0)),
+                }, threads);
+                Gemm.Multiply(false, n, 1f, mid, inter, w.W2, 0f, y, hd,
+                              new GemmEpilogue { Rows = (r0, r1) => ResidualLayerNorm(y, x, r0, r1, hd, w.B2, w.Ln2G, w.Ln2B, eps) }, threads);
             }
         }
         finally

@@ -89,6 +89,43 @@ public class GeluKernelTests
         Assert.Equal(1e30f, x[21]);
     }
 
+    private static void CheckBiasBlock(Action<float[], int, int, float[]> apply)
+    {
+        var rng = new Rng(517);
+        foreach (var (rows, cols, ld) in new[] { (1, 1, 1), (3, 64, 70), (5, 17, 17), (2, 40, 1536) })
+        {
+            var x = rng.NormalArray((rows - 1) * ld + cols, 0f, 3f);
+            var bias = rng.NormalArray(cols, 0f, 1f);
+            var before = (float[])x.Clone();
+            apply(x, ld, rows, bias);
+            for (int i = 0; i < x.Length; i++)
+            {
+                int r = i / ld, c = i % ld;
+                if (c >= cols) { Assert.Equal(before[i], x[i]); continue; }   // between rows: untouched
+                float input = before[i] + bias[c];
+                double expected = NaiveGelu.Gelu(input);
+                Assert.True(Math.Abs(x[i] - expected) <= 4e-7 * Math.Abs(input) + 1e-37,
+                    $"GELU(x + b) at row {r}, column {c} ({rows}×{cols}, stride {ld}): expected {expected:R}, got {x[i]:R}");
+            }
+        }
+    }
+
+    [Fact]
+    public void AddBiasApply_IsGeluOfXPlusBias_OnEveryRowOfTheBlock_AndLeavesTheStrideGapAlone()
+    {
+        CheckBiasBlock((x, ld, rows, bias) => GeluKernel.AddBiasApply(x, ld, rows, bias));
+        if (Vector256.IsHardwareAccelerated) CheckBiasBlock((x, ld, rows, bias) => GeluKernel.AddBiasApply<Simd256>(x, ld, rows, bias));
+    }
+
+    [Fact]
+    public void AddBiasApply_BadBlock_ThrowsNamingExpectedAndActual()
+    {
+        var e = Assert.Throws<ArgumentException>(() => GeluKernel.AddBiasApply(new float[10], 8, 2, new float[4]));
+        Assert.Contains("12", e.Message); Assert.Contains("10", e.Message);
+        Assert.Throws<ArgumentOutOfRangeException>(() => GeluKernel.AddBiasApply(new float[10], 3, 2, new float[4]));
+        Assert.Throws<ArgumentOutOfRangeException>(() => GeluKernel.AddBiasApply(new float[10], 4, -1, new float[4]));
+    }
+
     [Fact]
     public void Gelu_OutputOfOtherLength_Throws()
     {

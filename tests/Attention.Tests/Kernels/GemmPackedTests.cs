@@ -39,6 +39,71 @@ public class GemmPackedTests
         Assert.Equal(expected, got);
     }
 
+    public static TheoryData<bool, int, int, int, int> EpilogueCases()
+    {
+        var data = new TheoryData<bool, int, int, int, int>();
+        foreach (bool ta in new[] { false, true })
+            foreach (var (m, n, k) in new[] { (1, 1, 1), (12, 1152, 384), (150, 70, Gemm.KC * 2 + 3), (5, Gemm.NC + 129, 40), (301, 384, 96) })
+                foreach (int threads in new[] { 1, 2 })
+                    data.Add(ta, m, n, k, threads);
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(EpilogueCases))]
+    public void Epilogue_HandsOverEveryElementOnce_HoldingItsFinalValue_AndRowsWhole(bool ta, int m, int n, int k, int threads)
+    {
+        const int pad = 2;
+        var (a, b, c0) = Make(ta, false, m, n, k, pad, (ulong)(m + n + k));
+        int lda = (ta ? m : k) + pad, ldb = n + pad, ldc = n + pad;
+        var expected = (float[])c0.Clone();
+        Gemm.Multiply(ta, false, m, n, k, 1f, a, lda, b, ldb, 0.5f, expected, ldc, threads);
+        var got = (float[])c0.Clone();
+        var tileVisits = new int[m * n];
+        var rowVisits = new int[m];
+        int wrongInTile = 0, wrongInRows = 0, rowsBeforeTiles = 0;
+        var epilogue = new GemmEpilogue
+        {
+            Tile = (r0, r1, c0_, c1) =>
+            {
+                for (int r = r0; r < r1; r++)
+                    for (int c = c0_; c < c1; c++)
+                    {
+                        Interlocked.Increment(ref tileVisits[r * n + c]);
+                        if (got[r * ldc + c] != expected[r * ldc + c]) Interlocked.Increment(ref wrongInTile);
+                    }
+            },
+            Rows = (r0, r1) =>
+            {
+                for (int r = r0; r < r1; r++)
+                {
+                    Interlocked.Increment(ref rowVisits[r]);
+                    for (int c = 0; c < n; c++)
+                    {
+                        if (got[r * ldc + c] != expected[r * ldc + c]) Interlocked.Increment(ref wrongInRows);
+                        if (Volatile.Read(ref tileVisits[r * n + c]) != 1) Interlocked.Increment(ref rowsBeforeTiles);
+                    }
+                }
+            },
+        };
+        Gemm.Multiply(ta, m, 1f, a, lda, Gemm.Prepack(false, b, ldb, k, n), 0.5f, got, ldc, epilogue, threads);
+        Assert.Equal(expected, got);
+        Assert.All(tileVisits, v => Assert.Equal(1, v));
+        Assert.All(rowVisits, v => Assert.Equal(1, v));
+        Assert.Equal((0, 0, 0), (wrongInTile, wrongInRows, rowsBeforeTiles));
+    }
+
+    [Fact]
+    public void Epilogue_RunsOnTheScaledC_WhenKIsZero()
+    {
+        var c = Enumerable.Repeat(2f, 3 * 4).ToArray();
+        int tiles = 0, rows = 0;
+        Gemm.Multiply(false, 3, 1f, new float[3], 1, Gemm.Prepack(false, [], 4, 0, 4), 3f, c, 4,
+                      new GemmEpilogue { Tile = (r0, r1, c0, c1) => tiles += (r1 - r0) * (c1 - c0), Rows = (r0, r1) => rows += r1 - r0 });
+        Assert.All(c, x => Assert.Equal(6f, x));
+        Assert.Equal((12, 3), (tiles, rows));
+    }
+
     [Theory]
     [InlineData("Vector256")] [InlineData("Scalar")]
     public void PackedMultiply_FallbackKernels_AreBitwiseEqualToUnpacked(string name)
