@@ -45,15 +45,12 @@ internal sealed unsafe class FlashAttentionPortable : AttentionJob
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public override void Execute(int item, float* scratch)
     {
-        var (_, heads, kvHeads, L, S, D) = _shape;
+        var (_, _, _, L, S, D) = _shape;
         // One head at a time so its K and V stay in cache; within it the heaviest causal blocks (last rows) first.
         var at = new ForwardItem(item, BlockRows, _blocks, _shape, _options, _packed, _q, _k, _v, _o, _lse);
-        int block = at.Block, h = at.Head;
+        int h = at.Head, i0 = at.Block * BlockRows, rows = Math.Min(BlockRows, at.L - i0);
         (L, S) = (at.L, at.S);
-        float* qHead = at.Q, kHead = at.K, vHead = at.V, oHead = at.O, lseHead = at.Lse;
-        nint qs = at.QStride, ks = at.KStride, ls = at.LseStride;   // row strides of query and output, of key and value, of logSumExp
         var range = at.Range;
-        int i0 = block * BlockRows, rows = Math.Min(BlockRows, L - i0);
         float* scores = scratch, acc = scratch + TileKeys;
         var o = new Span<float>(acc, D);
         float slope = _alibi == null ? 0 : _alibi[h];
@@ -62,9 +59,9 @@ internal sealed unsafe class FlashAttentionPortable : AttentionJob
         for (int r = 0; r < rows; r++)
         {
             int i = i0 + r;
-            var q = new ReadOnlySpan<float>(qHead + i * qs, D);
-            var output = new Span<float>(oHead + i * qs, D);
-            float* lseAt = lseHead == null ? null : lseHead + i * ls;
+            var q = new ReadOnlySpan<float>(at.Q + i * at.QStride, D);
+            var output = new Span<float>(at.O + i * at.QStride, D);
+            float* lseAt = at.Lse == null ? null : at.Lse + i * at.LseStride;
             range.Visible(i, out int lo, out int hi, out int sinkEnd);
             if (lo >= hi)
             {
@@ -92,7 +89,7 @@ internal sealed unsafe class FlashAttentionPortable : AttentionJob
                 for (int c = 0; c < n; c++)
                 {
                     // order inside a score: scale·q·k → soft-cap → + ALiBi
-                    float s = _scale * TensorPrimitives.Dot(q, new ReadOnlySpan<float>(kHead + (j0 + c) * ks, D));
+                    float s = _scale * TensorPrimitives.Dot(q, new ReadOnlySpan<float>(at.K + (j0 + c) * at.KStride, D));
                     if (_softCap > 0) s = _softCap * MathF.Tanh(s / _softCap);
                     if (slope != 0) s -= slope * Math.Abs(pos - (j0 + c));
                     scores[c] = s;
@@ -109,7 +106,7 @@ internal sealed unsafe class FlashAttentionPortable : AttentionJob
                 {
                     float p = MathF.Exp(scores[c] - m);
                     l += p;
-                    TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(vHead + (j0 + c) * ks, D), p, o, o);
+                    TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(at.V + (j0 + c) * at.KStride, D), p, o, o);
                 }
             }
             if (l == 0)
