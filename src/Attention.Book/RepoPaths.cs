@@ -41,12 +41,24 @@ public static class RepoPaths
     /// <summary>docs/answers/ under the root.</summary>
     public static string Answers(string root) => Path.Combine(root, "docs", "answers");
 
-    /// <summary>The answer pages beside the application (docs/answers; the attn tool package carries them), or null.</summary>
-    public static string? ShippedAnswers()
+    /// <summary>The name of the folder beside the application that holds the book's sources (<see cref="ShippedBook"/>).</summary>
+    public const string ShippedBookFolder = "book";
+
+    /// <summary>
+    /// The book's sources beside the application (book/, which the attn tool package and every build of it carry), or
+    /// null: a folder laid out like the repository with what the site needs and nothing else — docs/ (the answer pages,
+    /// their figures, the questions), README.md, CHANGELOG.md, the source files of src/ and tests/ that the pages cite,
+    /// bench/results/ and the notes of data/. <c>attn book</c> builds the site from it outside a checkout. It holds no
+    /// <see cref="SolutionFile"/>, so it is never taken for a checkout and its pages are never rewritten.
+    /// </summary>
+    public static string? ShippedBook()
     {
-        var path = Path.Combine(AppContext.BaseDirectory, "docs", "answers");
-        return Directory.Exists(path) ? path : null;
+        var path = Path.Combine(AppContext.BaseDirectory, ShippedBookFolder);
+        return Directory.Exists(Answers(path)) ? path : null;
     }
+
+    /// <summary>The answer pages beside the application (book/docs/answers, see <see cref="ShippedBook"/>), or null.</summary>
+    public static string? ShippedAnswers() => ShippedBook() is { } book ? Answers(book) : null;
 
     /// <summary>
     /// The answer pages to read: docs/answers under the repository root when one is found, else the copy beside the

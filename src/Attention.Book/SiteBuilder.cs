@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Net;
 using System.Text;
 using System.Text.Json;
@@ -12,7 +13,10 @@ namespace Attention.Book;
 /// <summary>What to build the static site from and where.</summary>
 public sealed class SiteOptions
 {
-    /// <summary>The repository root: links from pages into the code (../../src/...) resolve against it.</summary>
+    /// <summary>
+    /// The repository root, or a folder laid out like it (the copy the attn tool carries, <see cref="RepoPaths.ShippedBook"/>):
+    /// links from pages into the code (../../src/...) resolve against it, and nothing outside it is linked.
+    /// </summary>
     public required string Root { get; init; }
 
     /// <summary>The Markdown folder mirrored into the site; default Root/docs.</summary>
@@ -105,8 +109,9 @@ public static partial class SiteBuilder
         }
 
         var index = Path.Combine(output, "index.html");
-        WritePage(index, site, "Attention, answered and implemented in C#", ContentsBody(statuses, site), page: null, sidebar: false);
-        search.Insert(0, new SearchEntry("index.html", "Contents: the 50 questions", [], PlainText(ContentsBody(statuses, site))));
+        var contents = ContentsBody(statuses, site);
+        WritePage(index, site, "Attention, answered and implemented in C#", contents, page: null, sidebar: false);
+        search.Insert(0, new SearchEntry("index.html", "Contents: the 50 questions", [], PlainText(contents)));
 
         // the repository files the pages cite; Markdown among them may cite more, so this drains a queue
         int sources = 0;
@@ -252,6 +257,8 @@ public static partial class SiteBuilder
         html.Append("<p>Fifty interview questions on attention, each answered by a page whose numbers and figures come from an experiment ")
             .Append("that runs the library's code. Run any of them with <code>attn show N</code>. ")
             .Append(CultureInvariant($"{pages} of {Questions.Count} pages written, {answered} backed by an experiment.</p>")).AppendLine();
+        html.Append(AboutSection(site));
+        html.AppendLine("<h2 id=\"questions\">The questions</h2>");
         html.AppendLine("<ol class=\"contents\">");
         foreach (var (q, status, page, _) in list)
         {
@@ -268,6 +275,31 @@ public static partial class SiteBuilder
             html.Append("<span class=\"status ").Append(css).Append("\">").Append(Pages.Describe(status)).AppendLine("</span></li>");
         }
         html.AppendLine("</ol>");
+        return html.ToString();
+    }
+
+    /// <summary>
+    /// The home page's "About" section: what the project is, how to run it, and a link to the project's README, rendered
+    /// into the site (when the root holds a README.md).
+    /// </summary>
+    private static string AboutSection(SiteContext site)
+    {
+        var readme = File.Exists(Path.Combine(site.Root, "README.md")) ? site.Rewrite("README.md", site.Root, site.Output) : null;
+        var html = new StringBuilder();
+        html.AppendLine("<section class=\"about\" aria-labelledby=\"about\">");
+        html.AppendLine("<h2 id=\"about\">About this book</h2>");
+        html.Append("<p>The answers, the experiments and the attention library they run on are one C# project: fast CPU kernels ")
+            .Append("(FlashAttention-style tiling, grouped-query, sliding-window, paged and block-sparse attention), the layers ")
+            .Append("and models the answers discuss, and the <code>attn</code> command that shows an answer and runs its experiment live.");
+        if (readme is not null)
+            html.Append(" The project's <a href=\"").Append(readme).Append("\">README</a> says what is in it, how fast the kernels are, and how to use the library in your own program.");
+        html.AppendLine("</p>");
+        html.AppendLine("<p>Run it yourself, from a checkout of the repository (the .NET 10 SDK is all it needs):</p>");
+        html.AppendLine("<pre><code>dotnet run -c Release --project src/Attention.Cli -- list      # the 50 questions\n" +
+                        "dotnet run -c Release --project src/Attention.Cli -- show 14   # answer 14, its experiment live\n" +
+                        "dotnet run -c Release --project src/Attention.Cli -- book      # this site, every experiment rerun</code></pre>");
+        html.AppendLine("<p>or with the <code>attn</code> tool installed (<code>attn list</code>, <code>attn show 14</code>, <code>attn book</code>).</p>");
+        html.AppendLine("</section>");
         return html.ToString();
     }
 
@@ -333,11 +365,11 @@ public static partial class SiteBuilder
         html.AppendLine("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">");
         html.AppendLine("<meta name=\"color-scheme\" content=\"light dark\">");
         html.Append("<title>").Append(WebUtility.HtmlEncode(title)).AppendLine("</title>");
-        html.AppendLine($"<link rel=\"stylesheet\" href=\"{assets}/katex/katex.min.css\">");
-        html.AppendLine($"<link rel=\"stylesheet\" href=\"{assets}/site.css\">");
-        html.AppendLine($"<script defer src=\"{assets}/katex/katex.min.js\"></script>");
-        html.AppendLine($"<script defer src=\"{assets}/katex/contrib/auto-render.min.js\"></script>");
-        html.AppendLine($"<script defer src=\"{assets}/site.js\"></script>");
+        html.AppendLine(CultureInfo.InvariantCulture, $"<link rel=\"stylesheet\" href=\"{assets}/katex/katex.min.css\">");
+        html.AppendLine(CultureInfo.InvariantCulture, $"<link rel=\"stylesheet\" href=\"{assets}/site.css\">");
+        html.AppendLine(CultureInfo.InvariantCulture, $"<script defer src=\"{assets}/katex/katex.min.js\"></script>");
+        html.AppendLine(CultureInfo.InvariantCulture, $"<script defer src=\"{assets}/katex/contrib/auto-render.min.js\"></script>");
+        html.AppendLine(CultureInfo.InvariantCulture, $"<script defer src=\"{assets}/site.js\"></script>");
         // runs after the deferred scripts: Markdig writes math as \( \) and \[ \] inside span/div.math. throwOnError: a
         // formula KaTeX cannot read (an unknown command too, which throwOnError: false would quietly draw in red) stays
         // as its TeX and is reported on the console, where the browser test sees it
@@ -411,15 +443,26 @@ public static partial class SiteBuilder
         return n;
     }
 
+    /// <summary>
+    /// Checks, without changing anything, that a build may write the site into <paramref name="outputDirectory"/>: it is
+    /// missing, empty, or a site an earlier build wrote (which the build replaces). Call it before long work.
+    /// </summary>
+    /// <exception cref="IOException">The path is a file, or a folder that holds other things.</exception>
+    public static void CheckOutput(string outputDirectory)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(outputDirectory);
+        var output = Path.GetFullPath(outputDirectory);
+        if (File.Exists(output))
+            throw new IOException($"The site folder '{output}' is a file; choose another folder (--out).");
+        // only a folder an earlier build made is emptied: --out could name anything
+        if (Directory.Exists(output) && !File.Exists(Path.Combine(output, MarkerFile)) && Directory.EnumerateFileSystemEntries(output).Any())
+            throw new IOException($"The site folder '{output}' is not empty and was not written by `attn book`; choose another folder (--out).");
+    }
+
     private static void PrepareOutput(string output)
     {
-        if (Directory.Exists(output))
-        {
-            // only a folder an earlier build made is emptied: --out could name anything
-            if (File.Exists(Path.Combine(output, MarkerFile))) Directory.Delete(output, recursive: true);
-            else if (Directory.EnumerateFileSystemEntries(output).Any())
-                throw new IOException($"The site folder '{output}' is not empty and was not written by `attn book`; choose another --out.");
-        }
+        CheckOutput(output);
+        if (Directory.Exists(output)) Directory.Delete(output, recursive: true);
         Directory.CreateDirectory(output);
     }
 

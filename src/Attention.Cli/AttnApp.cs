@@ -275,52 +275,49 @@ public sealed class AttnApp
         if (pagesOnly && (full || writePages || onlyText is not null))
             throw new UsageException("--pages-only runs no experiment, so it takes none of --full, --write-pages or --only");
         var selected = onlyText is null ? null : ParseQuestionList(onlyText);
-        var root = RepoPaths.FindRoot(rootOverride ?? _root);
-        var site = Path.GetFullPath(outDir ?? RepoPaths.DefaultSite(root));
+        var missing = selected?.Where(q => Registry.Find(q) is null).Order().ToList() ?? [];
+        if (missing.Count > 0)
+            throw new UsageException($"--only names question{(missing.Count == 1 ? "" : "s")} without an experiment: {string.Join(", ", missing)}");
+        // a checkout (found, or --root); else the book the tool carries, whose pages are never rewritten
+        var root = TryRoot(rootOverride);
+        if (root is null && writePages)
+            throw new UsageException("--write-pages rewrites the answer pages of a checkout: run it inside the repository or pass --root");
+        var bookRoot = root ?? RepoPaths.ShippedBook()
+            ?? throw new UsageException("book needs the repository (run it inside a checkout or pass --root) or the pages the attn tool carries; found neither");
+        var site = Path.GetFullPath(outDir ?? (root is null ? Path.Combine(Directory.GetCurrentDirectory(), "site") : RepoPaths.DefaultSite(root)));
         EnsureWritable(site, "the site");
-        var pages = Pages.Find(RepoPaths.Answers(root));
-        var experiments = pagesOnly ? new List<Experiment>() : Registry.All.Where(e => selected is null || selected.Contains(e.Question)).ToList();
-        if (selected is not null)
+        BookPipeline pipeline;
+        try
         {
-            var missing = selected.Where(q => Registry.Find(q) is null).ToList();
-            if (missing.Count > 0)
-                throw new UsageException($"--only names question{(missing.Count == 1 ? "" : "s")} without an experiment: {string.Join(", ", missing)}");
+            pipeline = new BookPipeline(new BookOptions
+            {
+                Root = bookRoot, OutputDirectory = site, Registry = Registry, Full = full, Seed = seed,
+                Only = selected, PagesOnly = pagesOnly, WritePages = writePages,
+            });
         }
+        catch (ArgumentException e) { throw new UsageException(WithoutParameter(e)); }
+        var experiments = pipeline.Experiments;
         var console = Consoles.For(stdout);
-        var runs = new List<ExperimentRun>();
-        var figureRoot = Path.Combine(Path.GetTempPath(), $"attn-book-{Environment.ProcessId}");
 
-        if (pagesOnly) console.MarkupLine("Building the site from the committed pages and figures (no experiment runs)");
+        if (pagesOnly) console.MarkupLine($"Building the site from the {(root is null ? "pages and figures the attn tool carries" : "committed pages and figures")} (no experiment runs)");
         else console.MarkupLine($"Running {experiments.Count} experiment{(experiments.Count == 1 ? "" : "s")} ({(full ? "full" : "quick")}, seed {seed})");
-        if (!console.Profile.Capabilities.Interactive)
+        BookReport report;
+        if (!console.Profile.Capabilities.Interactive || experiments.Count == 0)
         {
             // in a log: one line per experiment as it starts, its verdict in the summary below
-            foreach (var experiment in experiments)
-            {
-                console.MarkupLine($"[grey]running {Markup.Escape(experiment.GetType().Name)} …[/]");
-                runs.Add(ExperimentRunner.Run(experiment, full, seed, Path.Combine(figureRoot, $"q{experiment.Question:00}")));
-            }
+            report = pipeline.Run(new LogProgress(console));
         }
-        else if (experiments.Count > 0) console.Progress()
-            .AutoClear(false)
-            .HideCompleted(true)
-            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
-            .Start(ctx =>
-            {
-                var overall = ctx.AddTask("all experiments", maxValue: Math.Max(1, experiments.Count));
-                foreach (var experiment in experiments)
-                {
-                    var name = experiment.GetType().Name;
-                    var task = ctx.AddTask(Markup.Escape(name), maxValue: 1.0);
-                    var run = ExperimentRunner.Run(experiment, full, seed, Path.Combine(figureRoot, $"q{experiment.Question:00}"), new TaskProgress(task, name));
-                    task.Value = 1.0;
-                    task.StopTask();
-                    overall.Increment(1);
-                    runs.Add(run);
-                }
-            });
+        else
+        {
+            report = null!;
+            console.Progress()
+                .AutoClear(false)
+                .HideCompleted(true)
+                .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
+                .Start(ctx => report = pipeline.Run(new BarProgress(ctx, experiments.Count)));
+        }
 
-        foreach (var run in runs)
+        foreach (var run in report.Runs)
         {
             var name = Markup.Escape(run.Experiment.GetType().Name);
             var time = ResultMarkdown.FormatSeconds(run.Elapsed);
@@ -335,42 +332,70 @@ public sealed class AttnApp
             var note = timingMisses > 0 ? $" [grey]({timingMisses} missed {(timingMisses == 1 ? "is a timing claim" : "are timing claims")})[/]" : "";
             console.MarkupLine($"{mark} {name,-32} {time,9}  {holds}/{checks} checks hold{note}");
         }
-
-        var blocks = new Dictionary<int, RenderedBlock>();
-        foreach (var run in runs.Where(r => r.Succeeded)) blocks[run.Experiment.Question] = RenderedBlock.From(run);
-
-        if (writePages)
+        foreach (var write in report.PageWrites)
         {
-            foreach (var block in blocks.Values)
+            var file = write.PagePath is null ? "" : Markup.Escape(Path.GetFileName(write.PagePath));
+            console.MarkupLine(write.Outcome switch
             {
-                if (!pages.TryGetValue(block.Question, out var page))
-                {
-                    console.MarkupLine($"[yellow]no page docs/answers/{block.Question:00}-*.md for Q{block.Question:00}; block not written[/]");
-                    continue;
-                }
-                try
-                {
-                    block.WriteInto(page.Path);
-                    console.MarkupLine($"wrote block of {Markup.Escape(page.FileName)}");
-                }
-                catch (FormatException e)
-                {
-                    console.MarkupLine($"[red]{Markup.Escape(page.FileName)}: {Markup.Escape(e.Message)}[/]");
-                    runs.Add(new ExperimentRun(Registry.Find(block.Question)!, null, e, full, seed, TimeSpan.Zero, ""));
-                }
-            }
+                PageWriteOutcome.Written => $"wrote block of {file}",
+                PageWriteOutcome.NoPage => $"[yellow]no page docs/answers/{write.Question:00}-*.md for Q{write.Question:00}; block not written[/]",
+                _ => $"[red]{file}: {Markup.Escape(write.Error ?? "")}[/]",
+            });
         }
 
-        var report = SiteBuilder.Build(new SiteOptions { Root = root, OutputDirectory = site, Registry = Registry, FreshBlocks = blocks });
-        console.MarkupLine($"Site: {report.PagesWritten} pages, {report.SourcePagesWritten} repository files rendered, {report.FilesCopied} files copied → {Markup.Escape(report.IndexPath)}");
-        foreach (var kept in report.KeptAsText)
+        var siteReport = report.Site;
+        console.MarkupLine($"Site: {siteReport.PagesWritten} pages, {siteReport.SourcePagesWritten} repository files rendered, {siteReport.FilesCopied} files copied → {Markup.Escape(siteReport.IndexPath)}");
+        foreach (var kept in siteReport.KeptAsText)
             console.MarkupLine($"[yellow]link kept as text (its target cannot be in the site): {Markup.Escape(kept)}[/]");
-        try { Directory.Delete(figureRoot, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
 
-        var failed = runs.Where(r => !r.Succeeded).Select(r => r.Experiment.GetType().Name).Distinct().ToList();
-        if (failed.Count > 0)
-            return Fail(stderr, Failure, $"{failed.Count} of {experiments.Count} experiments failed: {string.Join(", ", failed)}");
+        if (!report.Succeeded)
+            return Fail(stderr, Failure, $"{report.Failed.Count} of {experiments.Count} experiments failed: {string.Join(", ", report.Failed)}");
         return Ok;
+    }
+
+    /// <summary>An argument exception's message without the " (Parameter 'x')" the runtime appends: the line a user reads.</summary>
+    private static string WithoutParameter(ArgumentException e) =>
+        e.ParamName is null ? e.Message : e.Message.Replace($" (Parameter '{e.ParamName}')", "", StringComparison.Ordinal);
+
+    /// <summary>The book's progress in a log: a line as each experiment starts.</summary>
+    private sealed class LogProgress(IAnsiConsole console) : IProgress<BookProgress>
+    {
+        public void Report(BookProgress value)
+        {
+            if (value.Stage == BookStage.ExperimentStarting)
+                console.MarkupLine($"[grey]running {Markup.Escape(value.Experiment.GetType().Name)} …[/]");
+        }
+    }
+
+    /// <summary>The book's progress as live bars: one for all experiments, one for the running one.</summary>
+    private sealed class BarProgress(ProgressContext context, int count) : IProgress<BookProgress>
+    {
+        private readonly ProgressTask _overall = context.AddTask("all experiments", maxValue: Math.Max(1, count));
+        private ProgressTask? _current;
+        private TaskProgress? _currentProgress;
+
+        public void Report(BookProgress value)
+        {
+            switch (value.Stage)
+            {
+                case BookStage.ExperimentStarting:
+                    var name = value.Experiment.GetType().Name;
+                    _current = context.AddTask(Markup.Escape(name), maxValue: 1.0);
+                    _currentProgress = new TaskProgress(_current, name);
+                    break;
+                case BookStage.ExperimentProgress:
+                    _currentProgress?.Report((value.Fraction, value.Status));
+                    break;
+                case BookStage.ExperimentFinished:
+                    if (_current is not null)
+                    {
+                        _current.Value = 1.0;
+                        _current.StopTask();
+                    }
+                    _overall.Increment(1);
+                    break;
+            }
+        }
     }
 
     /// <summary>Parses "3,4,10" into question numbers; a usage error names the bad item.</summary>

@@ -8,13 +8,15 @@ using Attention.Tensors;
 namespace Attention.Cli;
 
 /// <summary>
-/// <c>attn export --model minilm|g2p --out FILE.onnx [--weights FILE.safetensors] [--seed S]</c>: a model written to ONNX
-/// (opset 17) by the project's own writer (<see cref="OnnxExport"/>), for ONNX Runtime to serve.
+/// <c>attn export --model minilm|g2p --out FILE.onnx [--weights FILE.safetensors] [--seed S] [--teacher-forced]</c>: a
+/// model written to ONNX (opset 17) by the project's own writer (<see cref="OnnxExport"/>), for ONNX Runtime to serve.
 /// minilm: the bundled all-MiniLM-L6-v2 from the weights <see cref="BertModel"/> loaded (inputs input_ids,
 /// attention_mask, token_type_ids; outputs last_hidden_state, sentence_embedding). g2p: the Transformer G2P model of
-/// answers 11, 12, 32 and 44 (quick setting), teacher-forced (inputs input_ids, attention_mask, decoder_input_ids;
-/// outputs last_hidden_state, logits, encoder_last_hidden_state), read from <c>--weights</c>, else from the copy
-/// cached under the repository's <c>out/models/</c>, else trained quickly (300 steps) and cached there.
+/// answers 11, 12, 32 and 44 (quick setting) with the same three inputs (token_type_ids unused) and greedy decoding
+/// inside the graph (outputs last_hidden_state, the encoder's; phoneme_ids, phoneme_lengths, logits); with
+/// <c>--teacher-forced</c> the teacher-forced graph instead (inputs input_ids, attention_mask, decoder_input_ids; outputs
+/// last_hidden_state, logits, encoder_last_hidden_state). The weights are read from <c>--weights</c>, else from the
+/// copy cached under the repository's <c>out/models/</c>, else trained quickly (300 steps) and cached there.
 /// </summary>
 internal static class ExportCommand
 {
@@ -24,18 +26,25 @@ internal static class ExportCommand
         var output = new Option<string>("--out") { Description = "The .onnx file to write", Required = true };
         var weights = new Option<string?>("--weights") { Description = "g2p: a saved Transformer of the quick G2P configuration (.safetensors, Module.Save); default: the cached one, else trained now" };
         var seed = new Option<int>("--seed") { Description = "g2p: the training seed when the model is trained", DefaultValueFactory = _ => 1234 };
-        var command = new Command("export", "Write a model to ONNX for ONNX Runtime (minilm or g2p)") { model, output, weights, seed };
+        var teacherForced = new Option<bool>("--teacher-forced")
+        {
+            Description = "g2p: write the teacher-forced graph (inputs input_ids, attention_mask, decoder_input_ids; outputs the decoder's " +
+                          "last_hidden_state, logits, encoder_last_hidden_state) instead of the default, which takes input_ids, attention_mask, " +
+                          "token_type_ids (unused) and decodes greedily inside the graph (outputs last_hidden_state: the encoder's, phoneme_ids, phoneme_lengths, logits)",
+        };
+        var command = new Command("export", "Write a model to ONNX for ONNX Runtime (minilm or g2p)") { model, output, weights, seed, teacherForced };
         command.SetAction(parse => Run(parse.GetValue(model)!, parse.GetValue(output)!, parse.GetValue(weights), parse.GetValue(seed),
-                                       parse.GetValue(rootOption), stdout));
+                                       parse.GetValue(teacherForced), parse.GetValue(rootOption), stdout));
         return command;
     }
 
-    private static int Run(string model, string output, string? weights, int seed, string? rootOverride, TextWriter stdout)
+    private static int Run(string model, string output, string? weights, int seed, bool teacherForced, string? rootOverride, TextWriter stdout)
     {
         string kind = model.Trim().ToLowerInvariant();
         if (kind is not ("minilm" or "g2p")) throw new AttnApp.UsageException($"export --model expects minilm or g2p; got '{model}'");
         if (string.IsNullOrWhiteSpace(output)) throw new AttnApp.UsageException("export --out expects a file name");
         if (weights is not null && kind != "g2p") throw new AttnApp.UsageException("export --weights applies to --model g2p only");
+        if (teacherForced && kind != "g2p") throw new AttnApp.UsageException("export --teacher-forced applies to --model g2p only");
         if (weights is not null && !File.Exists(weights)) throw new AttnApp.UsageException($"export --weights: no file at '{weights}'");
         string path = Path.GetFullPath(output);
         EnsureWritable(path);   // before any loading or training
@@ -51,11 +60,16 @@ internal static class ExportCommand
 
         var transformer = LoadOrTrain(weights, seed, rootOverride, stdout);
         var data = G2PData.Load();
-        var graph = OnnxExport.Transformer(transformer, data.Letters, data.Phonemes);
+        var graph = teacherForced
+            ? OnnxExport.TransformerTeacherForced(transformer, data.Letters, data.Phonemes)
+            : OnnxExport.Transformer(transformer, data.Letters, data.Phonemes);
         OnnxExport.Save(graph, path);
+        string signature = teacherForced
+            ? "teacher-forced; inputs input_ids, attention_mask (letters), decoder_input_ids (BOS + phonemes so far); outputs last_hidden_state (decoder), logits, encoder_last_hidden_state"
+            : "greedy decoding inside the graph; inputs input_ids, attention_mask, token_type_ids (int64, batch × letters; token_type_ids unused); " +
+              $"outputs last_hidden_state (encoder), phoneme_ids (batch × {transformer.Config.MaxLength}: phonemes, EOS, PAD), phoneme_lengths, logits";
         stdout.WriteLine($"wrote {path} ({Megabytes(path)}): Transformer G2P, {transformer.Config.EncoderLayers}+{transformer.Config.DecoderLayers} layers, " +
-                         "opset 17; inputs input_ids, attention_mask (letters), decoder_input_ids (BOS + phonemes so far); " +
-                         "outputs last_hidden_state, logits, encoder_last_hidden_state; vocabularies in the model's metadata");
+                         $"opset 17, {signature}; vocabularies in the model's metadata");
         return AttnApp.Ok;
     }
 

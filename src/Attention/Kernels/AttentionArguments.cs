@@ -1,4 +1,5 @@
 using System.Diagnostics.CodeAnalysis;
+using System.Runtime.CompilerServices;
 
 namespace Attention.Kernels;
 
@@ -95,6 +96,7 @@ internal readonly struct KeyRange
     private readonly long _left, _right;   // window sizes, long.MaxValue when unbounded
     private readonly int _sinks;
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]   // built per work item
     public KeyRange(in AttentionShape shape, AttentionOptions options, int batch)
     {
         _queryLength = shape.QueryLength;

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.ExceptionServices;
 using System.Runtime.InteropServices;
 
@@ -13,7 +14,8 @@ namespace Attention.Kernels;
 /// iteration, which made 2-thread calls slower than 1-thread ones on a busy machine).
 /// The job holds raw pointers because spans cannot cross into the worker delegates; callers pin the
 /// spans for the duration of <see cref="Run"/>, which returns only when every item is done and no
-/// worker is inside <see cref="Execute"/>.
+/// worker is inside <see cref="Execute"/>. Its methods, like the kernels', are compiled optimised at their first call
+/// (AggressiveOptimization): a user's calls 2–10 otherwise ran the worker loop as tier-0 code.
 /// </summary>
 internal abstract unsafe class AttentionJob
 {
@@ -31,6 +33,7 @@ internal abstract unsafe class AttentionJob
     public abstract void Execute(int item, float* scratch);
 
     /// <summary>Runs every item on up to <paramref name="threads"/> threads (the caller included). Call once per job.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Run(int threads)
     {
         if (Items == 0) return;
@@ -45,6 +48,7 @@ internal abstract unsafe class AttentionJob
         _error?.Throw();
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void Worker()
     {
         if (Volatile.Read(ref _next) >= Items - 1) return;      // nothing left: do not even allocate scratch
@@ -75,6 +79,7 @@ internal abstract unsafe class AttentionJob
     }
 
     /// <summary>Leaves Execute; the last one out when all items are done (or one failed) wakes the caller.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void Leave()
     {
         if (Interlocked.Decrement(ref _inside) == 0 && (Volatile.Read(ref _done) == Items || _error != null))

@@ -23,11 +23,11 @@ public readonly record struct OnnxDim
     public override string ToString() => Name ?? Value!.Value.ToString(System.Globalization.CultureInfo.InvariantCulture);
 }
 
-/// <summary>A node attribute: an int, a float, a string or a list of ints (the kinds the exported graphs use).</summary>
+/// <summary>A node attribute: an int, a float, a string, a list of ints or a subgraph (the kinds the exported graphs use).</summary>
 public sealed class OnnxAttributeValue
 {
     // onnx.proto AttributeProto.AttributeType
-    internal const int FloatType = 1, IntType = 2, StringType = 3, IntsType = 7;
+    internal const int FloatType = 1, IntType = 2, StringType = 3, GraphType = 5, IntsType = 7;
 
     public string Name { get; }
     internal int Type { get; }
@@ -35,11 +35,12 @@ public sealed class OnnxAttributeValue
     internal float FloatValue { get; }
     internal string? Text { get; }
     internal long[]? IntsValue { get; }
+    internal OnnxGraphBuilder? GraphValue { get; }
 
-    private OnnxAttributeValue(string name, int type, long i = 0, float f = 0, string? s = null, long[]? ints = null)
+    private OnnxAttributeValue(string name, int type, long i = 0, float f = 0, string? s = null, long[]? ints = null, OnnxGraphBuilder? graph = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(name);
-        Name = name; Type = type; IntValue = i; FloatValue = f; Text = s; IntsValue = ints;
+        Name = name; Type = type; IntValue = i; FloatValue = f; Text = s; IntsValue = ints; GraphValue = graph;
     }
 
     public static OnnxAttributeValue Int(string name, long value) => new(name, IntType, i: value);
@@ -48,6 +49,20 @@ public sealed class OnnxAttributeValue
         new(name, StringType, s: value ?? throw new ArgumentNullException(nameof(value)));
     public static OnnxAttributeValue Ints(string name, params long[] values) =>
         new(name, IntsType, ints: (long[])(values ?? throw new ArgumentNullException(nameof(values))).Clone());
+
+    /// <summary>
+    /// A subgraph attribute (a Loop's or an If's <c>body</c>, <c>then_branch</c>, <c>else_branch</c>): a graph made by
+    /// <see cref="OnnxGraphBuilder.Subgraph"/> of the graph the node is added to. It is serialized when the model is
+    /// written, so nodes may still be added to it afterwards.
+    /// </summary>
+    /// <exception cref="ArgumentException"><paramref name="graph"/> is a top-level graph, not a subgraph.</exception>
+    public static OnnxAttributeValue Graph(string name, OnnxGraphBuilder graph)
+    {
+        ArgumentNullException.ThrowIfNull(graph);
+        if (graph.Parent is null)
+            throw new ArgumentException($"attribute \"{name}\": expected a subgraph (OnnxGraphBuilder.Subgraph), got the top-level graph \"{graph.Name}\"", nameof(graph));
+        return new(name, GraphType, graph: graph);
+    }
 }
 
 /// <summary>
@@ -63,6 +78,12 @@ public sealed class OnnxAttributeValue
 ///   g.AddOutput(g.AddNode("MatMul", [x, w], name: "y"), OnnxTensor.Float, "batch", 3);
 ///   g.Save("tiny.onnx");
 /// </code>
+/// <para>
+/// Control flow: <see cref="Subgraph"/> makes a graph for a Loop's or an If's body (<see cref="OnnxAttributeValue.Graph"/>).
+/// A subgraph's nodes may read every value visible in the graphs around it (ONNX's outer scope), and its initializers
+/// and constants are stored in the top-level graph, so a weight read both outside and inside a loop is stored once.
+/// Value names are unique across the whole model (ONNX forbids a subgraph to shadow an outer name).
+/// </para>
 /// </summary>
 public sealed class OnnxGraphBuilder
 {
@@ -71,7 +92,7 @@ public sealed class OnnxGraphBuilder
                       ModelOpsetImport = 8, ModelMetadata = 14;
     private const int GraphNode = 1, GraphName = 2, GraphInitializer = 5, GraphDocString = 10, GraphInput = 11, GraphOutput = 12;
     private const int NodeInput = 1, NodeOutput = 2, NodeName = 3, NodeOpType = 4, NodeAttribute = 5, NodeDomain = 7;
-    private const int AttrName = 1, AttrF = 2, AttrI = 3, AttrS = 4, AttrInts = 8, AttrType = 20;
+    private const int AttrName = 1, AttrF = 2, AttrI = 3, AttrS = 4, AttrG = 6, AttrInts = 8, AttrType = 20;
     private const int TensorDims = 1, TensorDataType = 2, TensorName = 8, TensorRawData = 9;
 
     private sealed record Initializer(string Name, int DataType, long[] Dims, byte[] Raw);
@@ -81,18 +102,23 @@ public sealed class OnnxGraphBuilder
     private readonly List<ValueInfo> _inputs = [], _outputs = [];
     private readonly List<Initializer> _initializers = [];
     private readonly List<Node> _nodes = [];
-    private readonly HashSet<string> _values = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _values = new(StringComparer.Ordinal);       // visible here: this graph's inputs, initializers, node outputs
+    private readonly HashSet<string> _allNames = new(StringComparer.Ordinal);     // top-level graph only: every name in the model
     private readonly Dictionary<string, int> _opCounts = new(StringComparer.Ordinal);
     private readonly List<(string Key, string Value)> _metadata = [];
     private readonly Dictionary<string, string> _constantNames = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _subgraphNames = new(StringComparer.Ordinal);
     private int _constants;
 
     /// <summary>The graph's name.</summary>
     public string Name { get; }
     /// <summary>A description stored as the graph's doc_string (how to call the model), or null.</summary>
     public string? DocString { get; set; }
-    /// <summary>Nodes added so far.</summary>
+    /// <summary>Nodes added so far (to this graph, not counting its subgraphs').</summary>
     public int NodeCount => _nodes.Count;
+    /// <summary>The graph this one is a subgraph of, or null for the top-level graph.</summary>
+    public OnnxGraphBuilder? Parent { get; }
+    private OnnxGraphBuilder Root => Parent?.Root ?? this;
 
     public OnnxGraphBuilder(string name)
     {
@@ -100,8 +126,28 @@ public sealed class OnnxGraphBuilder
         Name = name;
     }
 
-    /// <summary>True when <paramref name="name"/> is a graph input, an initializer or a node output.</summary>
-    public bool HasValue(string name) => _values.Contains(name);
+    private OnnxGraphBuilder(string name, OnnxGraphBuilder parent)
+    {
+        Name = name;
+        Parent = parent;
+    }
+
+    /// <summary>
+    /// A new, empty subgraph of this graph, for a control-flow node's graph attribute (<see cref="OnnxAttributeValue.Graph"/>).
+    /// Declare its inputs and outputs as the operator asks (a Loop body: iteration number, condition, loop-carried values;
+    /// outputs: condition, loop-carried values, scan outputs).
+    /// </summary>
+    /// <exception cref="ArgumentException">The name is empty or another subgraph has it.</exception>
+    public OnnxGraphBuilder Subgraph(string name)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(name);
+        if (!Root._subgraphNames.Add(name)) throw new ArgumentException($"subgraph: expected a new name, got \"{name}\", which another subgraph has", nameof(name));
+        return new OnnxGraphBuilder(name, this);
+    }
+
+    /// <summary>True when <paramref name="name"/> is a value this graph's nodes may read: an input, an initializer or a node
+    /// output of this graph or of a graph around it.</summary>
+    public bool HasValue(string name) => _values.Contains(name) || (Parent?.HasValue(name) ?? false);
 
     /// <summary>Declares a graph input of <paramref name="elementType"/> (an <see cref="OnnxTensor"/> data type) and shape.</summary>
     /// <exception cref="ArgumentException">The name is empty or already used.</exception>
@@ -117,7 +163,7 @@ public sealed class OnnxGraphBuilder
     public void AddOutput(string name, int elementType, params OnnxDim[] dims)
     {
         ArgumentException.ThrowIfNullOrEmpty(name);
-        if (!_values.Contains(name)) throw new ArgumentException($"graph output: expected the name of an existing value, got \"{name}\"", nameof(name));
+        if (!HasValue(name)) throw new ArgumentException($"graph output: expected the name of an existing value, got \"{name}\"", nameof(name));
         if (_outputs.Any(o => o.Name == name)) throw new ArgumentException($"graph output: \"{name}\" is an output already", nameof(name));
         _outputs.Add(new ValueInfo(name, CheckType(elementType), (OnnxDim[])dims.Clone()));
     }
@@ -132,14 +178,17 @@ public sealed class OnnxGraphBuilder
         AddRaw(name, OnnxTensor.Int64, MemoryMarshal.AsBytes(data), data.Length, dims);
 
     /// <summary>A float32 scalar constant (an initializer of shape []), named automatically; equal values share one.</summary>
-    public string Scalar(float value) => Constant("f:" + BitConverter.SingleToInt32Bits(value), () => AddInitializer(NextConstant(), [value]));
+    public string Scalar(float value) => Root.Constant("f:" + BitConverter.SingleToInt32Bits(value), () => AddInitializer(NextConstant(), [value]));
 
     /// <summary>A 1-D int64 constant (shapes, axes), named automatically; equal values share one.</summary>
-    public string Ints(params long[] values) => Constant("i:" + string.Join(",", values), () => AddInitializer(NextConstant(), values, values.Length));
+    public string Ints(params long[] values) => Root.Constant("i:" + string.Join(",", values), () => AddInitializer(NextConstant(), values, values.Length));
 
     /// <summary>A 1-D float32 constant, named automatically; equal values share one.</summary>
     public string Floats(params float[] values) =>
-        Constant("F:" + string.Join(",", values.Select(BitConverter.SingleToInt32Bits)), () => AddInitializer(NextConstant(), values, values.Length));
+        Root.Constant("F:" + string.Join(",", values.Select(BitConverter.SingleToInt32Bits)), () => AddInitializer(NextConstant(), values, values.Length));
+
+    /// <summary>An int64 scalar constant (an initializer of shape [], e.g. a Loop's trip count), named automatically; equal values share one.</summary>
+    public string Int64Scalar(long value) => Root.Constant("l:" + value, () => AddInitializer(NextConstant(), new long[] { value }));
 
     private string Constant(string key, Func<string> add)
     {
@@ -150,12 +199,14 @@ public sealed class OnnxGraphBuilder
     private string NextConstant()
     {
         string name;
-        do name = $"const_{_constants++}"; while (_values.Contains(name));
+        var root = Root;
+        do name = $"const_{root._constants++}"; while (root._allNames.Contains(name));
         return name;
     }
 
     private string AddRaw(string name, int type, ReadOnlySpan<byte> bytes, int count, long[] dims)
     {
+        if (Parent is not null) return Root.AddRaw(name, type, bytes, count, dims);      // weights live in the top-level graph
         ArgumentNullException.ThrowIfNull(dims);
         if (!BitConverter.IsLittleEndian) throw new PlatformNotSupportedException("ONNX raw_data is little-endian; this writer runs on little-endian machines only");
         long expected = 1;
@@ -192,14 +243,20 @@ public sealed class OnnxGraphBuilder
         foreach (var input in inputs)
         {
             ArgumentNullException.ThrowIfNull(input, nameof(inputs));
-            if (input.Length > 0 && !_values.Contains(input))
+            if (input.Length > 0 && !HasValue(input))
                 throw new ArgumentException($"node {opType}: expected inputs that exist already (graph inputs, initializers, earlier outputs), got \"{input}\"", nameof(inputs));
         }
         var names = new HashSet<string>(StringComparer.Ordinal);
         foreach (var a in attributes)
+        {
+            ArgumentNullException.ThrowIfNull(a, nameof(attributes));
             if (!names.Add(a.Name)) throw new ArgumentException($"node {opType}: expected each attribute once, got \"{a.Name}\" twice", nameof(attributes));
+            if (a.GraphValue is { } sub && !ReferenceEquals(sub.Parent, this))
+                throw new ArgumentException($"node {opType}: attribute \"{a.Name}\" expected a subgraph of \"{Name}\", got one of \"{sub.Parent!.Name}\"", nameof(attributes));
+        }
         foreach (var o in outputs) Claim(o, $"output of {opType}");
-        _nodes.Add(new Node(opType, $"{opType}_{_nodes.Count}", [.. inputs], [.. outputs], [.. attributes], domain));
+        string prefix = Parent is null ? "" : Name + "/";
+        _nodes.Add(new Node(opType, $"{prefix}{opType}_{_nodes.Count}", [.. inputs], [.. outputs], [.. attributes], domain));
         return [.. outputs];
     }
 
@@ -208,23 +265,26 @@ public sealed class OnnxGraphBuilder
     {
         ArgumentException.ThrowIfNullOrEmpty(key);
         ArgumentNullException.ThrowIfNull(value);
+        if (Parent is not null) throw new InvalidOperationException($"metadata belongs to the model: add it to the top-level graph, not to the subgraph \"{Name}\"");
         if (_metadata.Any(m => m.Key == key)) throw new ArgumentException($"metadata: expected each key once, got \"{key}\" twice", nameof(key));
         _metadata.Add((key, value));
     }
 
     private string AutoName(string opType)
     {
-        int n = _opCounts.GetValueOrDefault(opType);
+        var root = Root;
+        int n = root._opCounts.GetValueOrDefault(opType);
         string name;
-        do name = $"{opType}_{n++}"; while (_values.Contains(name));
-        _opCounts[opType] = n;
+        do name = $"{opType}_{n++}"; while (root._allNames.Contains(name));
+        root._opCounts[opType] = n;
         return name;
     }
 
     private void Claim(string name, string what)
     {
         ArgumentException.ThrowIfNullOrEmpty(name);
-        if (!_values.Add(name)) throw new ArgumentException($"{what}: expected a new value name, got \"{name}\", which is used already", nameof(name));
+        if (!Root._allNames.Add(name)) throw new ArgumentException($"{what}: expected a new value name, got \"{name}\", which is used already", nameof(name));
+        _values.Add(name);
     }
 
     private static int CheckType(int elementType) =>
@@ -254,17 +314,11 @@ public sealed class OnnxGraphBuilder
     {
         ArgumentNullException.ThrowIfNull(output);
         ArgumentException.ThrowIfNullOrEmpty(producer);
+        if (Parent is not null) throw new InvalidOperationException($"graph \"{Name}\" is a subgraph: write the top-level graph, which holds it in a node's attribute");
         if (opset is < 13 or > 23) throw new ArgumentOutOfRangeException(nameof(opset), opset, "expected an opset in 13..23");
-        if (_outputs.Count == 0) throw new InvalidOperationException($"graph \"{Name}\": expected at least one output, got none");
 
         // the graph first, into memory (its length prefixes it), then the model fields around it
-        var graph = new MemoryStream();
-        foreach (var node in _nodes) Message(graph, GraphNode, NodeBytes(node));
-        ProtoWriter.String(graph, GraphName, Name);
-        foreach (var init in _initializers) WriteInitializer(graph, init);
-        if (DocString is not null) ProtoWriter.String(graph, GraphDocString, DocString);
-        foreach (var i in _inputs) Message(graph, GraphInput, ValueInfoBytes(i));
-        foreach (var o in _outputs) Message(graph, GraphOutput, ValueInfoBytes(o));
+        var graph = GraphBytes();
 
         ProtoWriter.Int(output, ModelIrVersion, IrVersionFor(opset));
         ProtoWriter.String(output, ModelProducerName, producer);
@@ -285,6 +339,20 @@ public sealed class OnnxGraphBuilder
             ProtoWriter.String(entry, 2, value);
             Message(output, ModelMetadata, entry);
         }
+    }
+
+    /// <summary>The GraphProto of this graph, its subgraphs inside its nodes' attributes.</summary>
+    private MemoryStream GraphBytes()
+    {
+        if (_outputs.Count == 0) throw new InvalidOperationException($"graph \"{Name}\": expected at least one output, got none");
+        var graph = new MemoryStream();
+        foreach (var node in _nodes) Message(graph, GraphNode, NodeBytes(node));
+        ProtoWriter.String(graph, GraphName, Name);
+        foreach (var init in _initializers) WriteInitializer(graph, init);
+        if (DocString is not null) ProtoWriter.String(graph, GraphDocString, DocString);
+        foreach (var i in _inputs) Message(graph, GraphInput, ValueInfoBytes(i));
+        foreach (var o in _outputs) Message(graph, GraphOutput, ValueInfoBytes(o));
+        return graph;
     }
 
     /// <summary>The IR version released with an opset (onnx/docs/Versioning.md): opset 17 → IR 8, 19–20 → 9, 21 → 10, 22 → 10, 23 → 11.</summary>
@@ -321,6 +389,7 @@ public sealed class OnnxGraphBuilder
                 case OnnxAttributeValue.IntType: ProtoWriter.Int(attr, AttrI, a.IntValue); break;
                 case OnnxAttributeValue.StringType: ProtoWriter.String(attr, AttrS, a.Text!); break;
                 case OnnxAttributeValue.IntsType: foreach (var v in a.IntsValue!) ProtoWriter.Int(attr, AttrInts, v); break;
+                case OnnxAttributeValue.GraphType: Message(attr, AttrG, a.GraphValue!.GraphBytes()); break;
             }
             ProtoWriter.Int(attr, AttrType, a.Type);
             Message(m, NodeAttribute, attr);

@@ -52,7 +52,7 @@ public sealed class OnnxModel
             {
                 case ModelIrVersion: r.Expect(wire, 0, "ir_version"); ir = r.ReadInt64(); break;
                 case ModelProducerName: r.Expect(wire, 2, "producer_name"); producer = r.ReadString(); break;
-                case ModelGraph: r.Expect(wire, 2, "graph"); graph = OnnxGraph.Read(r.ReadMessage("GraphProto")); break;
+                case ModelGraph: r.Expect(wire, 2, "graph"); graph = OnnxGraph.Read(r.ReadMessage("GraphProto"), 0); break;
                 case ModelOpsetImport:
                 {
                     r.Expect(wire, 2, "opset_import");
@@ -124,17 +124,23 @@ public sealed class OnnxModel
     internal static Exception Corrupt(string detail) => new InvalidDataException("ONNX " + detail);
 }
 
-/// <summary>A GraphProto: nodes in topological order, initializers by name, inputs and outputs.</summary>
+/// <summary>A GraphProto: nodes in topological order, initializers by name, inputs and outputs. A control-flow node's
+/// body (Loop, If, Scan) is a graph too, in <see cref="OnnxAttribute.Graph"/>; its nodes may read the outer graph's values.</summary>
 public sealed class OnnxGraph
 {
+    /// <summary>How deep subgraphs may nest (a Loop inside an If inside a Loop is 3); deeper is rejected as corrupt,
+    /// so a hostile file cannot exhaust the stack.</summary>
+    public const int MaxNesting = 16;
+
     public string Name { get; private init; } = "";
     public IReadOnlyList<OnnxNode> Nodes { get; private init; } = [];
     public IReadOnlyDictionary<string, OnnxTensor> Initializers { get; private init; } = new Dictionary<string, OnnxTensor>();
     public IReadOnlyList<OnnxValueInfo> Inputs { get; private init; } = [];
     public IReadOnlyList<OnnxValueInfo> Outputs { get; private init; } = [];
 
-    internal static OnnxGraph Read(ProtoReader r)
+    internal static OnnxGraph Read(ProtoReader r, int depth)
     {
+        if (depth > MaxNesting) throw r.Corrupt($"expected subgraphs nested at most {MaxNesting} deep, got deeper");
         var nodes = new List<OnnxNode>();
         var inits = new Dictionary<string, OnnxTensor>(StringComparer.Ordinal);
         var inputs = new List<OnnxValueInfo>();
@@ -144,7 +150,7 @@ public sealed class OnnxGraph
         {
             switch (field)
             {
-                case 1: r.Expect(wire, 2, "node"); nodes.Add(OnnxNode.Read(r.ReadMessage("NodeProto"))); break;
+                case 1: r.Expect(wire, 2, "node"); nodes.Add(OnnxNode.Read(r.ReadMessage("NodeProto"), depth)); break;
                 case 2: r.Expect(wire, 2, "graph name"); name = r.ReadString(); break;
                 case 5:
                 {
@@ -197,7 +203,7 @@ public sealed class OnnxNode
     public IReadOnlyList<string> Outputs { get; private init; } = [];
     public IReadOnlyDictionary<string, OnnxAttribute> Attributes { get; private init; } = new Dictionary<string, OnnxAttribute>();
 
-    internal static OnnxNode Read(ProtoReader r)
+    internal static OnnxNode Read(ProtoReader r, int depth)
     {
         var inputs = new List<string>(); var outputs = new List<string>();
         var attrs = new Dictionary<string, OnnxAttribute>(StringComparer.Ordinal);
@@ -213,7 +219,7 @@ public sealed class OnnxNode
                 case 5:
                 {
                     r.Expect(wire, 2, "attribute");
-                    var a = OnnxAttribute.Read(r.ReadMessage("AttributeProto"));
+                    var a = OnnxAttribute.Read(r.ReadMessage("AttributeProto"), depth);
                     if (!attrs.TryAdd(a.Name, a)) throw r.Corrupt($"node \"{name}\": expected each attribute name once, got \"{a.Name}\" twice");
                     break;
                 }
@@ -228,7 +234,7 @@ public sealed class OnnxNode
     public override string ToString() => $"{OpType} {Name} ({string.Join(", ", Inputs)}) -> ({string.Join(", ", Outputs)})";
 }
 
-/// <summary>An AttributeProto; only the scalar, list and tensor forms are kept.</summary>
+/// <summary>An AttributeProto; the scalar, list, tensor and graph forms are kept.</summary>
 public sealed class OnnxAttribute
 {
     public string Name { get; private init; } = "";
@@ -236,12 +242,14 @@ public sealed class OnnxAttribute
     public long? Int { get; private init; }
     public byte[]? Bytes { get; private init; }
     public OnnxTensor? Tensor { get; private init; }
+    /// <summary>A subgraph (field g): a Loop's body, an If's branch.</summary>
+    public OnnxGraph? Graph { get; private init; }
     public IReadOnlyList<float> Floats { get; private init; } = [];
     public IReadOnlyList<long> Ints { get; private init; } = [];
 
-    internal static OnnxAttribute Read(ProtoReader r)
+    internal static OnnxAttribute Read(ProtoReader r, int depth)
     {
-        string name = ""; float? f = null; long? i = null; byte[]? s = null; OnnxTensor? t = null;
+        string name = ""; float? f = null; long? i = null; byte[]? s = null; OnnxTensor? t = null; OnnxGraph? g = null;
         var floats = new List<float>(); var ints = new List<long>();
         while (r.Next(out int field, out int wire))
         {
@@ -252,12 +260,13 @@ public sealed class OnnxAttribute
                 case 3: r.Expect(wire, 0, "attribute i"); i = r.ReadInt64(); break;
                 case 4: r.Expect(wire, 2, "attribute s"); s = r.ReadBytes().ToArray(); break;
                 case 5: r.Expect(wire, 2, "attribute t"); t = OnnxTensor.Read(r.ReadMessage("TensorProto")); break;
+                case 6: r.Expect(wire, 2, "attribute g"); g = OnnxGraph.Read(r.ReadMessage("GraphProto"), depth + 1); break;
                 case 7: r.ReadFloats(wire, floats); break;
                 case 8: r.ReadInt64s(wire, ints); break;
                 default: r.Skip(wire); break;
             }
         }
-        return new OnnxAttribute { Name = name, Float = f, Int = i, Bytes = s, Tensor = t, Floats = floats, Ints = ints };
+        return new OnnxAttribute { Name = name, Float = f, Int = i, Bytes = s, Tensor = t, Graph = g, Floats = floats, Ints = ints };
     }
 }
 

@@ -160,6 +160,24 @@ public partial class SiteBuilderTests
     }
 
     [Fact]
+    public void Site_HomePage_SaysWhatTheProjectIsAndHowToRunIt_AndLinksTheReadme_RenderedIntoTheSite()
+    {
+        var (root, site, report) = BuildSample();
+        var index = File.ReadAllText(report.IndexPath);
+        Assert.Contains("<h2 id=\"about\">About this book</h2>", index);
+        Assert.Contains("show 14", index);
+        Assert.DoesNotContain("README", index);                         // the sample repository has none: no dead link
+
+        File.WriteAllText(Path.Combine(root, "README.md"), "# The project\n\nIts [kernel](src/Attention/Kernels/Code.cs).\n");
+        report = SiteBuilder.Build(new SiteOptions { Root = root, OutputDirectory = site, Registry = TempRepo.Fakes(typeof(Q07_FakeWeights)) });
+        index = File.ReadAllText(report.IndexPath);
+        Assert.Contains("<a href=\"README.html\">README</a>", index);
+        var readme = File.ReadAllText(Path.Combine(site, "README.html"));
+        Assert.Contains("<h1", readme);
+        Assert.Contains("href=\"src/Attention/Kernels/Code.cs.html\"", readme);   // what the README cites comes along
+    }
+
+    [Fact]
     public void Site_ShowsFreshBlocks_WithTheirFigures_WithoutTouchingThePages()
     {
         var run = ExperimentRunner.Run(new Q07_FakeWeights(), figureDirectory: Path.Combine(TempRepo.NewFolder("fresh"), "f"));

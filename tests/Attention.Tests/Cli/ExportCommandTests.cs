@@ -1,8 +1,11 @@
 using Attention.Book.Experiments;
 using Attention.Cli;
 using Attention.Models;
+using Attention.Nn;
 using Attention.Onnx;
+using Attention.Seq2Seq;
 using Attention.Tensors;
+using Microsoft.ML.OnnxRuntime;
 
 namespace Attention.Tests.Cli;
 
@@ -27,6 +30,7 @@ public class ExportCommandTests
     [InlineData("export", "--model", "minilm", "--out", "/tmp")]
     [InlineData("export", "--model", "minilm", "--weights", "w.safetensors", "--out", "x.onnx")]
     [InlineData("export", "--model", "g2p", "--weights", "/no-such-file-attn.safetensors", "--out", "x.onnx")]
+    [InlineData("export", "--model", "minilm", "--teacher-forced", "--out", "x.onnx")]
     public void Misuse_ExitsWith2_AndOneLineOnStderr(params string[] args)
     {
         var (code, output, error) = Run(args);
@@ -54,7 +58,7 @@ public class ExportCommandTests
     }
 
     [Fact]
-    public void ExportG2P_FromSavedWeights_WritesAModelOnnxRuntimeRuns()
+    public void ExportG2P_FromSavedWeights_WritesAGreedyDecoder_WithTheMiniLmInputs_ThatOnnxRuntimeRuns()
     {
         string weights = TempFile("g2p.safetensors"), path = TempFile("g2p.onnx");
         try
@@ -65,11 +69,41 @@ public class ExportCommandTests
             Assert.True(code == 0, error);
             Assert.Contains(path, output);
             using var session = Models.OnnxExportTests.Session(File.ReadAllBytes(path));
+            Assert.Equal(["input_ids", "attention_mask", "token_type_ids"], session.InputNames);
             Assert.Equal("last_hidden_state", session.OutputNames[0]);
-            Assert.Contains("logits", session.OutputNames);
-            Assert.Contains("input_ids", session.InputNames);
-            Assert.Contains("attention_mask", session.InputNames);
-            Assert.Contains("decoder_input_ids", session.InputNames);
+            Assert.Contains("phoneme_ids", session.OutputNames);
+
+            // "cat": the letters, as the three int64 inputs an outside check feeds
+            var source = PaddedBatch.Pad([G2PData.Load().Example("cat").Source], Vocabulary.Pad);
+            var feeds = Models.OnnxExportTests.SourceFeeds(source);
+            var values = feeds.Select(f => OrtValue.CreateTensorValueFromMemory(f.Item2, f.Item3)).ToArray();
+            try
+            {
+                using var run = new RunOptions();
+                using var results = session.Run(run, feeds.Select(f => f.Item1).ToArray(), values, ["last_hidden_state", "phoneme_ids"]);
+                Assert.Equal(new long[] { 1, source.Time, model.Config.ModelDim }, results[0].GetTensorTypeAndShape().Shape);
+                var ids = results[1].GetTensorDataAsSpan<long>().ToArray();
+                var ours = Decoding.Greedy(model, [source.Ids], model.Config.MaxLength)[0].Tokens;
+                Assert.Equal(ours.Select(t => (long)t), ids.Take(ours.Length));
+            }
+            finally { foreach (var v in values) v.Dispose(); }
+        }
+        finally { File.Delete(weights); File.Delete(path); }
+    }
+
+    [Fact]
+    public void ExportG2P_TeacherForced_WritesTheGraphWithDecoderInputs()
+    {
+        string weights = TempFile("g2p-tf.safetensors"), path = TempFile("g2p-tf.onnx");
+        try
+        {
+            new Transformer(TransformerG2P.Config(full: false), new Rng(4)).Save(weights);
+            var (code, output, error) = Run("export", "--model", "g2p", "--weights", weights, "--teacher-forced", "--out", path);
+            Assert.True(code == 0, error);
+            Assert.Contains("teacher-forced", output);
+            var graph = OnnxModel.Load(path).Graph;
+            Assert.Equal(["input_ids", "attention_mask", "decoder_input_ids"], graph.Inputs.Select(i => i.Name));
+            Assert.Equal(["last_hidden_state", "logits", "encoder_last_hidden_state"], graph.Outputs.Select(o => o.Name));
         }
         finally { File.Delete(weights); File.Delete(path); }
     }

@@ -12,7 +12,8 @@ namespace Attention.Tests.Models;
 /// <summary>
 /// Models written by our own ONNX writer (<see cref="OnnxExport"/>) and run by ONNX Runtime give our outputs: MiniLM on
 /// real, padded sentences; the Transformer G2P model (and post-LN, RMSNorm, GELU, SwiGLU, untied variants) on real
-/// words. The files also read back through our own reader with every weight bit for bit.
+/// words, both its greedy graph (MiniLM's three inputs; the decoding loop inside the graph spells our greedy decoder's
+/// phonemes) and its teacher-forced graph. The files also read back through our own reader with every weight bit for bit.
 /// </summary>
 public class OnnxExportTests(ITestOutputHelper log)
 {
@@ -141,101 +142,215 @@ public class OnnxExportTests(ITestOutputHelper log)
                 PaddedBatch.Pad(examples.Select(e => (int[])[Vocabulary.Bos, .. e.Target]).ToList(), Vocabulary.Pad));
     }
 
-    internal static (string, long[], long[])[] Feeds(PaddedBatch source, PaddedBatch decoder)
+    /// <summary>The source batch as the three int64 inputs of the MiniLM signature (token_type_ids all <paramref name="types"/>).</summary>
+    internal static (string, long[], long[])[] SourceFeeds(PaddedBatch source, long types = 0)
     {
         long[] shape = [source.Batch, source.Time];
         var ids = source.Ids.Select(i => (long)i).ToArray();
         var mask = new long[ids.Length];
         for (int b = 0; b < source.Batch; b++)
             for (int t = 0; t < source.Lengths[b]; t++) mask[b * source.Time + t] = 1;
-        var feeds = new List<(string, long[], long[])> { ("input_ids", ids, shape), ("attention_mask", mask, shape) };
-        feeds.Add(("decoder_input_ids", decoder.Ids.Select(i => (long)i).ToArray(), [decoder.Batch, decoder.Time]));
-        return [.. feeds];
+        return [("input_ids", ids, shape), ("attention_mask", mask, shape), ("token_type_ids", Enumerable.Repeat(types, ids.Length).ToArray(), shape)];
     }
+
+    /// <summary>The teacher-forced graph's inputs: input_ids, attention_mask and decoder_input_ids.</summary>
+    internal static (string, long[], long[])[] Feeds(PaddedBatch source, PaddedBatch decoder) =>
+        [.. SourceFeeds(source).Take(2), ("decoder_input_ids", decoder.Ids.Select(i => (long)i).ToArray(), [decoder.Batch, decoder.Time])];
+
+    /// <summary>Runs the session; returns every output by name: its data as a flat long[] or float[], and its shape.</summary>
+    private static Dictionary<string, (object Data, long[] Shape)> RunAll(InferenceSession session, IReadOnlyList<(string Name, long[] Data, long[] Shape)> inputs)
+    {
+        var values = inputs.Select(i => OrtValue.CreateTensorValueFromMemory(i.Data, i.Shape)).ToArray();
+        try
+        {
+            using var run = new RunOptions();
+            var names = session.OutputNames.ToArray();
+            using var results = session.Run(run, inputs.Select(i => i.Name).ToArray(), values, names);
+            var map = new Dictionary<string, (object, long[])>();
+            for (int k = 0; k < names.Length; k++)
+            {
+                var r = results[k];
+                object data = r.GetTensorTypeAndShape().ElementDataType == Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.Int64
+                    ? r.GetTensorDataAsSpan<long>().ToArray() : r.GetTensorDataAsSpan<float>().ToArray();
+                map[names[k]] = (data, r.GetTensorTypeAndShape().Shape);
+            }
+            return map;
+        }
+        finally { foreach (var v in values) v.Dispose(); }
+    }
+
+    /// <summary>
+    /// The variant trained briefly (150 steps of ~512 tokens on 3,000 training words, a few seconds): enough that greedy
+    /// decoding spells short phoneme strings and says EOS at different steps for different words, which a random model
+    /// rarely does. Trained once per variant and test run.
+    /// </summary>
+    private static Transformer Trained(string variant) => TrainedModels.GetOrAdd(variant, v => new Lazy<Transformer>(() =>
+    {
+        var data = G2PData.Load();
+        var model = new Transformer(G2PConfig(v), new Rng(5));
+        TransformerTrainer.Train(model, data.Train.Take(3000).Select(e => (e.Source, e.Target)).ToList(),
+            new TransformerTrainOptions { Steps = 150, TokensPerBatch = 512, PeakLearningRate = 1e-2f, WarmupSteps = 5, Seed = 1 });
+        model.Eval();
+        return model;
+    })).Value;
+
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, Lazy<Transformer>> TrainedModels = new();
 
     [Theory]
     [InlineData("g2p")]
     [InlineData("post-ln rmsnorm gelu untied")]
     [InlineData("pre-ln swiglu 3+1")]
-    public void ExportedTransformer_InOnnxRuntime_MatchesOurTeacherForcedLogits_OnRealWords(string variant)
+    public void ExportedTransformer_InOnnxRuntime_GivesOurEncoderOutput_AndDecodesGreedilyInsideTheGraph_AsOurDecoderDoes(string variant)
+    {
+        var model = Trained(variant);
+        var (ours, steps) = AssertGreedyGraphMatches(model, variant);
+        var lengths = ours.Select(h => h.Tokens.Length).ToList();
+        Assert.True(lengths.Distinct().Count() >= 2 && lengths.Max() < model.Config.MaxLength,
+                    $"the words should end at different steps before MaxLength; lengths [{string.Join(", ", lengths)}]");
+        Assert.Equal(lengths.Max() + 1, steps);     // the loop stops once every word has said EOS
+    }
+
+    [Fact]
+    public void ExportedTransformer_ForAWordThatNeverSaysEos_RunsMaxLengthSteps_AsOurDecoderDoes()
+    {
+        var model = Perturbed(G2PConfig("g2p"), 17);     // random: it rarely says EOS
+        var (ours, steps) = AssertGreedyGraphMatches(model, "g2p, random");
+        Assert.Contains(ours, h => h.Tokens.Length == model.Config.MaxLength);
+        Assert.Equal(model.Config.MaxLength, steps);
+    }
+
+    /// <summary>
+    /// Runs the greedy graph in ONNX Runtime on the real words (padded sources) with the three MiniLM-named inputs and checks
+    /// last_hidden_state against our encoder, phoneme_ids and phoneme_lengths against our KV-cached greedy decoder, and the
+    /// chosen tokens' log-probabilities (from logits) against its. Returns our hypotheses and the graph's step count.
+    /// </summary>
+    private (IReadOnlyList<Hypothesis> Ours, long Steps) AssertGreedyGraphMatches(Transformer model, string label)
     {
         var data = G2PData.Load();
-        var model = Perturbed(G2PConfig(variant), 17);
-        var (source, decoder) = WordBatch();
+        var (source, _) = WordBatch();
+        Assert.True(source.Lengths.Distinct().Count() >= 3, "the batch should mix lengths (padding)");
         using var session = Session(OnnxExport.Transformer(model, data.Letters, data.Phonemes).ToBytes());
-        var result = Run(session, Feeds(source, decoder), "logits", "encoder_last_hidden_state", "last_hidden_state");
-        var logits = model.Forward(source, decoder).Value;
+        var ort = RunAll(session, SourceFeeds(source));
+        int b = source.Batch, max = model.Config.MaxLength, v = model.Config.TargetVocabulary;
+
+        // last_hidden_state: the encoder's output at every position (padded ones too)
         var memory = model.Encode(source).Value;
-        Assert.Equal(logits.Shape.ToArray().Select(d => (long)d), result[0].Shape);
-        Assert.Equal(new long[] { source.Batch, decoder.Time, model.Config.ModelDim }, result[2].Shape);
-        double l = MaxDiff(logits.AsSpan(), result[0].Data), m = MaxDiff(memory.AsSpan(), result[1].Data);
-        log.WriteLine($"Transformer {variant}, {Words.Length} words (source padded to {source.Time}, target {decoder.Time}): max |ours − ORT| logits {l:E2}, encoder {m:E2}");
-        Assert.True(l <= Tolerance, $"logits: max abs diff {l:E2}");
-        Assert.True(m <= Tolerance, $"encoder_last_hidden_state: max abs diff {m:E2}");
-    }
+        Assert.Equal(memory.Shape.ToArray().Select(d => (long)d), ort["last_hidden_state"].Shape);
+        double m = MaxDiff(memory.AsSpan(), (float[])ort["last_hidden_state"].Data);
+        Assert.True(m <= Tolerance, $"last_hidden_state: max abs diff {m:E2}");
 
-    [Fact]
-    public void ExportedTransformer_OnTheBosTokenAlone_GivesOurFirstDecodingStep()
-    {
-        var model = Perturbed(G2PConfig("g2p"), 29);
-        var (source, _) = WordBatch();
-        using var session = Session(OnnxExport.Transformer(model).ToBytes());
-        var bos = PaddedBatch.Pad(Enumerable.Repeat(new[] { Vocabulary.Bos }, source.Batch).ToList(), Vocabulary.Pad);
-        var logits = Run(session, Feeds(source, bos), "logits")[0];
-        int v = model.Config.TargetVocabulary;
-        Assert.Equal(new long[] { source.Batch, 1, v }, logits.Shape);
-        var (logProbs, _) = model.Start(source).Step(Enumerable.Repeat(Vocabulary.Bos, source.Batch).ToArray());
-        var ort = Tensor.FromArray(logits.Data, source.Batch, v);
-        var ortLogProbs = Attention.Autograd.Var.Constant(ort).LogSoftmax(-1).Value;
-        double diff = MaxDiff(logProbs.AsSpan(), ortLogProbs.AsSpan());
-        Assert.True(diff <= Tolerance, $"first-step log-probabilities: max abs diff {diff:E2}");
-    }
-
-    /// <summary>Greedy decoding with ONNX Runtime as the engine: feed the prefix, take the last row's best token (never PAD or BOS).</summary>
-    internal static int[][] GreedyWithOrt(InferenceSession session, PaddedBatch source, int maxLength, int vocabulary)
-    {
-        int b = source.Batch;
-        var prefixes = Enumerable.Range(0, b).Select(_ => new List<int> { Vocabulary.Bos }).ToArray();
-        var outputs = Enumerable.Range(0, b).Select(_ => new List<int>()).ToArray();
-        var done = new bool[b];
-        for (int t = 0; t < maxLength && done.Contains(false); t++)
+        // phoneme_ids: our greedy decoder's tokens, then EOS (when it came before MaxLength), then PAD
+        var ours = Decoding.Greedy(model, Words.Select(w => data.Example(w).Source).ToList(), maxLength: max);
+        var ids = (long[])ort["phoneme_ids"].Data;
+        var lengths = (long[])ort["phoneme_lengths"].Data;
+        Assert.Equal(new long[] { b, max }, ort["phoneme_ids"].Shape);
+        for (int i = 0; i < b; i++)
         {
-            var decoder = PaddedBatch.Pad(prefixes.Select(p => p.ToArray()).ToList(), Vocabulary.Pad);
-            var logits = Run(session, Feeds(source, decoder), "logits")[0].Data;      // (B, t + 1, V)
-            for (int i = 0; i < b; i++)
-            {
-                if (done[i]) { prefixes[i].Add(Vocabulary.Pad); continue; }
-                var row = logits.AsSpan(((i * (t + 1)) + t) * vocabulary, vocabulary);
-                int best = Vocabulary.Eos;
-                for (int k = Vocabulary.Eos + 1; k < vocabulary; k++) if (row[k] > row[best]) best = k;
-                prefixes[i].Add(best);
-                if (best == Vocabulary.Eos) done[i] = true;
-                else outputs[i].Add(best);
-            }
+            var expected = new long[max];
+            for (int t = 0; t < ours[i].Tokens.Length; t++) expected[t] = ours[i].Tokens[t];
+            if (ours[i].Tokens.Length < max) expected[ours[i].Tokens.Length] = Vocabulary.Eos;
+            Assert.Equal(expected, ids.AsSpan(i * max, max).ToArray());
+            Assert.Equal(ours[i].Tokens.Length, lengths[i]);
         }
-        return outputs.Select(o => o.ToArray()).ToArray();
+
+        // logits: one row per step; the chosen tokens' log-probabilities sum to ours
+        var logits = (float[])ort["logits"].Data;
+        long steps = ort["logits"].Shape[1];
+        Assert.Equal(new long[] { b, steps, v }, ort["logits"].Shape);
+        double worst = 0;
+        for (int i = 0; i < b; i++)
+        {
+            double sum = 0;
+            for (int t = 0; t <= ours[i].Tokens.Length && t < max; t++)
+            {
+                var row = logits.AsSpan((int)((i * steps + t) * v), v);
+                int token = t < ours[i].Tokens.Length ? ours[i].Tokens[t] : Vocabulary.Eos;
+                sum += LogSoftmaxAt(row, token);
+            }
+            worst = Math.Max(worst, Math.Abs(sum - ours[i].LogProb) / (ours[i].Tokens.Length + 1));
+        }
+        log.WriteLine($"Transformer {label}, {b} words (source padded to {source.Time}): max |ours − ORT| encoder {m:E2}, " +
+                      $"per-token log-probability {worst:E2}; {steps} decoding steps; phoneme lengths [{string.Join(", ", lengths)}]");
+        Assert.True(worst <= Tolerance, $"log-probabilities of the greedy tokens: max abs diff per token {worst:E2}");
+        return (ours, steps);
     }
 
-    [Fact]
-    public void GreedyDecoding_WithOnnxRuntimeAsTheEngine_SpellsTheSamePhonemesAsOurKvCachedDecoder()
+    private static double LogSoftmaxAt(ReadOnlySpan<float> row, int index)
     {
-        var model = Perturbed(G2PConfig("g2p"), 41);
-        var (source, _) = WordBatch();
-        using var session = Session(OnnxExport.Transformer(model).ToBytes());
-        var ours = Decoding.Greedy(model, Words.Select(w => G2PData.Load().Example(w).Source).ToList(), maxLength: 12);
-        var ort = GreedyWithOrt(session, source, 12, model.Config.TargetVocabulary);
-        for (int i = 0; i < Words.Length; i++) Assert.Equal(ours[i].Tokens, ort[i]);
-        Assert.True(ours.Sum(h => h.Tokens.Length) > Words.Length, "the decoders should emit more than one token per word");
+        double max = double.NegativeInfinity, sum = 0;
+        foreach (var x in row) max = Math.Max(max, x);
+        foreach (var x in row) sum += Math.Exp(x - max);
+        return row[index] - max - Math.Log(sum);
     }
 
     [Fact]
-    public void ExportedTransformer_ReadsBackThroughOurReader_WithEveryParameter()
+    public void ExportedTransformer_HasTheMiniLmSignature_AndItsTokenTypeIdsChangeNothing()
+    {
+        var model = Perturbed(G2PConfig("g2p"), 5);
+        var bytes = OnnxExport.Transformer(model).ToBytes();
+        using var session = Session(bytes);
+        Assert.Equal(["input_ids", "attention_mask", "token_type_ids"], session.InputNames);
+        Assert.All(session.InputMetadata.Values, meta => Assert.Equal(typeof(long), meta.ElementType));
+        Assert.All(session.InputMetadata.Values, meta => Assert.Equal(new[] { -1, -1 }, meta.Dimensions));
+        Assert.Equal(["last_hidden_state", "phoneme_ids", "phoneme_lengths", "logits"], session.OutputNames);
+
+        var (source, _) = WordBatch();
+        var zeros = RunAll(session, SourceFeeds(source, types: 0));
+        var ones = RunAll(session, SourceFeeds(source, types: 1));
+        Assert.Equal((float[])zeros["last_hidden_state"].Data, (float[])ones["last_hidden_state"].Data);
+        Assert.Equal((long[])zeros["phoneme_ids"].Data, (long[])ones["phoneme_ids"].Data);
+    }
+
+    [Fact]
+    public void ExportedTransformer_ReadsIdsOutsideTheLetterVocabularyAsUnk_AndRunsSourcesLongerThanMaxLength()
+    {
+        var model = Perturbed(G2PConfig("g2p"), 7);
+        using var session = Session(OnnxExport.Transformer(model).ToBytes());
+        long[] shape = [1, 4];
+        (string, long[], long[])[] Feed(params long[] ids) =>
+            [("input_ids", ids, shape), ("attention_mask", [1, 1, 1, 1], shape), ("token_type_ids", new long[4], shape)];
+        var outside = RunAll(session, Feed(5, 30522, -1, 6));                      // a BERT id and a negative one
+        var unk = RunAll(session, Feed(5, Vocabulary.Unk, Vocabulary.Unk, 6));
+        Assert.Equal((float[])unk["last_hidden_state"].Data, (float[])outside["last_hidden_state"].Data);
+        Assert.Equal((long[])unk["phoneme_ids"].Data, (long[])outside["phoneme_ids"].Data);
+
+        int n = model.Config.MaxLength + 20;
+        var ids = Enumerable.Range(0, n).Select(i => (long)(Vocabulary.Unk + 1 + i % 20)).ToArray();
+        var longer = RunAll(session, [("input_ids", ids, [1, n]), ("attention_mask", Enumerable.Repeat(1L, n).ToArray(), [1, n]), ("token_type_ids", new long[n], [1, n])]);
+        Assert.Equal(new long[] { 1, n, model.Config.ModelDim }, longer["last_hidden_state"].Shape);
+        Assert.Equal(new long[] { 1, model.Config.MaxLength }, longer["phoneme_ids"].Shape);
+        Assert.All((float[])longer["last_hidden_state"].Data, x => Assert.True(float.IsFinite(x)));
+    }
+
+    [Fact]
+    public void ExportedTransformer_ReadsBackThroughOurReader_WithTheLoopBody_AndEveryParameterStoredOnce()
     {
         var model = Perturbed(G2PConfig("post-ln rmsnorm gelu untied"), 3);
         var parsed = OnnxModel.Parse(OnnxExport.Transformer(model).ToBytes());
+        Assert.Equal(["input_ids", "attention_mask", "token_type_ids"], parsed.Graph.Inputs.Select(i => i.Name));
+        Assert.Equal(["last_hidden_state", "phoneme_ids", "phoneme_lengths", "logits"], parsed.Graph.Outputs.Select(o => o.Name));
+        var loop = Assert.Single(parsed.Graph.Nodes, n => n.OpType == "Loop");
+        var body = loop.Attributes["body"].Graph;
+        Assert.NotNull(body);
+        Assert.Equal(4, body.Inputs.Count);           // step, condition, tokens, done
+        Assert.Equal(4, body.Outputs.Count);          // condition, tokens, done, the step's logits
+        Assert.Empty(body.Initializers);              // the decoder's weights are read from the outer graph
+        Assert.Contains(body.Nodes, n => n.OpType == "ArgMax");
+        AssertEveryParameter(model, parsed.Graph.Initializers);
+    }
+
+    [Fact]
+    public void TeacherForcedTransformer_ReadsBackThroughOurReader_WithEveryParameter()
+    {
+        var model = Perturbed(G2PConfig("post-ln rmsnorm gelu untied"), 3);
+        var parsed = OnnxModel.Parse(OnnxExport.TransformerTeacherForced(model).ToBytes());
         Assert.Equal(["input_ids", "attention_mask", "decoder_input_ids"], parsed.Graph.Inputs.Select(i => i.Name));
         Assert.Equal(["last_hidden_state", "logits", "encoder_last_hidden_state"], parsed.Graph.Outputs.Select(o => o.Name));
-        var inits = parsed.Graph.Initializers;
+        AssertEveryParameter(model, parsed.Graph.Initializers);
+    }
+
+    private static void AssertEveryParameter(Transformer model, IReadOnlyDictionary<string, OnnxTensor> inits)
+    {
         foreach (var (name, p) in model.NamedParameters())
         {
             var w = p.Value;
@@ -253,6 +368,55 @@ public class OnnxExportTests(ITestOutputHelper log)
                         Assert.True(a[r * cols + c] == back[c * rows + r], $"{name}[{r}, {c}] differs");
             }
         }
+    }
+
+    [Theory]
+    [InlineData("g2p")]
+    [InlineData("post-ln rmsnorm gelu untied")]
+    [InlineData("pre-ln swiglu 3+1")]
+    public void TeacherForcedTransformer_InOnnxRuntime_MatchesOurTeacherForcedLogits_OnRealWords(string variant)
+    {
+        var data = G2PData.Load();
+        var model = Perturbed(G2PConfig(variant), 17);
+        var (source, decoder) = WordBatch();
+        using var session = Session(OnnxExport.TransformerTeacherForced(model, data.Letters, data.Phonemes).ToBytes());
+        var result = Run(session, Feeds(source, decoder), "logits", "encoder_last_hidden_state", "last_hidden_state");
+        var logits = model.Forward(source, decoder).Value;
+        var memory = model.Encode(source).Value;
+        Assert.Equal(logits.Shape.ToArray().Select(d => (long)d), result[0].Shape);
+        Assert.Equal(new long[] { source.Batch, decoder.Time, model.Config.ModelDim }, result[2].Shape);
+        double l = MaxDiff(logits.AsSpan(), result[0].Data), m = MaxDiff(memory.AsSpan(), result[1].Data);
+        log.WriteLine($"Transformer {variant} teacher-forced, {Words.Length} words (source padded to {source.Time}, target {decoder.Time}): max |ours − ORT| logits {l:E2}, encoder {m:E2}");
+        Assert.True(l <= Tolerance, $"logits: max abs diff {l:E2}");
+        Assert.True(m <= Tolerance, $"encoder_last_hidden_state: max abs diff {m:E2}");
+    }
+
+    [Fact]
+    public void TeacherForcedTransformer_OnTheBosTokenAlone_GivesOurFirstDecodingStep()
+    {
+        var model = Perturbed(G2PConfig("g2p"), 29);
+        var (source, _) = WordBatch();
+        using var session = Session(OnnxExport.TransformerTeacherForced(model).ToBytes());
+        var bos = PaddedBatch.Pad(Enumerable.Repeat(new[] { Vocabulary.Bos }, source.Batch).ToList(), Vocabulary.Pad);
+        var logits = Run(session, Feeds(source, bos), "logits")[0];
+        int v = model.Config.TargetVocabulary;
+        Assert.Equal(new long[] { source.Batch, 1, v }, logits.Shape);
+        var (logProbs, _) = model.Start(source).Step(Enumerable.Repeat(Vocabulary.Bos, source.Batch).ToArray());
+        var ort = Tensor.FromArray(logits.Data, source.Batch, v);
+        var ortLogProbs = Attention.Autograd.Var.Constant(ort).LogSoftmax(-1).Value;
+        double diff = MaxDiff(logProbs.AsSpan(), ortLogProbs.AsSpan());
+        Assert.True(diff <= Tolerance, $"first-step log-probabilities: max abs diff {diff:E2}");
+    }
+
+    [Fact]
+    public void Transformer_WithACustomAttentionCore_Throws_SayingWhatItCannotWrite()
+    {
+        var model = Perturbed(G2PConfig("g2p"), 2);
+        model.DecoderLayers[0].CrossAttention.Core = (q, k, v, causal) => v;
+        var e = Assert.Throws<ArgumentException>(() => OnnxExport.Transformer(model));
+        Assert.Contains("plain multi-head attention", e.Message);
+        Assert.Contains("core", e.Message);
+        Assert.Throws<ArgumentException>(() => OnnxExport.TransformerTeacherForced(model));
     }
 
     // ---------- bad input ----------
