@@ -26,16 +26,7 @@ internal static class FastExp
     {
         // vmaxps/vminps return the second operand when either is NaN: keep x second so NaN survives.
         x = Avx512F.Max(Vector512.Create(-160f), x);
-        x = Avx512F.Min(Vector512.Create(128f), x);
-        var n = Avx512F.RoundScale(x, 0);          // round to nearest even
-        var r = x - n;
-        var p = Vector512.FusedMultiplyAdd(Vector512.Create(C6), r, Vector512.Create(C5));
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(C4));
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(C3));
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(C2));
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(C1));
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512<float>.One);
-        return Avx512F.Scale(p, n);
+        return Exp2BoundedFinite(Avx512F.Min(Vector512.Create(128f), x));
     }
 
     /// <summary>2^x for x ≤ 127, −∞ or NaN (softmax arguments s − max, at most 8 with lazy rescaling):
@@ -48,15 +39,8 @@ internal static class FastExp
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<float> Exp2BoundedFinite(Vector512<float> x)
     {
-        var n = Avx512F.RoundScale(x, 0);
-        var r = x - n;
-        var p = Vector512.FusedMultiplyAdd(Vector512.Create(C6), r, Vector512.Create(C5));
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(C4));
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(C3));
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(C2));
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(C1));
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512<float>.One);
-        return Avx512F.Scale(p, n);
+        var n = Avx512F.RoundScale(x, 0);          // round to nearest even
+        return Avx512F.Scale(Exp2Reduced(x - n), n);
     }
 
     /// <summary>e^x lane-wise: n = round(x·log₂e), r = x − n·ln2 in two steps (Cody–Waite) so large |x| keeps
@@ -69,13 +53,18 @@ internal static class FastExp
         var n = Avx512F.RoundScale(x * Vector512.Create(1.44269504088896341f), 0);
         var r = Vector512.FusedMultiplyAdd(n, Vector512.Create(-0.693145751953125f), x);   // ln2 high bits, exact product
         r = Vector512.FusedMultiplyAdd(n, Vector512.Create(-1.428606765330187e-06f), r);    // ln2 low bits
-        var t = r * Vector512.Create(1.44269504088896341f);
-        var p = Vector512.FusedMultiplyAdd(Vector512.Create(C6), t, Vector512.Create(C5));
-        p = Vector512.FusedMultiplyAdd(p, t, Vector512.Create(C4));
-        p = Vector512.FusedMultiplyAdd(p, t, Vector512.Create(C3));
-        p = Vector512.FusedMultiplyAdd(p, t, Vector512.Create(C2));
-        p = Vector512.FusedMultiplyAdd(p, t, Vector512.Create(C1));
-        p = Vector512.FusedMultiplyAdd(p, t, Vector512<float>.One);
-        return Avx512F.Scale(p, n);
+        return Avx512F.Scale(Exp2Reduced(r * Vector512.Create(1.44269504088896341f)), n);
+    }
+
+    /// <summary>2^r for r ∈ [−½, ½] (about): the degree-6 polynomial, in Horner form.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> Exp2Reduced(Vector512<float> r)
+    {
+        var p = Vector512.FusedMultiplyAdd(Vector512.Create(C6), r, Vector512.Create(C5));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(C4));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(C3));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(C2));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(C1));
+        return Vector512.FusedMultiplyAdd(p, r, Vector512<float>.One);
     }
 }

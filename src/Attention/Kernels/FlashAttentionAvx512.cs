@@ -30,7 +30,9 @@ namespace Attention.Kernels;
 /// and O are transposed in 16×16 register blocks. Tiles left of the first
 /// visible key or right of the last (causal: past the diagonal) are never visited. Any D works: d is the
 /// broadcast side of both micro-kernels, odd D only adds 1-wide tail kernels.
-/// Scratch per worker: Qᵀ, Oᵀ (64·D each) and Sᵀ (64·64) floats; 48 KiB at D = 64.
+/// Scratch per worker: Qᵀ, Oᵀ (64·D each) and Sᵀ (64·64) floats; 48 KiB at D = 64. The micro-kernels are the register
+/// blocks of <see cref="AttentionTile"/>, which the backward kernel's products use too, and each pass of a tile is a
+/// method both loops below call (the running max and sum of every row live in L1, not in registers, between them).
 ///
 /// Measured (B=1, H=8, D=64, fp32, this 2-core AMD EPYC with AVX-512, 2026-11-27; the machine was shared with
 /// 5 compiling helpers at load average 10–30, so times are the best of 10 runs in thread CPU time, which excludes
@@ -107,37 +109,19 @@ internal sealed unsafe class FlashAttentionAvx512 : AttentionJob
     }
 
     /// <summary>The plain call (no soft-cap, ALiBi, sinks, sink logits or layout; dense or packed): the original loop, kept apart
-    /// from <see cref="ExecuteGeneral"/> because the general loop's extra locals cost the JIT registers in the exp pass
-    /// (measured: the plain N = 2048 forward 3–7 % slower through the general loop).</summary>
+    /// from <see cref="ExecuteGeneral"/>, with the fused passes and the 16×16 register transposes that only it has. (When
+    /// the passes were written out inline, the general loop's extra locals also cost the JIT registers in the exp pass:
+    /// the plain N = 2048 forward ran 3–7 % slower through it.) The tile passes themselves are shared.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void ExecuteDense(int item, float* scratch)
     {
         var (batch, heads, kvHeads, L, S, D) = _shape;
-        int block;
-        float* qHead, kHead, vHead, oHead, lseHead;
-        nint qs, ks, ls;   // row strides of query and output, of key and value, of logSumExp
-        KeyRange range;
-        if (_packed == null)
-        {
-            int bh = item / _blocks, b = bh / heads;
-            block = _blocks - 1 - item % _blocks;
-            int kv = b * kvHeads + bh % heads / (heads / kvHeads);
-            qHead = _q + (nint)bh * L * D; oHead = _o + (nint)bh * L * D; lseHead = _lse == null ? null : _lse + (nint)bh * L;
-            kHead = _k + (nint)kv * S * D; vHead = _v + (nint)kv * S * D;
-            qs = D; ks = D; ls = 1;
-            range = new KeyRange(_shape, _options, b);
-        }
-        else
-        {
-            // a packed sequence: the same loop over strided token-major rows, read in place
-            _packed.Locate(item, BlockRows, heads, out int seq, out int h, out block, out L, out S);
-            int kvh = h / (heads / kvHeads);
-            nint q0 = _packed.QueryStart(seq), k0 = _packed.KeyStart(seq);
-            qHead = _q + (q0 * heads + h) * D; oHead = _o + (q0 * heads + h) * D; lseHead = _lse == null ? null : _lse + q0 * heads + h;
-            kHead = _k + (k0 * kvHeads + kvh) * D; vHead = _v + (k0 * kvHeads + kvh) * D;
-            qs = (nint)heads * D; ks = (nint)kvHeads * D; ls = heads;
-            range = new KeyRange(new AttentionShape(1, heads, kvHeads, L, S, D), _options, 0);
-        }
+        var at = new ForwardItem(item, BlockRows, _blocks, _shape, _options, _packed, _q, _k, _v, _o, _lse);
+        int block = at.Block;
+        (L, S) = (at.L, at.S);
+        float* qHead = at.Q, kHead = at.K, vHead = at.V, oHead = at.O, lseHead = at.Lse;
+        nint qs = at.QStride, ks = at.KStride, ls = at.LseStride;   // row strides of query and output, of key and value, of logSumExp
+        var range = at.Range;
         int i0 = block * BlockRows, rows = Math.Min(BlockRows, L - i0);
         float* qt = scratch, ot = qt + BlockRows * D, st = ot + BlockRows * D;
         int* loRow = (int*)(st + TileKeys * BlockRows), hiRow = loRow + BlockRows;
@@ -183,100 +167,28 @@ internal sealed unsafe class FlashAttentionAvx512 : AttentionJob
         if (rows < BlockRows)
             for (int d = 0; d < D; d++)
                 new Span<float>(qt + d * BlockRows + rows, BlockRows - rows).Clear();
-        new Span<float>(ot, BlockRows * D).Clear();
-
-        var negInf = Vector512.Create(float.NegativeInfinity);
-        Vector512<float> m0 = negInf, m1 = negInf, m2 = negInf, m3 = negInf;
-        Vector512<float> l0 = default, l1 = default, l2 = default, l3 = default;
-        // pass 4 in 6-dim blocks, an even number of them so that what is left is D mod 4 plus whole 4-dim blocks:
-        // D = 32 is 4·6 + 2·4, not 5·6 + 2·1 (a 1-dim block has 4 accumulators, too few to hide the FMA latency)
-        int pv6End = D / 6 / 2 * 2 * 6;
+        StartRows(ot, D, mRow, lRow);
 
         for (int c0 = kBegin; c0 < kEnd; c0 += TileKeys)
         {
             int nc = Math.Min(TileKeys, kEnd - c0);
 
-            int c = 0;
-            // Fused passes 1–3 (a full, unmasked tile after the block's first): P = 2^(Sᵀ − m) is taken with the running
-            // max m of the tiles before, inside the score kernel, while its scores are still in registers, and the
-            // out-of-order core overlaps that exponential with the next four keys' FMAs. When no row's max grows by
-            // more than the lazy-rescaling slack, P and ℓ are exactly what passes 2–3 would give (same m, same order of
-            // the sums); otherwise the tile's scores are computed again below and take the unfused passes.
-            if (nc == TileKeys && c0 > kBegin && c0 >= maxLo && c0 + nc <= minHi)
+            // a full, unmasked tile after the block's first: fused passes 1–3, unless some row's max grew past the slack
+            if (nc == TileKeys && c0 > kBegin && c0 >= maxLo && c0 + nc <= minHi &&
+                ScoreExpTile(qt, kHead + c0 * ks, ks, D, st, tileMax, mRow, lRow, uRow, ySum))
             {
-                negInf.Store(tileMax); negInf.Store(tileMax + 16); negInf.Store(tileMax + 32); negInf.Store(tileMax + 48);
-                NonInfinite(m0).Store(uRow); NonInfinite(m1).Store(uRow + 16); NonInfinite(m2).Store(uRow + 32); NonInfinite(m3).Store(uRow + 48);
-                new Span<float>(ySum, BlockRows).Clear();
-                for (c = 0; c + 6 <= nc; c += 6) Score6Exp(qt, kHead + (c0 + c) * ks, D, ks, st + c * BlockRows, tileMax, uRow, ySum);
-                for (; c < nc; c += 4) Score4Exp(qt, kHead + (c0 + c) * ks, D, ks, st + c * BlockRows, tileMax, uRow, ySum);
-                var grown = Vector512.Create(LazyRescale);
-                if (!(Vector512.GreaterThanAny(Vector512.Load(tileMax), m0 + grown) || Vector512.GreaterThanAny(Vector512.Load(tileMax + 16), m1 + grown) ||
-                      Vector512.GreaterThanAny(Vector512.Load(tileMax + 32), m2 + grown) || Vector512.GreaterThanAny(Vector512.Load(tileMax + 48), m3 + grown)))
-                {
-                    l0 += Vector512.Load(ySum); l1 += Vector512.Load(ySum + 16); l2 += Vector512.Load(ySum + 32); l3 += Vector512.Load(ySum + 48);
-                    float* vFused = vHead + c0 * ks;
-                    int df = 0;
-                    for (; df < pv6End; df += 6) Pv6(st, vFused + df, ks, nc, ot + df * BlockRows);
-                    for (; df + 4 <= D; df += 4) Pv4(st, vFused + df, ks, nc, ot + df * BlockRows);
-                    for (; df < D; df++) Pv1(st, vFused + df, ks, nc, ot + df * BlockRows);
-                    continue;
-                }
-                c = 0;
+                AccumulatePv(st, vHead + c0 * ks, ks, nc, D, ot);
+                continue;
             }
 
-            // pass 1: Sᵀ = K_tile · Qᵀ, with the column max of the tile
-            negInf.Store(tileMax); negInf.Store(tileMax + 16); negInf.Store(tileMax + 32); negInf.Store(tileMax + 48);
-            for (; c + 4 <= nc; c += 4) Score4(qt, kHead + (c0 + c) * ks, D, ks, st + c * BlockRows, tileMax);
-            for (; c < nc; c++) Score1(qt, kHead + (c0 + c) * ks, D, st + c * BlockRows, tileMax);
-
+            ScoreTile(qt, kHead + c0 * ks, ks, D, nc, st, tileMax);   // pass 1
             // tiles that cross a row's [lo, hi) edge get −∞ outside it, and their max is taken again
             if (c0 < maxLo || c0 + nc > minHi) MaskTile(st, nc, c0, loRow, hiRow, tileMax);
-
-            // pass 2: running max. Rescale ℓ and Oᵀ only when some row's max grew by more than 2^8 (lazy rescaling,
-            // as in FlashAttention-3): a stale max only lets P reach 2^8, harmless in float, and the result is the same.
-            var x0 = Avx512F.Max(m0, Vector512.Load(tileMax)); var x1 = Avx512F.Max(m1, Vector512.Load(tileMax + 16));
-            var x2 = Avx512F.Max(m2, Vector512.Load(tileMax + 32)); var x3 = Avx512F.Max(m3, Vector512.Load(tileMax + 48));
-            var slack = Vector512.Create(LazyRescale);
-            if (Vector512.GreaterThanAny(x0, m0 + slack) || Vector512.GreaterThanAny(x1, m1 + slack) ||
-                Vector512.GreaterThanAny(x2, m2 + slack) || Vector512.GreaterThanAny(x3, m3 + slack))
-            {
-                // a row that has seen nothing yet keeps m = −∞; subtract 0 instead so −∞ − (−∞) never makes NaN
-                var a0 = FastExp.Exp2Bounded(m0 - NonInfinite(x0)); var a1 = FastExp.Exp2Bounded(m1 - NonInfinite(x1));
-                var a2 = FastExp.Exp2Bounded(m2 - NonInfinite(x2)); var a3 = FastExp.Exp2Bounded(m3 - NonInfinite(x3));
-                l0 *= a0; l1 *= a1; l2 *= a2; l3 *= a3;
-                for (int d = 0; d < D; d++)
-                {
-                    float* od = ot + d * BlockRows;
-                    (a0 * Vector512.Load(od)).Store(od); (a1 * Vector512.Load(od + 16)).Store(od + 16);
-                    (a2 * Vector512.Load(od + 32)).Store(od + 32); (a3 * Vector512.Load(od + 48)).Store(od + 48);
-                }
-                m0 = x0; m1 = x1; m2 = x2; m3 = x3;
-            }
-            var u0 = NonInfinite(m0); var u1 = NonInfinite(m1); var u2 = NonInfinite(m2); var u3 = NonInfinite(m3);
-
-            // pass 3: P = 2^(Sᵀ − m), row sums
-            Vector512<float> y0 = default, y1 = default, y2 = default, y3 = default;
-            for (c = 0; c < nc; c++)
-            {
-                float* s = st + c * BlockRows;
-                var p0 = FastExp.Exp2Bounded(Vector512.Load(s) - u0); var p1 = FastExp.Exp2Bounded(Vector512.Load(s + 16) - u1);
-                var p2 = FastExp.Exp2Bounded(Vector512.Load(s + 32) - u2); var p3 = FastExp.Exp2Bounded(Vector512.Load(s + 48) - u3);
-                p0.Store(s); p1.Store(s + 16); p2.Store(s + 32); p3.Store(s + 48);
-                y0 += p0; y1 += p1; y2 += p2; y3 += p3;
-            }
-            l0 += y0; l1 += y1; l2 += y2; l3 += y3;
-
-            // pass 4: Oᵀ += V_tileᵀ · P
-            float* vTile = vHead + c0 * ks;
-            int dd = 0;
-            for (; dd < pv6End; dd += 6) Pv6(st, vTile + dd, ks, nc, ot + dd * BlockRows);
-            for (; dd + 4 <= D; dd += 4) Pv4(st, vTile + dd, ks, nc, ot + dd * BlockRows);
-            for (; dd < D; dd++) Pv1(st, vTile + dd, ks, nc, ot + dd * BlockRows);
+            UpdateRows(st, nc, D, tileMax, mRow, lRow, uRow, ySum, ot);   // passes 2–3
+            AccumulatePv(st, vHead + c0 * ks, ks, nc, D, ot);             // pass 4
         }
 
         // O = Oᵀ / ℓ, logSumExp = ln2·(m + log₂ ℓ); ℓ = 0 means the row saw no key
-        m0.Store(mRow); m1.Store(mRow + 16); m2.Store(mRow + 32); m3.Store(mRow + 48);
-        l0.Store(lRow); l1.Store(lRow + 16); l2.Store(lRow + 32); l3.Store(lRow + 48);
         for (int r0 = 0; r0 < rows16; r0 += 16)
         {
             var l = Vector512.Load(lRow + r0);
@@ -405,36 +317,19 @@ internal sealed unsafe class FlashAttentionAvx512 : AttentionJob
     private void ExecuteGeneral(int item, float* scratch)
     {
         var (batch, heads, kvHeads, L, S, D) = _shape;
-        int block, h, kvh;
-        float* qHead, kHead, vHead, oHead, lseHead;
-        nint qs, ks, ls;   // row strides of query and output, of key and value, of logSumExp
-        KeyRange range;
-        if (_packed == null)
-        {
-            int bh = item / _blocks, b = bh / heads;
-            block = _blocks - 1 - item % _blocks;
-            h = bh % heads; kvh = h / (heads / kvHeads);
-            qHead = _q + (nint)bh * L * D; oHead = _o + (nint)bh * L * D; lseHead = _lse == null ? null : _lse + (nint)bh * L;
-            kHead = _k + (nint)(b * kvHeads + kvh) * S * D; vHead = _v + (nint)(b * kvHeads + kvh) * S * D;
-            qs = D; ks = D; ls = 1;
-            range = new KeyRange(_shape, _options, b);
-        }
-        else
-        {
-            _packed.Locate(item, BlockRows, heads, out int seq, out h, out block, out L, out S);
-            kvh = h / (heads / kvHeads);
-            nint q0 = _packed.QueryStart(seq), k0 = _packed.KeyStart(seq);
-            qHead = _q + (q0 * heads + h) * D; oHead = _o + (q0 * heads + h) * D; lseHead = _lse == null ? null : _lse + q0 * heads + h;
-            kHead = _k + (k0 * kvHeads + kvh) * D; vHead = _v + (k0 * kvHeads + kvh) * D;
-            qs = (nint)heads * D; ks = (nint)kvHeads * D; ls = heads;
-            range = new KeyRange(new AttentionShape(1, heads, kvHeads, L, S, D), _options, 0);
-        }
+        var at = new ForwardItem(item, BlockRows, _blocks, _shape, _options, _packed, _q, _k, _v, _o, _lse);
+        int block = at.Block, h = at.Head;
+        (L, S) = (at.L, at.S);
+        float* qHead = at.Q, kHead = at.K, vHead = at.V, oHead = at.O, lseHead = at.Lse;
+        nint qs = at.QStride, ks = at.KStride, ls = at.LseStride;   // row strides of query and output, of key and value, of logSumExp
+        var range = at.Range;
         int i0 = block * BlockRows, rows = Math.Min(BlockRows, L - i0);
         float* qt = scratch, ot = qt + BlockRows * D, st = ot + BlockRows * D;
         int* loRow = (int*)(st + TileKeys * BlockRows), hiRow = loRow + BlockRows;
         float* mRow = (float*)(hiRow + BlockRows), lRow = mRow + BlockRows, tileMax = lRow + BlockRows;
         int* sinkRow = (int*)(tileMax + BlockRows);
-        ulong* kbBits = _layout == null ? null : (ulong*)(sinkRow + BlockRows);
+        float* uRow = (float*)(sinkRow + BlockRows), ySum = uRow + BlockRows;   // pass 3's max in use and row sums
+        ulong* kbBits = _layout == null ? null : (ulong*)(ySum + BlockRows);
         float* oBlock = oHead + i0 * qs;
         float* lseBlock = lseHead == null ? null : lseHead + i0 * ls;
 
@@ -479,11 +374,7 @@ internal sealed unsafe class FlashAttentionAvx512 : AttentionJob
         if (rows < BlockRows)
             for (int d = 0; d < D; d++)
                 new Span<float>(qt + d * BlockRows + rows, BlockRows - rows).Clear();
-        new Span<float>(ot, BlockRows * D).Clear();
-
-        var negInf = Vector512.Create(float.NegativeInfinity);
-        Vector512<float> m0 = negInf, m1 = negInf, m2 = negInf, m3 = negInf;
-        Vector512<float> l0 = default, l1 = default, l2 = default, l3 = default;
+        StartRows(ot, D, mRow, lRow);
 
         for (int segment = 0; segment < segments; segment++)
         for (int c0 = segment < segments - 1 ? 0 : kBegin, cEnd = segment < segments - 1 ? sinkEnd : kEnd; c0 < cEnd;)
@@ -506,64 +397,19 @@ internal sealed unsafe class FlashAttentionAvx512 : AttentionJob
                 nc = Math.Min(nc, end - c0);
             }
 
-            // pass 1: Sᵀ = K_tile · Qᵀ, with the column max of the tile
-            negInf.Store(tileMax); negInf.Store(tileMax + 16); negInf.Store(tileMax + 32); negInf.Store(tileMax + 48);
-            int c = 0;
-            for (; c + 4 <= nc; c += 4) Score4(qt, kHead + (c0 + c) * ks, D, ks, st + c * BlockRows, tileMax);
-            for (; c < nc; c++) Score1(qt, kHead + (c0 + c) * ks, D, st + c * BlockRows, tileMax);
-
+            ScoreTile(qt, kHead + c0 * ks, ks, D, nc, st, tileMax);   // pass 1
             // tiles that cross a row's [lo, hi) edge get −∞ outside it, and their max is taken again;
             // soft-cap and ALiBi rewrite every tile (the plain path never calls ModifyTile)
             bool edge = c0 < maxLo || c0 + nc > minHi;
             if (_modify || sinks || !layoutClean)
                 ModifyTile(st, nc, c0, pos0, slope2, edge || !layoutClean, loRow, hiRow, sinkRow, tileMax, layoutClean ? null : kbBits, bs);
             else if (edge) MaskTile(st, nc, c0, loRow, hiRow, tileMax);
-
-            // pass 2: running max. Rescale ℓ and Oᵀ only when some row's max grew by more than 2^8 (lazy rescaling,
-            // as in FlashAttention-3): a stale max only lets P reach 2^8, harmless in float, and the result is the same.
-            var x0 = Avx512F.Max(m0, Vector512.Load(tileMax)); var x1 = Avx512F.Max(m1, Vector512.Load(tileMax + 16));
-            var x2 = Avx512F.Max(m2, Vector512.Load(tileMax + 32)); var x3 = Avx512F.Max(m3, Vector512.Load(tileMax + 48));
-            var slack = Vector512.Create(LazyRescale);
-            if (Vector512.GreaterThanAny(x0, m0 + slack) || Vector512.GreaterThanAny(x1, m1 + slack) ||
-                Vector512.GreaterThanAny(x2, m2 + slack) || Vector512.GreaterThanAny(x3, m3 + slack))
-            {
-                // a row that has seen nothing yet keeps m = −∞; subtract 0 instead so −∞ − (−∞) never makes NaN
-                var a0 = FastExp.Exp2Bounded(m0 - NonInfinite(x0)); var a1 = FastExp.Exp2Bounded(m1 - NonInfinite(x1));
-                var a2 = FastExp.Exp2Bounded(m2 - NonInfinite(x2)); var a3 = FastExp.Exp2Bounded(m3 - NonInfinite(x3));
-                l0 *= a0; l1 *= a1; l2 *= a2; l3 *= a3;
-                for (int d = 0; d < D; d++)
-                {
-                    float* od = ot + d * BlockRows;
-                    (a0 * Vector512.Load(od)).Store(od); (a1 * Vector512.Load(od + 16)).Store(od + 16);
-                    (a2 * Vector512.Load(od + 32)).Store(od + 32); (a3 * Vector512.Load(od + 48)).Store(od + 48);
-                }
-                m0 = x0; m1 = x1; m2 = x2; m3 = x3;
-            }
-            var u0 = NonInfinite(m0); var u1 = NonInfinite(m1); var u2 = NonInfinite(m2); var u3 = NonInfinite(m3);
-
-            // pass 3: P = 2^(Sᵀ − m), row sums
-            Vector512<float> y0 = default, y1 = default, y2 = default, y3 = default;
-            for (c = 0; c < nc; c++)
-            {
-                float* s = st + c * BlockRows;
-                var p0 = FastExp.Exp2Bounded(Vector512.Load(s) - u0); var p1 = FastExp.Exp2Bounded(Vector512.Load(s + 16) - u1);
-                var p2 = FastExp.Exp2Bounded(Vector512.Load(s + 32) - u2); var p3 = FastExp.Exp2Bounded(Vector512.Load(s + 48) - u3);
-                p0.Store(s); p1.Store(s + 16); p2.Store(s + 32); p3.Store(s + 48);
-                y0 += p0; y1 += p1; y2 += p2; y3 += p3;
-            }
-            l0 += y0; l1 += y1; l2 += y2; l3 += y3;
-
-            // pass 4: Oᵀ += V_tileᵀ · P
-            float* vTile = vHead + c0 * ks;
-            int dd = 0;
-            for (; dd + 4 <= D; dd += 4) Pv4(st, vTile + dd, ks, nc, ot + dd * BlockRows);
-            for (; dd < D; dd++) Pv1(st, vTile + dd, ks, nc, ot + dd * BlockRows);
+            UpdateRows(st, nc, D, tileMax, mRow, lRow, uRow, ySum, ot);   // passes 2–3
+            AccumulatePv(st, vHead + c0 * ks, ks, nc, D, ot);             // pass 4
             c0 += nc;
         }
 
         // O = Oᵀ / ℓ, logSumExp = ln2·(m + log₂ ℓ); ℓ = 0 means the row saw no key
-        m0.Store(mRow); m1.Store(mRow + 16); m2.Store(mRow + 32); m3.Store(mRow + 48);
-        l0.Store(lRow); l1.Store(lRow + 16); l2.Store(lRow + 32); l3.Store(lRow + 48);
         WriteRows(ot, mRow, lRow, rows, D, oBlock, qs, lseBlock, ls, sinkLogit);
     }
 
@@ -575,12 +421,8 @@ internal sealed unsafe class FlashAttentionAvx512 : AttentionJob
                             int* loRow, int* hiRow, int* sinkRow, float* tileMax, ulong* kbBits = null, int bs = 1)
     {
         var bitOf = Vector512.Create(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768);
-        bool cap = _cap2 > 0;
-        var cap2 = Vector512.Create(_cap2);
-        var invCap2 = Vector512.Create(1 / _cap2);
+        var modifier = new ScoreModifier(_cap2, slope2);
         var negInf = Vector512.Create(float.NegativeInfinity);
-        var ns = Vector512.Create(-slope2);
-        bool alibi = slope2 != 0;
         var p = Vector512.Create(p0) + Vector512<int>.Indices;
         Vector512<float> x0 = negInf, x1 = negInf, x2 = negInf, x3 = negInf;
         for (int c = 0; c < nc; c++)
@@ -595,14 +437,10 @@ internal sealed unsafe class FlashAttentionAvx512 : AttentionJob
 
         Vector512<float> Lane(float* s, Vector512<int> j, int lane, ulong bits)
         {
-            var x = Vector512.Load(s + lane);
-            if (cap) x = cap2 * SoftCapMath.Tanh(x * invCap2);
-            if (alibi)
-                x = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(Vector512.Abs(p + Vector512.Create(lane) - j)), ns, x);
+            var x = modifier.Apply(Vector512.Load(s + lane), p + Vector512.Create(lane) - j, out _);
             if (mask)
             {
-                var visible = (Vector512.GreaterThanOrEqual(j, Vector512.Load(loRow + lane)) & Vector512.LessThan(j, Vector512.Load(hiRow + lane)))
-                              | Vector512.LessThan(j, Vector512.Load(sinkRow + lane));
+                var visible = AttentionTile.Visible(j, Vector512.Load(loRow + lane), Vector512.Load(hiRow + lane), Vector512.Load(sinkRow + lane));
                 if (bits != ulong.MaxValue)   // block-sparse: rows whose query block does not attend this key's block
                     visible &= ~Vector512.Equals(Vector512.Create((int)(uint)(bits >> lane)) & bitOf, Vector512<int>.Zero);
                 x = Vector512.ConditionalSelect(visible.AsSingle(), x, negInf);
@@ -684,263 +522,178 @@ internal sealed unsafe class FlashAttentionAvx512 : AttentionJob
 
         static Vector512<float> Masked(float* s, Vector512<int> j, Vector512<int> lo, Vector512<int> hi, Vector512<float> negInf)
         {
-            var visible = (Vector512.GreaterThanOrEqual(j, lo) & Vector512.LessThan(j, hi)).AsSingle();
-            var x = Vector512.ConditionalSelect(visible, Vector512.Load(s), negInf);
+            var x = Vector512.ConditionalSelect(AttentionTile.Visible(j, lo, hi).AsSingle(), Vector512.Load(s), negInf);
             x.Store(s);
             return x;
         }
     }
 
-    /// <summary>Sᵀ rows c..c+3 (64 query lanes each) = keys k[0..3] · Qᵀ.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Score4(float* qt, float* k, int D, nint kStride, float* st, float* tileMax)
+    /// <summary>Oᵀ = 0, and every row's running max m = −∞ and sum ℓ = 0, before a block's first tile. The running
+    /// state lives in mRow and ℓRow (L1) rather than in registers: each tile's passes below are calls of their own.</summary>
+    private static void StartRows(float* ot, int D, float* mRow, float* lRow)
     {
-        Vector512<float> a00 = default, a01 = default, a02 = default, a03 = default;
-        Vector512<float> a10 = default, a11 = default, a12 = default, a13 = default;
-        Vector512<float> a20 = default, a21 = default, a22 = default, a23 = default;
-        Vector512<float> a30 = default, a31 = default, a32 = default, a33 = default;
-        float* k1 = k + kStride, k2 = k1 + kStride, k3 = k2 + kStride;
-        for (int d = 0; d < D; d++)
-        {
-            float* q = qt + d * BlockRows;
-            var q0 = Vector512.Load(q); var q1 = Vector512.Load(q + 16);
-            var q2 = Vector512.Load(q + 32); var q3 = Vector512.Load(q + 48);
-            var b = Vector512.Create(k[d]);
-            a00 = Vector512.FusedMultiplyAdd(q0, b, a00); a01 = Vector512.FusedMultiplyAdd(q1, b, a01);
-            a02 = Vector512.FusedMultiplyAdd(q2, b, a02); a03 = Vector512.FusedMultiplyAdd(q3, b, a03);
-            b = Vector512.Create(k1[d]);
-            a10 = Vector512.FusedMultiplyAdd(q0, b, a10); a11 = Vector512.FusedMultiplyAdd(q1, b, a11);
-            a12 = Vector512.FusedMultiplyAdd(q2, b, a12); a13 = Vector512.FusedMultiplyAdd(q3, b, a13);
-            b = Vector512.Create(k2[d]);
-            a20 = Vector512.FusedMultiplyAdd(q0, b, a20); a21 = Vector512.FusedMultiplyAdd(q1, b, a21);
-            a22 = Vector512.FusedMultiplyAdd(q2, b, a22); a23 = Vector512.FusedMultiplyAdd(q3, b, a23);
-            b = Vector512.Create(k3[d]);
-            a30 = Vector512.FusedMultiplyAdd(q0, b, a30); a31 = Vector512.FusedMultiplyAdd(q1, b, a31);
-            a32 = Vector512.FusedMultiplyAdd(q2, b, a32); a33 = Vector512.FusedMultiplyAdd(q3, b, a33);
-        }
-        a00.Store(st); a01.Store(st + 16); a02.Store(st + 32); a03.Store(st + 48);
-        a10.Store(st + 64); a11.Store(st + 80); a12.Store(st + 96); a13.Store(st + 112);
-        a20.Store(st + 128); a21.Store(st + 144); a22.Store(st + 160); a23.Store(st + 176);
-        a30.Store(st + 192); a31.Store(st + 208); a32.Store(st + 224); a33.Store(st + 240);
-        // running column max of the tile, fused here so that clean tiles need no separate max pass
-        Avx512F.Max(Vector512.Load(tileMax), Avx512F.Max(Avx512F.Max(a00, a10), Avx512F.Max(a20, a30))).Store(tileMax);
-        Avx512F.Max(Vector512.Load(tileMax + 16), Avx512F.Max(Avx512F.Max(a01, a11), Avx512F.Max(a21, a31))).Store(tileMax + 16);
-        Avx512F.Max(Vector512.Load(tileMax + 32), Avx512F.Max(Avx512F.Max(a02, a12), Avx512F.Max(a22, a32))).Store(tileMax + 32);
-        Avx512F.Max(Vector512.Load(tileMax + 48), Avx512F.Max(Avx512F.Max(a03, a13), Avx512F.Max(a23, a33))).Store(tileMax + 48);
+        new Span<float>(ot, BlockRows * D).Clear();
+        new Span<float>(mRow, BlockRows).Fill(float.NegativeInfinity);
+        new Span<float>(lRow, BlockRows).Clear();
     }
 
-    /// <summary><see cref="Score4Exp"/> for six keys: 24 accumulators, per d 4 loads of Qᵀ and 6 broadcasts of K for 24 FMAs.</summary>
+    /// <summary>Pass 1 of a tile of nc keys: Sᵀ = K_tile · Qᵀ, with the tile's column max in tileMax.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void ScoreTile(float* qt, float* kTile, nint ks, int D, int nc, float* st, float* tileMax)
+    {
+        new Span<float>(tileMax, BlockRows).Fill(float.NegativeInfinity);
+        int c = 0;
+        for (; c + 4 <= nc; c += 4) Score4(qt, kTile + c * ks, D, ks, st + c * BlockRows, tileMax);
+        for (; c < nc; c++) Score1(qt, kTile + c * ks, D, st + c * BlockRows, tileMax);
+    }
+
+    /// <summary>
+    /// Fused passes 1–3 of a full, unmasked tile after the block's first: P = 2^(Sᵀ − m) is taken with the running max
+    /// m of the tiles before, inside the score kernel, while its scores are still in registers, and the out-of-order core
+    /// overlaps that exponential with the next keys' FMAs. When no row's max grows by more than the lazy-rescaling slack,
+    /// P and ℓ are exactly what passes 2–3 would give (same m, same order of the sums): ℓ is updated and true comes back.
+    /// Otherwise false, nothing updated, and the caller scores the tile again and takes the unfused passes.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static bool ScoreExpTile(float* qt, float* kTile, nint ks, int D, float* st, float* tileMax,
+                                     float* mRow, float* lRow, float* uRow, float* ySum)
+    {
+        new Span<float>(tileMax, BlockRows).Fill(float.NegativeInfinity);
+        new Span<float>(ySum, BlockRows).Clear();
+        for (int r = 0; r < BlockRows; r += 16) NonInfinite(Vector512.Load(mRow + r)).Store(uRow + r);
+        int c = 0;
+        for (; c + 6 <= TileKeys; c += 6) Score6Exp(qt, kTile + c * ks, D, ks, st + c * BlockRows, tileMax, uRow, ySum);
+        for (; c < TileKeys; c += 4) Score4Exp(qt, kTile + c * ks, D, ks, st + c * BlockRows, tileMax, uRow, ySum);
+        var slack = Vector512.Create(LazyRescale);
+        for (int r = 0; r < BlockRows; r += 16)
+            if (Vector512.GreaterThanAny(Vector512.Load(tileMax + r), Vector512.Load(mRow + r) + slack)) return false;
+        for (int r = 0; r < BlockRows; r += 16) (Vector512.Load(lRow + r) + Vector512.Load(ySum + r)).Store(lRow + r);
+        return true;
+    }
+
+    /// <summary>
+    /// Passes 2–3 of a tile whose scores (masked, modified) and column max are in st and tileMax.
+    /// Pass 2, the running max: ℓ and Oᵀ are rescaled only when some row's max grew by more than 2^8 (lazy rescaling, as
+    /// in FlashAttention-3): a stale max only lets P reach 2^8, harmless in float, and the result is the same.
+    /// Pass 3: P = 2^(Sᵀ − m) in place, ℓ += Σ P.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void UpdateRows(float* st, int nc, int D, float* tileMax, float* mRow, float* lRow, float* uRow, float* ySum, float* ot)
+    {
+        var m0 = Vector512.Load(mRow); var m1 = Vector512.Load(mRow + 16); var m2 = Vector512.Load(mRow + 32); var m3 = Vector512.Load(mRow + 48);
+        var x0 = Avx512F.Max(m0, Vector512.Load(tileMax)); var x1 = Avx512F.Max(m1, Vector512.Load(tileMax + 16));
+        var x2 = Avx512F.Max(m2, Vector512.Load(tileMax + 32)); var x3 = Avx512F.Max(m3, Vector512.Load(tileMax + 48));
+        var slack = Vector512.Create(LazyRescale);
+        if (Vector512.GreaterThanAny(x0, m0 + slack) || Vector512.GreaterThanAny(x1, m1 + slack) ||
+            Vector512.GreaterThanAny(x2, m2 + slack) || Vector512.GreaterThanAny(x3, m3 + slack))
+        {
+            // a row that has seen nothing yet keeps m = −∞; subtract 0 instead so −∞ − (−∞) never makes NaN
+            var a0 = FastExp.Exp2Bounded(m0 - NonInfinite(x0)); var a1 = FastExp.Exp2Bounded(m1 - NonInfinite(x1));
+            var a2 = FastExp.Exp2Bounded(m2 - NonInfinite(x2)); var a3 = FastExp.Exp2Bounded(m3 - NonInfinite(x3));
+            (a0 * Vector512.Load(lRow)).Store(lRow); (a1 * Vector512.Load(lRow + 16)).Store(lRow + 16);
+            (a2 * Vector512.Load(lRow + 32)).Store(lRow + 32); (a3 * Vector512.Load(lRow + 48)).Store(lRow + 48);
+            for (int d = 0; d < D; d++)
+            {
+                float* od = ot + d * BlockRows;
+                (a0 * Vector512.Load(od)).Store(od); (a1 * Vector512.Load(od + 16)).Store(od + 16);
+                (a2 * Vector512.Load(od + 32)).Store(od + 32); (a3 * Vector512.Load(od + 48)).Store(od + 48);
+            }
+            m0 = x0; m1 = x1; m2 = x2; m3 = x3;
+            m0.Store(mRow); m1.Store(mRow + 16); m2.Store(mRow + 32); m3.Store(mRow + 48);
+        }
+        NonInfinite(m0).Store(uRow); NonInfinite(m1).Store(uRow + 16); NonInfinite(m2).Store(uRow + 32); NonInfinite(m3).Store(uRow + 48);
+        new Span<float>(ySum, BlockRows).Clear();
+        ExpRows(st, nc, uRow, ySum, finite: false);
+        for (int r = 0; r < BlockRows; r += 16) (Vector512.Load(lRow + r) + Vector512.Load(ySum + r)).Store(lRow + r);
+    }
+
+    /// <summary>Pass 4 of a tile of nc keys: Oᵀ += V_tileᵀ · P, in 6-dim blocks, an even number of them so that what is
+    /// left is D mod 4 plus whole 4-dim blocks: D = 32 is 4·6 + 2·4, not 5·6 + 2·1 (a 1-dim block has 4 accumulators,
+    /// too few to hide the FMA latency).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void AccumulatePv(float* p, float* vTile, nint ks, int nc, int D, float* ot)
+    {
+        int d = 0, pv6End = D / 6 / 2 * 2 * 6;
+        for (; d < pv6End; d += 6) Pv6(p, vTile + d, ks, nc, ot + d * BlockRows);
+        for (; d + 4 <= D; d += 4) Pv4(p, vTile + d, ks, nc, ot + d * BlockRows);
+        for (; d < D; d++) Pv1(p, vTile + d, ks, nc, ot + d * BlockRows);
+    }
+
+    // The micro-kernels below are the shared register blocks of AttentionTile, given the forward's strides: Qᵀ and P
+    // are 64 lanes (BlockRows) per row; K and V rows are read in place (stride kStride or D = the key/value row stride).
+
+    /// <summary>Sᵀ rows c..c+3 (64 query lanes each) = keys k[0..3] · Qᵀ, folding them into the tile's column max.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Score4(float* qt, float* k, int D, nint kStride, float* st, float* tileMax) =>
+        AttentionTile.Block4x4(k, 1, kStride, qt, BlockRows, D, st, BlockRows, accumulate: false, tileMax);
+
+    /// <summary>Sᵀ row c (one key) = k · Qᵀ, folded into the tile's column max.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Score1(float* qt, float* k, int D, float* st, float* tileMax) =>
+        AttentionTile.Block1x4(k, 1, qt, BlockRows, D, st, accumulate: false, tileMax);
+
+    /// <summary><see cref="Score4"/> for six keys (24 accumulators, per d 4 loads of Qᵀ and 6 broadcasts of K for 24 FMAs),
+    /// followed by passes 2–3 on them: P = 2^(s − u) (u = the running max in use, per row) stored in place of the scores,
+    /// and the row sums of P added into ySum in key order. Not inlined, so that the exponential stays out of the tile loop.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private static void Score6Exp(float* qt, float* k, int D, nint kStride, float* pt, float* tileMax, float* u, float* ySum)
     {
-        Vector512<float> a00 = default, a01 = default, a02 = default, a03 = default;
-        Vector512<float> a10 = default, a11 = default, a12 = default, a13 = default;
-        Vector512<float> a20 = default, a21 = default, a22 = default, a23 = default;
-        Vector512<float> a30 = default, a31 = default, a32 = default, a33 = default;
-        Vector512<float> a40 = default, a41 = default, a42 = default, a43 = default;
-        Vector512<float> a50 = default, a51 = default, a52 = default, a53 = default;
-        float* k1 = k + kStride, k2 = k1 + kStride, k3 = k2 + kStride, k4 = k3 + kStride, k5 = k4 + kStride;
-        for (int d = 0; d < D; d++)
-        {
-            float* q = qt + d * BlockRows;
-            var q0 = Vector512.Load(q); var q1 = Vector512.Load(q + 16);
-            var q2 = Vector512.Load(q + 32); var q3 = Vector512.Load(q + 48);
-            var b = Vector512.Create(k[d]);
-            a00 = Vector512.FusedMultiplyAdd(q0, b, a00); a01 = Vector512.FusedMultiplyAdd(q1, b, a01);
-            a02 = Vector512.FusedMultiplyAdd(q2, b, a02); a03 = Vector512.FusedMultiplyAdd(q3, b, a03);
-            b = Vector512.Create(k1[d]);
-            a10 = Vector512.FusedMultiplyAdd(q0, b, a10); a11 = Vector512.FusedMultiplyAdd(q1, b, a11);
-            a12 = Vector512.FusedMultiplyAdd(q2, b, a12); a13 = Vector512.FusedMultiplyAdd(q3, b, a13);
-            b = Vector512.Create(k2[d]);
-            a20 = Vector512.FusedMultiplyAdd(q0, b, a20); a21 = Vector512.FusedMultiplyAdd(q1, b, a21);
-            a22 = Vector512.FusedMultiplyAdd(q2, b, a22); a23 = Vector512.FusedMultiplyAdd(q3, b, a23);
-            b = Vector512.Create(k3[d]);
-            a30 = Vector512.FusedMultiplyAdd(q0, b, a30); a31 = Vector512.FusedMultiplyAdd(q1, b, a31);
-            a32 = Vector512.FusedMultiplyAdd(q2, b, a32); a33 = Vector512.FusedMultiplyAdd(q3, b, a33);
-            b = Vector512.Create(k4[d]);
-            a40 = Vector512.FusedMultiplyAdd(q0, b, a40); a41 = Vector512.FusedMultiplyAdd(q1, b, a41);
-            a42 = Vector512.FusedMultiplyAdd(q2, b, a42); a43 = Vector512.FusedMultiplyAdd(q3, b, a43);
-            b = Vector512.Create(k5[d]);
-            a50 = Vector512.FusedMultiplyAdd(q0, b, a50); a51 = Vector512.FusedMultiplyAdd(q1, b, a51);
-            a52 = Vector512.FusedMultiplyAdd(q2, b, a52); a53 = Vector512.FusedMultiplyAdd(q3, b, a53);
-        }
-        ColumnMax(a00, a10, a20, a30, a40, a50, tileMax); ColumnMax(a01, a11, a21, a31, a41, a51, tileMax + 16);
-        ColumnMax(a02, a12, a22, a32, a42, a52, tileMax + 32); ColumnMax(a03, a13, a23, a33, a43, a53, tileMax + 48);
-        a00.Store(pt); a01.Store(pt + 16); a02.Store(pt + 32); a03.Store(pt + 48);
-        a10.Store(pt + 64); a11.Store(pt + 80); a12.Store(pt + 96); a13.Store(pt + 112);
-        a20.Store(pt + 128); a21.Store(pt + 144); a22.Store(pt + 160); a23.Store(pt + 176);
-        a30.Store(pt + 192); a31.Store(pt + 208); a32.Store(pt + 224); a33.Store(pt + 240);
-        a40.Store(pt + 256); a41.Store(pt + 272); a42.Store(pt + 288); a43.Store(pt + 304);
-        a50.Store(pt + 320); a51.Store(pt + 336); a52.Store(pt + 352); a53.Store(pt + 368);
-        ExpRows(pt, 6, u, ySum);
+        AttentionTile.Block6x4(k, 1, kStride, qt, BlockRows, D, pt, BlockRows, accumulate: false, tileMax);
+        ExpRows(pt, 6, u, ySum, finite: true);
+    }
 
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        static void ColumnMax(Vector512<float> s0, Vector512<float> s1, Vector512<float> s2, Vector512<float> s3,
-                              Vector512<float> s4, Vector512<float> s5, float* max) =>
-            Avx512F.Max(Vector512.Load(max), Avx512F.Max(Avx512F.Max(Avx512F.Max(s0, s1), Avx512F.Max(s2, s3)), Avx512F.Max(s4, s5))).Store(max);
+    /// <summary><see cref="Score6Exp"/> for four keys.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static void Score4Exp(float* qt, float* k, int D, nint kStride, float* pt, float* tileMax, float* u, float* ySum)
+    {
+        AttentionTile.Block4x4(k, 1, kStride, qt, BlockRows, D, pt, BlockRows, accumulate: false, tileMax);
+        ExpRows(pt, 4, u, ySum, finite: true);
     }
 
     /// <summary>Rows 0..keys−1 of pt (64 scores each, still in L1): P = 2^(s − u) in place, row sums added into ySum in key
-    /// order. The tile is unmasked, so s is finite and the clamp-free exp2 gives the same bits as pass 3's. A loop over memory rather than over the score registers: the exponential's eight constants beside 24 live
-    /// accumulators made the JIT spill one inside the FMA loop, which cost more than these loads.</summary>
+    /// order. Pass 3 of every tile, and the fused passes' exponential (<paramref name="finite"/>: the tile is unmasked, so s
+    /// is finite and the exp2 without its lower clamp gives the same bits). In the fused passes a loop over memory rather
+    /// than over the score registers: the exponential's eight constants beside 24 live accumulators made the JIT spill one
+    /// inside the FMA loop, which cost more than these loads.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void ExpRows(float* pt, int keys, float* u, float* ySum)
+    private static void ExpRows(float* pt, int keys, float* u, float* ySum, bool finite)
     {
         var u0 = Vector512.Load(u); var u1 = Vector512.Load(u + 16); var u2 = Vector512.Load(u + 32); var u3 = Vector512.Load(u + 48);
         var y0 = Vector512.Load(ySum); var y1 = Vector512.Load(ySum + 16); var y2 = Vector512.Load(ySum + 32); var y3 = Vector512.Load(ySum + 48);
         for (int c = 0; c < keys; c++, pt += BlockRows)
         {
-            var p0 = FastExp.Exp2BoundedFinite(Vector512.Load(pt) - u0); var p1 = FastExp.Exp2BoundedFinite(Vector512.Load(pt + 16) - u1);
-            var p2 = FastExp.Exp2BoundedFinite(Vector512.Load(pt + 32) - u2); var p3 = FastExp.Exp2BoundedFinite(Vector512.Load(pt + 48) - u3);
+            var s0 = Vector512.Load(pt) - u0; var s1 = Vector512.Load(pt + 16) - u1;
+            var s2 = Vector512.Load(pt + 32) - u2; var s3 = Vector512.Load(pt + 48) - u3;
+            Vector512<float> p0, p1, p2, p3;   // finite is a constant at every call site: one branch is compiled
+            if (finite)
+            {
+                p0 = FastExp.Exp2BoundedFinite(s0); p1 = FastExp.Exp2BoundedFinite(s1);
+                p2 = FastExp.Exp2BoundedFinite(s2); p3 = FastExp.Exp2BoundedFinite(s3);
+            }
+            else
+            {
+                p0 = FastExp.Exp2Bounded(s0); p1 = FastExp.Exp2Bounded(s1);
+                p2 = FastExp.Exp2Bounded(s2); p3 = FastExp.Exp2Bounded(s3);
+            }
             p0.Store(pt); p1.Store(pt + 16); p2.Store(pt + 32); p3.Store(pt + 48);
             y0 += p0; y1 += p1; y2 += p2; y3 += p3;
         }
         y0.Store(ySum); y1.Store(ySum + 16); y2.Store(ySum + 32); y3.Store(ySum + 48);
     }
 
-    /// <summary><see cref="Score4"/> followed by passes 2–3 on its 16 score vectors: P = 2^(s − u) (u = the running max
-    /// in use, per row) stored in place of the scores, and the row sums of P added into ySum in key order.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Score4Exp(float* qt, float* k, int D, nint kStride, float* pt, float* tileMax, float* u, float* ySum)
-    {
-        Vector512<float> a00 = default, a01 = default, a02 = default, a03 = default;
-        Vector512<float> a10 = default, a11 = default, a12 = default, a13 = default;
-        Vector512<float> a20 = default, a21 = default, a22 = default, a23 = default;
-        Vector512<float> a30 = default, a31 = default, a32 = default, a33 = default;
-        float* k1 = k + kStride, k2 = k1 + kStride, k3 = k2 + kStride;
-        for (int d = 0; d < D; d++)
-        {
-            float* q = qt + d * BlockRows;
-            var q0 = Vector512.Load(q); var q1 = Vector512.Load(q + 16);
-            var q2 = Vector512.Load(q + 32); var q3 = Vector512.Load(q + 48);
-            var b = Vector512.Create(k[d]);
-            a00 = Vector512.FusedMultiplyAdd(q0, b, a00); a01 = Vector512.FusedMultiplyAdd(q1, b, a01);
-            a02 = Vector512.FusedMultiplyAdd(q2, b, a02); a03 = Vector512.FusedMultiplyAdd(q3, b, a03);
-            b = Vector512.Create(k1[d]);
-            a10 = Vector512.FusedMultiplyAdd(q0, b, a10); a11 = Vector512.FusedMultiplyAdd(q1, b, a11);
-            a12 = Vector512.FusedMultiplyAdd(q2, b, a12); a13 = Vector512.FusedMultiplyAdd(q3, b, a13);
-            b = Vector512.Create(k2[d]);
-            a20 = Vector512.FusedMultiplyAdd(q0, b, a20); a21 = Vector512.FusedMultiplyAdd(q1, b, a21);
-            a22 = Vector512.FusedMultiplyAdd(q2, b, a22); a23 = Vector512.FusedMultiplyAdd(q3, b, a23);
-            b = Vector512.Create(k3[d]);
-            a30 = Vector512.FusedMultiplyAdd(q0, b, a30); a31 = Vector512.FusedMultiplyAdd(q1, b, a31);
-            a32 = Vector512.FusedMultiplyAdd(q2, b, a32); a33 = Vector512.FusedMultiplyAdd(q3, b, a33);
-        }
-        Avx512F.Max(Vector512.Load(tileMax), Avx512F.Max(Avx512F.Max(a00, a10), Avx512F.Max(a20, a30))).Store(tileMax);
-        Avx512F.Max(Vector512.Load(tileMax + 16), Avx512F.Max(Avx512F.Max(a01, a11), Avx512F.Max(a21, a31))).Store(tileMax + 16);
-        Avx512F.Max(Vector512.Load(tileMax + 32), Avx512F.Max(Avx512F.Max(a02, a12), Avx512F.Max(a22, a32))).Store(tileMax + 32);
-        Avx512F.Max(Vector512.Load(tileMax + 48), Avx512F.Max(Avx512F.Max(a03, a13), Avx512F.Max(a23, a33))).Store(tileMax + 48);
-        a00.Store(pt); a01.Store(pt + 16); a02.Store(pt + 32); a03.Store(pt + 48);
-        a10.Store(pt + 64); a11.Store(pt + 80); a12.Store(pt + 96); a13.Store(pt + 112);
-        a20.Store(pt + 128); a21.Store(pt + 144); a22.Store(pt + 160); a23.Store(pt + 176);
-        a30.Store(pt + 192); a31.Store(pt + 208); a32.Store(pt + 224); a33.Store(pt + 240);
-        ExpRows(pt, 4, u, ySum);
-    }
+    /// <summary>Oᵀ rows d..d+5 (64 query lanes each) += Σ_c v[c, d..d+5] · P[c, :] (the 6-row block: see
+    /// <see cref="AttentionTile.Block6x4"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Pv6(float* p, float* v, nint D, int nc, float* ot) =>
+        AttentionTile.Block6x4(v, D, 1, p, BlockRows, nc, ot, BlockRows, accumulate: true);
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Score1(float* qt, float* k, int D, float* st, float* tileMax)
-    {
-        Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
-        for (int d = 0; d < D; d++)
-        {
-            float* q = qt + d * BlockRows;
-            var b = Vector512.Create(k[d]);
-            a0 = Vector512.FusedMultiplyAdd(Vector512.Load(q), b, a0); a1 = Vector512.FusedMultiplyAdd(Vector512.Load(q + 16), b, a1);
-            a2 = Vector512.FusedMultiplyAdd(Vector512.Load(q + 32), b, a2); a3 = Vector512.FusedMultiplyAdd(Vector512.Load(q + 48), b, a3);
-        }
-        a0.Store(st); a1.Store(st + 16); a2.Store(st + 32); a3.Store(st + 48);
-        Avx512F.Max(Vector512.Load(tileMax), a0).Store(tileMax); Avx512F.Max(Vector512.Load(tileMax + 16), a1).Store(tileMax + 16);
-        Avx512F.Max(Vector512.Load(tileMax + 32), a2).Store(tileMax + 32); Avx512F.Max(Vector512.Load(tileMax + 48), a3).Store(tileMax + 48);
-    }
+    /// <summary>Oᵀ rows d..d+3 += Σ_c v[c, d..d+3] · P[c, :].</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Pv4(float* p, float* v, nint D, int nc, float* ot) =>
+        AttentionTile.Block4x4(v, D, 1, p, BlockRows, nc, ot, BlockRows, accumulate: true);
 
-    /// <summary>Oᵀ rows d..d+3 (64 query lanes each) += Σ_c v[c, d..d+3] · P[c, :].</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Pv4(float* p, float* v, nint D, int nc, float* ot)
-    {
-        Vector512<float> a00 = Vector512.Load(ot), a01 = Vector512.Load(ot + 16), a02 = Vector512.Load(ot + 32), a03 = Vector512.Load(ot + 48);
-        Vector512<float> a10 = Vector512.Load(ot + 64), a11 = Vector512.Load(ot + 80), a12 = Vector512.Load(ot + 96), a13 = Vector512.Load(ot + 112);
-        Vector512<float> a20 = Vector512.Load(ot + 128), a21 = Vector512.Load(ot + 144), a22 = Vector512.Load(ot + 160), a23 = Vector512.Load(ot + 176);
-        Vector512<float> a30 = Vector512.Load(ot + 192), a31 = Vector512.Load(ot + 208), a32 = Vector512.Load(ot + 224), a33 = Vector512.Load(ot + 240);
-        for (int c = 0; c < nc; c++)
-        {
-            float* pc = p + c * BlockRows;
-            float* vc = v + (nint)c * D;
-            var p0 = Vector512.Load(pc); var p1 = Vector512.Load(pc + 16);
-            var p2 = Vector512.Load(pc + 32); var p3 = Vector512.Load(pc + 48);
-            var b = Vector512.Create(vc[0]);
-            a00 = Vector512.FusedMultiplyAdd(p0, b, a00); a01 = Vector512.FusedMultiplyAdd(p1, b, a01);
-            a02 = Vector512.FusedMultiplyAdd(p2, b, a02); a03 = Vector512.FusedMultiplyAdd(p3, b, a03);
-            b = Vector512.Create(vc[1]);
-            a10 = Vector512.FusedMultiplyAdd(p0, b, a10); a11 = Vector512.FusedMultiplyAdd(p1, b, a11);
-            a12 = Vector512.FusedMultiplyAdd(p2, b, a12); a13 = Vector512.FusedMultiplyAdd(p3, b, a13);
-            b = Vector512.Create(vc[2]);
-            a20 = Vector512.FusedMultiplyAdd(p0, b, a20); a21 = Vector512.FusedMultiplyAdd(p1, b, a21);
-            a22 = Vector512.FusedMultiplyAdd(p2, b, a22); a23 = Vector512.FusedMultiplyAdd(p3, b, a23);
-            b = Vector512.Create(vc[3]);
-            a30 = Vector512.FusedMultiplyAdd(p0, b, a30); a31 = Vector512.FusedMultiplyAdd(p1, b, a31);
-            a32 = Vector512.FusedMultiplyAdd(p2, b, a32); a33 = Vector512.FusedMultiplyAdd(p3, b, a33);
-        }
-        a00.Store(ot); a01.Store(ot + 16); a02.Store(ot + 32); a03.Store(ot + 48);
-        a10.Store(ot + 64); a11.Store(ot + 80); a12.Store(ot + 96); a13.Store(ot + 112);
-        a20.Store(ot + 128); a21.Store(ot + 144); a22.Store(ot + 160); a23.Store(ot + 176);
-        a30.Store(ot + 192); a31.Store(ot + 208); a32.Store(ot + 224); a33.Store(ot + 240);
-    }
-
-    /// <summary>Oᵀ rows d..d+5 += Σ_c v[c, d..d+5] · P[c, :]: 24 accumulators, so per key 4 loads of P and 6 broadcasts
-    /// of V feed 24 FMAs (the 4-row block's 8 loads per 16 FMAs left the FMA pipes idle about a tenth of the time).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Pv6(float* p, float* v, nint D, int nc, float* ot)
-    {
-        Vector512<float> a00 = Vector512.Load(ot), a01 = Vector512.Load(ot + 16), a02 = Vector512.Load(ot + 32), a03 = Vector512.Load(ot + 48);
-        Vector512<float> a10 = Vector512.Load(ot + 64), a11 = Vector512.Load(ot + 80), a12 = Vector512.Load(ot + 96), a13 = Vector512.Load(ot + 112);
-        Vector512<float> a20 = Vector512.Load(ot + 128), a21 = Vector512.Load(ot + 144), a22 = Vector512.Load(ot + 160), a23 = Vector512.Load(ot + 176);
-        Vector512<float> a30 = Vector512.Load(ot + 192), a31 = Vector512.Load(ot + 208), a32 = Vector512.Load(ot + 224), a33 = Vector512.Load(ot + 240);
-        Vector512<float> a40 = Vector512.Load(ot + 256), a41 = Vector512.Load(ot + 272), a42 = Vector512.Load(ot + 288), a43 = Vector512.Load(ot + 304);
-        Vector512<float> a50 = Vector512.Load(ot + 320), a51 = Vector512.Load(ot + 336), a52 = Vector512.Load(ot + 352), a53 = Vector512.Load(ot + 368);
-        for (int c = 0; c < nc; c++)
-        {
-            float* pc = p + c * BlockRows;
-            float* vc = v + (nint)c * D;
-            var p0 = Vector512.Load(pc); var p1 = Vector512.Load(pc + 16);
-            var p2 = Vector512.Load(pc + 32); var p3 = Vector512.Load(pc + 48);
-            var b = Vector512.Create(vc[0]);
-            a00 = Vector512.FusedMultiplyAdd(p0, b, a00); a01 = Vector512.FusedMultiplyAdd(p1, b, a01);
-            a02 = Vector512.FusedMultiplyAdd(p2, b, a02); a03 = Vector512.FusedMultiplyAdd(p3, b, a03);
-            b = Vector512.Create(vc[1]);
-            a10 = Vector512.FusedMultiplyAdd(p0, b, a10); a11 = Vector512.FusedMultiplyAdd(p1, b, a11);
-            a12 = Vector512.FusedMultiplyAdd(p2, b, a12); a13 = Vector512.FusedMultiplyAdd(p3, b, a13);
-            b = Vector512.Create(vc[2]);
-            a20 = Vector512.FusedMultiplyAdd(p0, b, a20); a21 = Vector512.FusedMultiplyAdd(p1, b, a21);
-            a22 = Vector512.FusedMultiplyAdd(p2, b, a22); a23 = Vector512.FusedMultiplyAdd(p3, b, a23);
-            b = Vector512.Create(vc[3]);
-            a30 = Vector512.FusedMultiplyAdd(p0, b, a30); a31 = Vector512.FusedMultiplyAdd(p1, b, a31);
-            a32 = Vector512.FusedMultiplyAdd(p2, b, a32); a33 = Vector512.FusedMultiplyAdd(p3, b, a33);
-            b = Vector512.Create(vc[4]);
-            a40 = Vector512.FusedMultiplyAdd(p0, b, a40); a41 = Vector512.FusedMultiplyAdd(p1, b, a41);
-            a42 = Vector512.FusedMultiplyAdd(p2, b, a42); a43 = Vector512.FusedMultiplyAdd(p3, b, a43);
-            b = Vector512.Create(vc[5]);
-            a50 = Vector512.FusedMultiplyAdd(p0, b, a50); a51 = Vector512.FusedMultiplyAdd(p1, b, a51);
-            a52 = Vector512.FusedMultiplyAdd(p2, b, a52); a53 = Vector512.FusedMultiplyAdd(p3, b, a53);
-        }
-        a00.Store(ot); a01.Store(ot + 16); a02.Store(ot + 32); a03.Store(ot + 48);
-        a10.Store(ot + 64); a11.Store(ot + 80); a12.Store(ot + 96); a13.Store(ot + 112);
-        a20.Store(ot + 128); a21.Store(ot + 144); a22.Store(ot + 160); a23.Store(ot + 176);
-        a30.Store(ot + 192); a31.Store(ot + 208); a32.Store(ot + 224); a33.Store(ot + 240);
-        a40.Store(ot + 256); a41.Store(ot + 272); a42.Store(ot + 288); a43.Store(ot + 304);
-        a50.Store(ot + 320); a51.Store(ot + 336); a52.Store(ot + 352); a53.Store(ot + 368);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Pv1(float* p, float* v, nint D, int nc, float* ot)
-    {
-        Vector512<float> a0 = Vector512.Load(ot), a1 = Vector512.Load(ot + 16), a2 = Vector512.Load(ot + 32), a3 = Vector512.Load(ot + 48);
-        for (int c = 0; c < nc; c++)
-        {
-            float* pc = p + c * BlockRows;
-            var b = Vector512.Create(v[(nint)c * D]);
-            a0 = Vector512.FusedMultiplyAdd(Vector512.Load(pc), b, a0); a1 = Vector512.FusedMultiplyAdd(Vector512.Load(pc + 16), b, a1);
-            a2 = Vector512.FusedMultiplyAdd(Vector512.Load(pc + 32), b, a2); a3 = Vector512.FusedMultiplyAdd(Vector512.Load(pc + 48), b, a3);
-        }
-        a0.Store(ot); a1.Store(ot + 16); a2.Store(ot + 32); a3.Store(ot + 48);
-    }
+    /// <summary>Oᵀ row d += Σ_c v[c, d] · P[c, :].</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Pv1(float* p, float* v, nint D, int nc, float* ot) =>
+        AttentionTile.Block1x4(v, D, p, BlockRows, nc, ot, accumulate: true);
 }

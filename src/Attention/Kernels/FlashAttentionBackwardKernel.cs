@@ -28,7 +28,8 @@ namespace Attention.Kernels;
 /// Why log₂ units with Q pre-scaled exactly as the forward does it: the logits then come out bit-for-bit as the
 /// forward saw them, so P = 2^(s − lse) is consistent with the saved lse up to the lse's own rounding. Recomputing
 /// s·scale in natural units instead left P, for large logits, three to four times less accurate than a plain
-/// float32 softmax (measured in the tests' large-logit cases). Every product is the same 16-accumulator register block: per
+/// float32 softmax (measured in the tests' large-logit cases). Every product is the same 16-accumulator register block
+/// (<see cref="AttentionTile.Block4x4"/>, which the forward's score and P·V kernels use too): per
 /// step 4 vector loads, 4 broadcasts, 16 FMAs. Rows of Q, dO, K and the dK/dV/dQ accumulators are padded to
 /// Dp = ⌈D/16⌉·16 floats so that any D runs full vectors; D = 64 is exactly four.
 /// <para>Measured (bench/results/backward.md; B = 1, H = 8, D = 64, one thread, on a shared 2-core AMD EPYC whose
@@ -292,8 +293,8 @@ internal sealed unsafe class FlashAttentionBackwardKernel : AttentionJob
         // pass 1: S₂ = Qᵢ·Kⱼᵀ in log₂ units (Qᵢ packed pre-scaled) and dP = dOᵢ·Vⱼᵀ, 64 keys wide
         for (int r = 0; r < rows4; r += 4)
         {
-            Block4x4(qp + r * dp, 1, dp, kt, Block, D, sp + r * Block, Block, accumulate: false);
-            Block4x4(dop + r * dp, 1, dp, vt, Block, D, ds + r * Block, Block, accumulate: false);
+            AttentionTile.Block4x4(qp + r * dp, 1, dp, kt, Block, D, sp + r * Block, Block, accumulate: false);
+            AttentionTile.Block4x4(dop + r * dp, 1, dp, vt, Block, D, ds + r * Block, Block, accumulate: false);
         }
 
         // pass 2: P = 2^(S₂ − lse·log₂e), dS = P∘(dP − Δ)
@@ -321,13 +322,13 @@ internal sealed unsafe class FlashAttentionBackwardKernel : AttentionJob
             int d = 0;
             for (; d + 64 <= dp; d += 64)
             {
-                Block4x4(sp + c, Block, 1, dop + d, dp, rows, dvAcc + c * dp + d, dp, accumulate: true);
-                Block4x4(ds + c, Block, 1, qp + d, dp, rows, dkAcc + c * dp + d, dp, accumulate: true);
+                AttentionTile.Block4x4(sp + c, Block, 1, dop + d, dp, rows, dvAcc + c * dp + d, dp, accumulate: true);
+                AttentionTile.Block4x4(ds + c, Block, 1, qp + d, dp, rows, dkAcc + c * dp + d, dp, accumulate: true);
             }
             for (; d < dp; d += 16)
             {
-                Block4x1(sp + c, Block, 1, dop + d, dp, rows, dvAcc + c * dp + d, dp);
-                Block4x1(ds + c, Block, 1, qp + d, dp, rows, dkAcc + c * dp + d, dp);
+                AttentionTile.Block4x1(sp + c, Block, 1, dop + d, dp, rows, dvAcc + c * dp + d, dp);
+                AttentionTile.Block4x1(ds + c, Block, 1, qp + d, dp, rows, dkAcc + c * dp + d, dp);
             }
         }
 
@@ -337,9 +338,9 @@ internal sealed unsafe class FlashAttentionBackwardKernel : AttentionJob
         {
             int d = 0;
             for (; d + 64 <= dp; d += 64)
-                Block4x4(ds + r4 * Block, 1, Block, kp + d, dp, nc, dqAcc + r4 * dp + d, dp, accumulate: true);
+                AttentionTile.Block4x4(ds + r4 * Block, 1, Block, kp + d, dp, nc, dqAcc + r4 * dp + d, dp, accumulate: true);
             for (; d < dp; d += 16)
-                Block4x1(ds + r4 * Block, 1, Block, kp + d, dp, nc, dqAcc + r4 * dp + d, dp);
+                AttentionTile.Block4x1(ds + r4 * Block, 1, Block, kp + d, dp, nc, dqAcc + r4 * dp + d, dp);
         }
         for (; r4 < rows; r4++)
         {
@@ -360,16 +361,13 @@ internal sealed unsafe class FlashAttentionBackwardKernel : AttentionJob
     {
         float* x = stackalloc float[16];
         bool cap = _cap2 > 0;
-        var cap2 = Vector512.Create(_cap2); var invCap2 = Vector512.Create(1 / _cap2);
+        var modifier = new ScoreModifier(_cap2, slope2);
         var vl = Vector512.Create(lse2); var vd = Vector512.Create(delta);
-        var ns = Vector512.Create(-slope2); var vp = Vector512.Create(pos);
+        var vp = Vector512.Create(pos);
         for (int v = 0; v < Block; v += 16)
         {
             var key = Vector512.Create(c0 + v) + Vector512<int>.Indices;
-            var z = Vector512.Load(s + v);
-            var tv = Vector512<float>.Zero;
-            if (cap) { tv = SoftCapMath.Tanh(z * invCap2); z = cap2 * tv; }
-            if (slope2 != 0) z = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(Vector512.Abs(vp - key)), ns, z);
+            var z = modifier.Apply(Vector512.Load(s + v), vp - key, out var tv);
             Vector512<float> p;
             if (_fastExp) p = FastExp.Exp2(z - vl);
             else
@@ -380,8 +378,7 @@ internal sealed unsafe class FlashAttentionBackwardKernel : AttentionJob
             }
             if (mask)
             {
-                var visible = (Vector512.GreaterThanOrEqual(key, Vector512.Create(lo)) & Vector512.LessThan(key, Vector512.Create(hi)))
-                              | Vector512.LessThan(key, Vector512.Create(sinkEnd));
+                var visible = AttentionTile.Visible(key, Vector512.Create(lo), Vector512.Create(hi), Vector512.Create(sinkEnd));
                 p = Vector512.ConditionalSelect(visible.AsSingle(), p, Vector512<float>.Zero);
             }
             p.Store(s + v);
@@ -402,77 +399,10 @@ internal sealed unsafe class FlashAttentionBackwardKernel : AttentionJob
             if (mask)
             {
                 var key = Vector512.Create(c0 + v) + Vector512<int>.Indices;
-                var visible = (Vector512.GreaterThanOrEqual(key, Vector512.Create(lo)) & Vector512.LessThan(key, Vector512.Create(hi))).AsSingle();
-                p = Vector512.ConditionalSelect(visible, p, Vector512<float>.Zero);
+                p = Vector512.ConditionalSelect(AttentionTile.Visible(key, Vector512.Create(lo), Vector512.Create(hi)).AsSingle(), p, Vector512<float>.Zero);
             }
             p.Store(s + v);
             (p * (Vector512.Load(t + v) - vd)).Store(t + v);
         }
-    }
-
-    /// <summary>
-    /// C[x, 0..63] (+)= Σ_{n &lt; count} A[n, x] · B[n, 0..63] for x = 0..3, where A[n, x] = a[n·aStep + x·aStride]
-    /// (broadcast), B[n, ·] = b + n·bStep (four vectors), C[x, ·] = c + x·cStride. Every pass of the backward is this
-    /// register block: 16 accumulators, per n 4 loads + 4 broadcasts + 16 FMAs.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Block4x4(float* a, nint aStep, nint aStride, float* b, nint bStep, int count,
-                                 float* c, nint cStride, bool accumulate)
-    {
-        Vector512<float> c00, c01, c02, c03, c10, c11, c12, c13, c20, c21, c22, c23, c30, c31, c32, c33;
-        float* cr0 = c, cr1 = c + cStride, cr2 = cr1 + cStride, cr3 = cr2 + cStride;
-        if (accumulate)
-        {
-            c00 = Vector512.Load(cr0); c01 = Vector512.Load(cr0 + 16); c02 = Vector512.Load(cr0 + 32); c03 = Vector512.Load(cr0 + 48);
-            c10 = Vector512.Load(cr1); c11 = Vector512.Load(cr1 + 16); c12 = Vector512.Load(cr1 + 32); c13 = Vector512.Load(cr1 + 48);
-            c20 = Vector512.Load(cr2); c21 = Vector512.Load(cr2 + 16); c22 = Vector512.Load(cr2 + 32); c23 = Vector512.Load(cr2 + 48);
-            c30 = Vector512.Load(cr3); c31 = Vector512.Load(cr3 + 16); c32 = Vector512.Load(cr3 + 32); c33 = Vector512.Load(cr3 + 48);
-        }
-        else
-        {
-            c00 = c01 = c02 = c03 = c10 = c11 = c12 = c13 = default;
-            c20 = c21 = c22 = c23 = c30 = c31 = c32 = c33 = default;
-        }
-        float* a0 = a, a1 = a + aStride, a2 = a1 + aStride, a3 = a2 + aStride;
-        nint n4 = 0;
-        for (int n = 0; n < count; n++, n4 += aStep, b += bStep)
-        {
-            var b0 = Vector512.Load(b); var b1 = Vector512.Load(b + 16);
-            var b2 = Vector512.Load(b + 32); var b3 = Vector512.Load(b + 48);
-            var s = Vector512.Create(a0[n4]);
-            c00 = Vector512.FusedMultiplyAdd(b0, s, c00); c01 = Vector512.FusedMultiplyAdd(b1, s, c01);
-            c02 = Vector512.FusedMultiplyAdd(b2, s, c02); c03 = Vector512.FusedMultiplyAdd(b3, s, c03);
-            s = Vector512.Create(a1[n4]);
-            c10 = Vector512.FusedMultiplyAdd(b0, s, c10); c11 = Vector512.FusedMultiplyAdd(b1, s, c11);
-            c12 = Vector512.FusedMultiplyAdd(b2, s, c12); c13 = Vector512.FusedMultiplyAdd(b3, s, c13);
-            s = Vector512.Create(a2[n4]);
-            c20 = Vector512.FusedMultiplyAdd(b0, s, c20); c21 = Vector512.FusedMultiplyAdd(b1, s, c21);
-            c22 = Vector512.FusedMultiplyAdd(b2, s, c22); c23 = Vector512.FusedMultiplyAdd(b3, s, c23);
-            s = Vector512.Create(a3[n4]);
-            c30 = Vector512.FusedMultiplyAdd(b0, s, c30); c31 = Vector512.FusedMultiplyAdd(b1, s, c31);
-            c32 = Vector512.FusedMultiplyAdd(b2, s, c32); c33 = Vector512.FusedMultiplyAdd(b3, s, c33);
-        }
-        c00.Store(cr0); c01.Store(cr0 + 16); c02.Store(cr0 + 32); c03.Store(cr0 + 48);
-        c10.Store(cr1); c11.Store(cr1 + 16); c12.Store(cr1 + 32); c13.Store(cr1 + 48);
-        c20.Store(cr2); c21.Store(cr2 + 16); c22.Store(cr2 + 32); c23.Store(cr2 + 48);
-        c30.Store(cr3); c31.Store(cr3 + 16); c32.Store(cr3 + 32); c33.Store(cr3 + 48);
-    }
-
-    /// <summary><see cref="Block4x4"/> one vector (16 floats) wide, always accumulating: the D tails (D mod 64).</summary>
-    private static void Block4x1(float* a, nint aStep, nint aStride, float* b, nint bStep, int count, float* c, nint cStride)
-    {
-        float* cr1 = c + cStride, cr2 = cr1 + cStride, cr3 = cr2 + cStride;
-        Vector512<float> c0 = Vector512.Load(c), c1 = Vector512.Load(cr1), c2 = Vector512.Load(cr2), c3 = Vector512.Load(cr3);
-        float* a0 = a, a1 = a + aStride, a2 = a1 + aStride, a3 = a2 + aStride;
-        nint n4 = 0;
-        for (int n = 0; n < count; n++, n4 += aStep, b += bStep)
-        {
-            var bv = Vector512.Load(b);
-            c0 = Vector512.FusedMultiplyAdd(bv, Vector512.Create(a0[n4]), c0);
-            c1 = Vector512.FusedMultiplyAdd(bv, Vector512.Create(a1[n4]), c1);
-            c2 = Vector512.FusedMultiplyAdd(bv, Vector512.Create(a2[n4]), c2);
-            c3 = Vector512.FusedMultiplyAdd(bv, Vector512.Create(a3[n4]), c3);
-        }
-        c0.Store(c); c1.Store(cr1); c2.Store(cr2); c3.Store(cr3);
     }
 }

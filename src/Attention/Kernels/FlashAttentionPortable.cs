@@ -45,33 +45,12 @@ internal sealed unsafe class FlashAttentionPortable : AttentionJob
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public override void Execute(int item, float* scratch)
     {
-        var (_, heads, kvHeads, L, S, D) = _shape;
+        var (_, _, _, L, S, D) = _shape;
         // One head at a time so its K and V stay in cache; within it the heaviest causal blocks (last rows) first.
-        int block, h, kvh;
-        float* qHead, kHead, vHead, oHead, lseHead;
-        nint qs, ks, ls;   // row strides of query and output, of key and value, of logSumExp
-        KeyRange range;
-        if (_packed == null)
-        {
-            int bh = item / _blocks, b = bh / heads;
-            block = _blocks - 1 - item % _blocks;
-            h = bh % heads; kvh = h / (heads / kvHeads);
-            qHead = _q + (nint)bh * L * D; oHead = _o + (nint)bh * L * D; lseHead = _lse == null ? null : _lse + (nint)bh * L;
-            kHead = _k + (nint)(b * kvHeads + kvh) * S * D; vHead = _v + (nint)(b * kvHeads + kvh) * S * D;
-            qs = D; ks = D; ls = 1;
-            range = new KeyRange(_shape, _options, b);
-        }
-        else
-        {
-            _packed.Locate(item, BlockRows, heads, out int seq, out h, out block, out L, out S);
-            kvh = h / (heads / kvHeads);
-            nint q0 = _packed.QueryStart(seq), k0 = _packed.KeyStart(seq);
-            qHead = _q + (q0 * heads + h) * D; oHead = _o + (q0 * heads + h) * D; lseHead = _lse == null ? null : _lse + q0 * heads + h;
-            kHead = _k + (k0 * kvHeads + kvh) * D; vHead = _v + (k0 * kvHeads + kvh) * D;
-            qs = (nint)heads * D; ks = (nint)kvHeads * D; ls = heads;
-            range = new KeyRange(new AttentionShape(1, heads, kvHeads, L, S, D), _options, 0);
-        }
-        int i0 = block * BlockRows, rows = Math.Min(BlockRows, L - i0);
+        var at = new ForwardItem(item, BlockRows, _blocks, _shape, _options, _packed, _q, _k, _v, _o, _lse);
+        int h = at.Head, i0 = at.Block * BlockRows, rows = Math.Min(BlockRows, at.L - i0);
+        (L, S) = (at.L, at.S);
+        var range = at.Range;
         float* scores = scratch, acc = scratch + TileKeys;
         var o = new Span<float>(acc, D);
         float slope = _alibi == null ? 0 : _alibi[h];
@@ -80,9 +59,9 @@ internal sealed unsafe class FlashAttentionPortable : AttentionJob
         for (int r = 0; r < rows; r++)
         {
             int i = i0 + r;
-            var q = new ReadOnlySpan<float>(qHead + i * qs, D);
-            var output = new Span<float>(oHead + i * qs, D);
-            float* lseAt = lseHead == null ? null : lseHead + i * ls;
+            var q = new ReadOnlySpan<float>(at.Q + i * at.QStride, D);
+            var output = new Span<float>(at.O + i * at.QStride, D);
+            float* lseAt = at.Lse == null ? null : at.Lse + i * at.LseStride;
             range.Visible(i, out int lo, out int hi, out int sinkEnd);
             if (lo >= hi)
             {
@@ -110,7 +89,7 @@ internal sealed unsafe class FlashAttentionPortable : AttentionJob
                 for (int c = 0; c < n; c++)
                 {
                     // order inside a score: scale·q·k → soft-cap → + ALiBi
-                    float s = _scale * TensorPrimitives.Dot(q, new ReadOnlySpan<float>(kHead + (j0 + c) * ks, D));
+                    float s = _scale * TensorPrimitives.Dot(q, new ReadOnlySpan<float>(at.K + (j0 + c) * at.KStride, D));
                     if (_softCap > 0) s = _softCap * MathF.Tanh(s / _softCap);
                     if (slope != 0) s -= slope * Math.Abs(pos - (j0 + c));
                     scores[c] = s;
@@ -127,7 +106,7 @@ internal sealed unsafe class FlashAttentionPortable : AttentionJob
                 {
                     float p = MathF.Exp(scores[c] - m);
                     l += p;
-                    TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(vHead + (j0 + c) * ks, D), p, o, o);
+                    TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(at.V + (j0 + c) * at.KStride, D), p, o, o);
                 }
             }
             if (l == 0)
