@@ -25,7 +25,7 @@ internal sealed class BertInference
     private readonly Layer[] _layers;
 
     // the four weight matrices packed once, here, in the layout the GEMM micro-kernel reads (x·Wᵀ: W is (out, in))
-    private sealed record Layer(GemmPackedB Wqkv, float[] Bqkv, GemmPackedB Wo, float[] Bo, float[] Ln1G, float[] Ln1B,
+    private sealed record Layer(GemmPackedB Wq, float[] Bq, GemmPackedB Wk, float[] Bk, GemmPackedB Wv, float[] Bv, GemmPackedB Wo, float[] Bo, float[] Ln1G, float[] Ln1B,
                                 GemmPackedB W1, float[] B1, GemmPackedB W2, float[] B2, float[] Ln2G, float[] Ln2B);
 
     public BertInference(BertWeights w)
@@ -43,18 +43,10 @@ internal sealed class BertInference
         for (int l = 0; l < _c.Layers; l++)
         {
             var f = BertNames.Layer(l, F);
-            // (out, in) weights stacked along out: one (3·Hd, Hd) matrix, so x·Wᵀ gives [q | k | v] per row
-            _layers[l] = new Layer(Pack(Concat([f.Wq, f.Wk, f.Wv]), 3 * hd, hd), Concat([f.Bq, f.Bk, f.Bv]), Pack(f.Wo, hd, hd), f.Bo,
+            // Q, K and V as three products, each written where attention reads it (no [q | k | v] row to split)
+            _layers[l] = new Layer(Pack(f.Wq, hd, hd), f.Bq, Pack(f.Wk, hd, hd), f.Bk, Pack(f.Wv, hd, hd), f.Bv, Pack(f.Wo, hd, hd), f.Bo,
                 f.Ln1G, f.Ln1B, Pack(f.W1, inter, hd), f.B1, Pack(f.W2, hd, inter), f.B2, f.Ln2G, f.Ln2B);
         }
-    }
-
-    private static float[] Concat(float[][] parts)
-    {
-        var all = new float[parts.Sum(a => a.Length)];
-        int at = 0;
-        foreach (var a in parts) { a.CopyTo(all, at); at += a.Length; }
-        return all;
     }
 
     /// <summary>Hidden states (B·T·Hd, row-major) for a checked batch.</summary>
@@ -77,7 +69,7 @@ internal sealed class BertInference
 
         // workspace from the shared pool: a fresh 25 MB per call would be zeroed and page-faulted every time
         var pool = ArrayPool<float>.Shared;
-        float[] qkv = pool.Rent(n * 3 * hd), q = pool.Rent(n * hd), k = pool.Rent(n * hd), v = pool.Rent(n * hd),
+        float[] kAll = pool.Rent(n * hd), vAll = pool.Rent(n * hd), q = pool.Rent(n * hd), k = pool.Rent(n * hd), v = pool.Rent(n * hd),
                 ctx = pool.Rent(n * hd), merged = pool.Rent(n * hd), y = pool.Rent(n * hd), mid = pool.Rent(n * inter);
         try
         {
@@ -91,25 +83,26 @@ internal sealed class BertInference
             for (int l = 0; l < _layers.Length; l++)
             {
                 var w = _layers[l];
-                // [q | k | v] rows + bias → q (B·T, Hd) and the real tokens' k, v (ΣLengths, Hd), each row one copy,
-                // done by the GEMM on each block of rows it finishes, while they are in cache
-                Gemm.Multiply(false, n, 1f, x, hd, w.Wqkv, 0f, qkv, 3 * hd, new GemmEpilogue
-                {
-                    Rows = (r0, r1) =>
+                // q, k, v = x·Wᵀ + b, the bias added on each finished tile. Without padding the keys are all B·T rows and the
+                // products write k and v where attention reads them; with padding each sequence's real rows are then
+                // packed together (cuK), one copy per row.
+                bool padded = keys < n;
+                float[] kOut = padded ? kAll : k, vOut = padded ? vAll : v;
+                Gemm.Multiply(false, n, 1f, x, hd, w.Wq, 0f, q, hd, BiasEpilogue(q, hd, w.Bq), threads);
+                Gemm.Multiply(false, n, 1f, x, hd, w.Wk, 0f, kOut, hd, BiasEpilogue(kOut, hd, w.Bk), threads);
+                Gemm.Multiply(false, n, 1f, x, hd, w.Wv, 0f, vOut, hd, BiasEpilogue(vOut, hd, w.Bv), threads);
+                if (padded)
+                    ForRows(n, hd, threads, (r0, r1) =>
                     {
                         for (int r = r0; r < r1; r++)
                         {
                             int bi = r / t, ti = r % t;
-                            var row = qkv.AsSpan(r * 3 * hd, 3 * hd);
-                            RowOps.Add(row, w.Bqkv);
-                            row[..hd].CopyTo(q.AsSpan(r * hd, hd));
                             if (ti >= batch.Lengths[bi]) continue;
                             int kr = cuK[bi] + ti;
-                            row.Slice(hd, hd).CopyTo(k.AsSpan(kr * hd, hd));
-                            row.Slice(2 * hd, hd).CopyTo(v.AsSpan(kr * hd, hd));
+                            kAll.AsSpan(r * hd, hd).CopyTo(k.AsSpan(kr * hd, hd));
+                            vAll.AsSpan(r * hd, hd).CopyTo(v.AsSpan(kr * hd, hd));
                         }
-                    },
-                }, threads);
+                    });
                 var attended = headMask is null ? merged : ctx;
                 FlashAttention.ForwardVarlen(q.AsSpan(0, n * hd), k.AsSpan(0, keys * hd), v.AsSpan(0, keys * hd), attended.AsSpan(0, n * hd),
                                              cuQ, cuK, h, h, d, options);
@@ -134,10 +127,14 @@ internal sealed class BertInference
         }
         finally
         {
-            foreach (var a in new[] { qkv, q, k, v, ctx, merged, y, mid }) pool.Return(a);
+            foreach (var a in new[] { kAll, vAll, q, k, v, ctx, merged, y, mid }) pool.Return(a);
         }
         return x;
     }
+
+    /// <summary>Adds <paramref name="bias"/> to each tile of C (row stride <paramref name="ld"/>) as the GEMM finishes it.</summary>
+    private static GemmEpilogue BiasEpilogue(float[] c, int ld, float[] bias) =>
+        new() { Tile = (r0, r1, c0, c1) => RowOps.AddRows(c.AsSpan(r0 * ld + c0), ld, r1 - r0, bias.AsSpan(c0, c1 - c0)) };
 
     /// <summary>
     /// Runs body(r0, r1) over row ranges covering [0, rows): split across up to <paramref name="threads"/> threads
@@ -176,6 +173,13 @@ internal static class RowOps
         int i = 0, w = Vector<float>.Count;
         for (; i + w <= y.Length; i += w) (new Vector<float>(y[i..]) + new Vector<float>(a[i..])).CopyTo(y[i..]);
         for (; i < y.Length; i++) y[i] += a[i];
+    }
+
+    /// <summary>Adds <paramref name="a"/> to each of <paramref name="rows"/> rows of a.Length floats, row stride <paramref name="ld"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void AddRows(Span<float> y, int ld, int rows, ReadOnlySpan<float> a)
+    {
+        for (int r = 0; r < rows; r++) Add(y.Slice(r * ld, a.Length), a);
     }
 
     /// <summary>y += a + b.</summary>
