@@ -1,6 +1,7 @@
 // Benchmarks. Usage:
 //   dotnet run -c Release --project bench/Attention.Bench -- peers [--full]     side-by-side peer runner → bench/results/peers-*.md
 //   dotnet run -c Release --project bench/Attention.Bench -- gemm [--reps N]    GEMM vs the FMA peak → bench/results/gemm.md
+//   dotnet run -c Release --project bench/Attention.Bench -- forward           FlashAttention forward vs the FMA peak, 1 and 2 threads → bench/results/forward.md
 //   dotnet run -c Release --project bench/Attention.Bench -- backward [--full]  FlashAttention backward vs the composed path
 //   dotnet run -c Release --project bench/Attention.Bench -- minilm [--rounds N]  all-MiniLM-L6-v2 forward vs ONNX Runtime → bench/results/minilm.md
 //   dotnet run -c Release --project bench/Attention.Bench -- long [--full]     long-context targets: packing, block-sparse, paged, window → bench/results/long-context.md
@@ -20,6 +21,9 @@ switch (verb)
     case "gemm":
         GemmBench.Run(rest);
         return 0;
+    case "forward":
+        ForwardBench.Run(rest);
+        return 0;
     case "backward":
         BackwardBench.Run(rest);
         return 0;
@@ -38,6 +42,6 @@ switch (verb)
         PeerBenchmarks.Run(rest);
         return 0;
     default:
-        Console.Error.WriteLine($"unknown benchmark '{verb}': expected one of peers, gemm, backward, minilm, warmup, long, bdn");
+        Console.Error.WriteLine($"unknown benchmark '{verb}': expected one of peers, gemm, forward, backward, minilm, warmup, long, bdn");
         return 2;
 }
