@@ -37,9 +37,9 @@ internal interface ISimdFloat<TSelf> :
     /// <summary>x·y + z lane-wise, rounded once.</summary>
     static abstract TSelf FusedMultiplyAdd(TSelf x, TSelf y, TSelf z);
 
-    /// <summary>eˣ lane-wise: <see cref="FastExp.Exp"/> for 16 lanes (relative error ≤ 3e-7, 8× faster than the runtime's
-    /// Vector512.Exp on GELU's arguments), the runtime's vector exp for 8.</summary>
-    static abstract TSelf Exp(TSelf x);
+    /// <summary>2ˣ lane-wise: <see cref="FastExp.Exp2"/> for 16 lanes (relative error ≤ 2.5e-7), the runtime's vector
+    /// exp of x·ln 2 for 8.</summary>
+    static abstract TSelf Exp2(TSelf x);
 
     /// <summary>Lane-wise <paramref name="ifNonNegative"/> where <paramref name="sign"/> ≥ 0, else <paramref name="otherwise"/>.</summary>
     static abstract TSelf SelectNonNegative(TSelf sign, TSelf ifNonNegative, TSelf otherwise);
@@ -57,7 +57,7 @@ internal readonly struct Simd512(Vector512<float> value) : ISimdFloat<Simd512>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static void StoreUnsafe(Simd512 value, ref float destination, nuint offset) => value._value.StoreUnsafe(ref destination, offset);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Simd512 Abs(Simd512 x) => new(Vector512.Abs(x._value));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Simd512 FusedMultiplyAdd(Simd512 x, Simd512 y, Simd512 z) => new(Vector512.FusedMultiplyAdd(x._value, y._value, z._value));
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Simd512 Exp(Simd512 x) => new(FastExp.Exp(x._value));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Simd512 Exp2(Simd512 x) => new(FastExp.Exp2(x._value));
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Simd512 SelectNonNegative(Simd512 sign, Simd512 ifNonNegative, Simd512 otherwise) =>
         new(Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(sign._value, Vector512<float>.Zero), ifNonNegative._value, otherwise._value));
@@ -80,7 +80,7 @@ internal readonly struct Simd256(Vector256<float> value) : ISimdFloat<Simd256>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static void StoreUnsafe(Simd256 value, ref float destination, nuint offset) => value._value.StoreUnsafe(ref destination, offset);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Simd256 Abs(Simd256 x) => new(Vector256.Abs(x._value));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Simd256 FusedMultiplyAdd(Simd256 x, Simd256 y, Simd256 z) => new(Vector256.FusedMultiplyAdd(x._value, y._value, z._value));
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Simd256 Exp(Simd256 x) => new(Vector256.Exp(x._value));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Simd256 Exp2(Simd256 x) => new(Vector256.Exp(x._value * Vector256.Create(0.693147180559945309f)));
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Simd256 SelectNonNegative(Simd256 sign, Simd256 ifNonNegative, Simd256 otherwise) =>
         new(Vector256.ConditionalSelect(Vector256.GreaterThanOrEqual(sign._value, Vector256<float>.Zero), ifNonNegative._value, otherwise._value));
