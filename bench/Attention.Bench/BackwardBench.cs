@@ -57,11 +57,11 @@ public static class BackwardBench
             double flops = 2.5 * 4.0 * 8 * n * (double)n * 64;
             // small sizes finish in milliseconds: more calls, so that one undisturbed call is likely among them
             int r = n >= 4096 ? 1 : Math.Clamp((int)(2e10 / flops), reps, 40);
-            var (flash, flashCpu) = Best(r, () => FlashAttention.Backward(q, k, v, o, lse, dO, dq, dk, dv, shape, options));
+            var (flash, flashCpu) = BestSeconds(r, warmUp: r > 1, () => FlashAttention.Backward(q, k, v, o, lse, dO, dq, dk, dv, shape, options));
 
             float[] cq = new float[q.Length], ck = new float[k.Length], cv = new float[v.Length];
             var composed = new ComposedBackward(n);
-            var (math, mathCpu) = Best(r, () => composed.Run(q, k, v, o, dO, cq, ck, cv, n));
+            var (math, mathCpu) = BestSeconds(r, warmUp: r > 1, () => composed.Run(q, k, v, o, dO, cq, ck, cv, n));
             double diff = Math.Max(MaxDiff(dq, cq), Math.Max(MaxDiff(dk, ck), MaxDiff(dv, cv)));
 
             double gf = flops / flashCpu / 1e9, gfWall = flops / flash / 1e9;
@@ -102,27 +102,6 @@ public static class BackwardBench
         File.WriteAllText(outPath, md.ToString());
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"wrote {outPath}"));
     }
-
-    /// <summary>Best wall time and best CPU time of the calling thread (seconds) over <paramref name="reps"/> calls,
-    /// after one warm-up call when reps &gt; 1. With one thread every kernel here runs on the calling thread, so its CPU
-    /// time is the run's length minus the time other jobs held the core.</summary>
-    private static (double Wall, double Cpu) Best(int reps, Action call)
-    {
-        if (reps > 1) call();
-        double wall = double.MaxValue, cpu = double.MaxValue;
-        for (int i = 0; i < reps; i++)
-        {
-            double c0 = ThreadCpuSeconds();
-            long t0 = Stopwatch.GetTimestamp();
-            call();
-            wall = Math.Min(wall, Stopwatch.GetElapsedTime(t0).TotalSeconds);
-            cpu = Math.Min(cpu, ThreadCpuSeconds() - c0);
-        }
-        return (wall, double.IsNaN(cpu) ? wall : cpu);
-    }
-
-    /// <summary>The calling thread's CPU time in seconds; NaN where unavailable, and the wall time is used instead.</summary>
-    private static double ThreadCpuSeconds() => ThreadCpuMilliseconds() * 1e-3;
 
     private static double MaxDiff(float[] a, float[] b)
     {

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
@@ -47,11 +46,11 @@ public static class ForwardBench
                     var two = new AttentionOptions { MaxThreads = 2, Causal = causal };
                     double flops = 4.0 * 8 * n * (double)n * d * (causal ? 0.5 : 1.0);
                     int r = n >= 4096 ? Math.Max(3, reps / 2) : reps;
-                    var (wall1, cpu1) = Best(r, () => FlashAttention.Forward(q, k, v, o, shape, one));
+                    var (wall1, cpu1) = BestSeconds(r, warmUp: true, () => FlashAttention.Forward(q, k, v, o, shape, one));
                     string twoCells = "– | –";
                     if (n == 4096)
                     {
-                        var (wall2, _) = Best(r, () => FlashAttention.Forward(q, k, v, o, shape, two));
+                        var (wall2, _) = BestSeconds(r, warmUp: true, () => FlashAttention.Forward(q, k, v, o, shape, two));
                         twoCells = string.Create(CultureInfo.InvariantCulture, $"{wall2 * 1e3:F1} | **{wall1 / wall2:F2}×**");
                     }
                     double gf = flops / cpu1 / 1e9;
@@ -82,21 +81,5 @@ public static class ForwardBench
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(outPath))!);
         File.WriteAllText(outPath, md.ToString());
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"wrote {outPath}"));
-    }
-
-    /// <summary>Best wall time and best CPU time of the calling thread (seconds) over <paramref name="reps"/> calls after one warm-up call.</summary>
-    private static (double Wall, double Cpu) Best(int reps, Action call)
-    {
-        call();
-        double wall = double.MaxValue, cpu = double.MaxValue;
-        for (int i = 0; i < reps; i++)
-        {
-            double c0 = ThreadCpuMilliseconds();
-            long t0 = Stopwatch.GetTimestamp();
-            call();
-            wall = Math.Min(wall, Stopwatch.GetElapsedTime(t0).TotalSeconds);
-            cpu = Math.Min(cpu, (ThreadCpuMilliseconds() - c0) * 1e-3);
-        }
-        return (wall, double.IsNaN(cpu) ? wall : cpu);
     }
 }
