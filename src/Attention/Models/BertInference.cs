@@ -11,10 +11,10 @@ namespace Attention.Models;
 /// <summary>
 /// The encoder's inference path without a tape: the same computation as <see cref="BertModel"/>'s Var path, on
 /// flat row-major buffers, with the work in three kernels: <see cref="Gemm"/> for the projections (Q, K and V as
-/// one product with the three weights stacked), `FlashAttention.ForwardVarlen` for softmax(Q·Kᵀ/√d)·V on the
+/// three products written where attention reads them), `FlashAttention.ForwardVarlen` for softmax(Q·Kᵀ/√d)·V on the
 /// token-major rows, each sequence's keys packed without its padding (the T×T matrix is never built, the heads never
 /// split into a copy), and the row work done by the GEMM's epilogue (<see cref="GemmEpilogue"/>) on each block of C it
-/// has just finished, while it is in cache: the Q/K/V bias and copy, bias + GELU on each 64-column tile, the residual +
+/// has just finished, while it is in cache: the Q/K/V biases and bias + GELU on each 64-column tile, the residual +
 /// LayerNorm on each block of rows. Workspace comes from the shared array pool.
 /// Shapes: rows N = B·T, hidden Hd, intermediate I.
 /// </summary>
@@ -24,7 +24,7 @@ internal sealed class BertInference
     private readonly float[] _word, _pos, _type, _embG, _embB;
     private readonly Layer[] _layers;
 
-    // the four weight matrices packed once, here, in the layout the GEMM micro-kernel reads (x·Wᵀ: W is (out, in))
+    // the six weight matrices packed once, here, in the layout the GEMM micro-kernel reads (x·Wᵀ: W is (out, in))
     private sealed record Layer(GemmPackedB Wq, float[] Bq, GemmPackedB Wk, float[] Bk, GemmPackedB Wv, float[] Bv, GemmPackedB Wo, float[] Bo, float[] Ln1G, float[] Ln1B,
                                 GemmPackedB W1, float[] B1, GemmPackedB W2, float[] B2, float[] Ln2G, float[] Ln2B);
 
@@ -69,8 +69,11 @@ internal sealed class BertInference
 
         // workspace from the shared pool: a fresh 25 MB per call would be zeroed and page-faulted every time
         var pool = ArrayPool<float>.Shared;
-        float[] kAll = pool.Rent(n * hd), vAll = pool.Rent(n * hd), q = pool.Rent(n * hd), k = pool.Rent(n * hd), v = pool.Rent(n * hd),
+        // with padding, K and V come out for all B·T rows (kAll, vAll) and their real rows are then packed into k, v
+        bool padded = batch.Lengths.Any(length => length < t);
+        float[] q = pool.Rent(n * hd), k = pool.Rent(n * hd), v = pool.Rent(n * hd),
                 ctx = pool.Rent(n * hd), merged = pool.Rent(n * hd), y = pool.Rent(n * hd), mid = pool.Rent(n * inter);
+        float[] kAll = padded ? pool.Rent(n * hd) : k, vAll = padded ? pool.Rent(n * hd) : v;
         try
         {
             // attention on the token-major layout, packed: queries are all B·T rows (a padded row still gets an output,
@@ -86,11 +89,9 @@ internal sealed class BertInference
                 // q, k, v = x·Wᵀ + b, the bias added on each finished tile. Without padding the keys are all B·T rows and the
                 // products write k and v where attention reads them; with padding each sequence's real rows are then
                 // packed together (cuK), one copy per row.
-                bool padded = keys < n;
-                float[] kOut = padded ? kAll : k, vOut = padded ? vAll : v;
                 Gemm.Multiply(false, n, 1f, x, hd, w.Wq, 0f, q, hd, BiasEpilogue(q, hd, w.Bq), threads);
-                Gemm.Multiply(false, n, 1f, x, hd, w.Wk, 0f, kOut, hd, BiasEpilogue(kOut, hd, w.Bk), threads);
-                Gemm.Multiply(false, n, 1f, x, hd, w.Wv, 0f, vOut, hd, BiasEpilogue(vOut, hd, w.Bv), threads);
+                Gemm.Multiply(false, n, 1f, x, hd, w.Wk, 0f, kAll, hd, BiasEpilogue(kAll, hd, w.Bk), threads);
+                Gemm.Multiply(false, n, 1f, x, hd, w.Wv, 0f, vAll, hd, BiasEpilogue(vAll, hd, w.Bv), threads);
                 if (padded)
                     ForRows(n, hd, threads, (r0, r1) =>
                     {
@@ -127,7 +128,8 @@ internal sealed class BertInference
         }
         finally
         {
-            foreach (var a in new[] { kAll, vAll, q, k, v, ctx, merged, y, mid }) pool.Return(a);
+            foreach (var a in new[] { q, k, v, ctx, merged, y, mid }) pool.Return(a);
+            if (padded) { pool.Return(kAll); pool.Return(vAll); }
         }
         return x;
     }
