@@ -249,7 +249,7 @@ public static unsafe class Gemm
         // The AVX-512 kernels read op(A) = A in place, row i of the sliver at a + i·lda, step 1 along k: six row
         // streams the prefetchers follow, the sliver (6 × kc floats) staying in L1 for every column sliver of the
         // panel, so packing it bought nothing and cost a pass over A (MiniLM's projections, 1024 rows × 384 or 1536:
-        // 5–9% less CPU time without it). Stored transposed (op(A) = Aᵀ), a sliver in place is one cache line per k
+        // 2–9% less CPU time without it). Stored transposed (op(A) = Aᵀ), a sliver in place is one cache line per k
         // step, kc lines apart: only narrow panels (at most InPlaceSlivers column slivers, each packed sliver used
         // too few times to repay its packing) read that in place. A partial last sliver (fewer than MR rows) is
         // still packed, so that its padding rows read zeros instead of memory past A. Same operations in the same
