@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using System.Text;
+using Attention.FirstCall;
 using Attention.Models;
 using Attention.Peers;
 
@@ -31,7 +32,7 @@ public static class MiniLmBench
         outPath ??= Path.Combine(RepoRoot(), "bench", "results", "minilm.md");
 
         var model = BertModel.LoadMiniLm();
-        var batch = model.Tokenize(Texts(), maxLength: 128);
+        var batch = model.Tokenize(FirstCallCases.MiniLmTexts(), maxLength: 128);
         if (batch.Batch != 8 || batch.Length != 128 || batch.Lengths.Any(l => l != 128))
             throw new InvalidOperationException($"expected 8 × 128 real tokens, got {batch.Batch} × {batch.Length} (lengths {string.Join(",", batch.Lengths)})");
         int[] threads = [1, 2];
@@ -45,7 +46,7 @@ public static class MiniLmBench
         }
         // one short sentence, batch 1 (what `attn embed` runs): a call is a few ms, so each round times 20 calls
         const int sentenceCalls = 20;
-        var sentence = model.Tokenize([Sentence]);
+        var sentence = model.Tokenize([FirstCallCases.Sentence]);
         var sentenceOptions = new BertRunOptions { MaxThreads = 1 };
         runs.Add(("ours sentence", () => { float[] r = []; for (int i = 0; i < sentenceCalls; i++) r = model.Forward(sentence, sentenceOptions).LastHiddenState.ToArray(); return r; }));
         runs.Add(("ort sentence", () => { float[] r = []; for (int i = 0; i < sentenceCalls; i++) r = peers[0].Run(sentence).Hidden; return r; }));
@@ -106,7 +107,7 @@ public static class MiniLmBench
         // with one thread every instruction of both runs on the calling thread (our kernels run inline, ORT's
         // intra-op pool of one is the caller), so its CPU time leaves out the time other jobs held the core
         int so = 4, sp = 5;
-        md.AppendLine(CultureInfo.InvariantCulture, $"One short sentence, batch 1 ({sentence.Length} tokens: \"{Sentence}\"), one thread, ms per call " +
+        md.AppendLine(CultureInfo.InvariantCulture, $"One short sentence, batch 1 ({sentence.Length} tokens: \"{FirstCallCases.Sentence}\"), one thread, ms per call " +
                       $"(each round times {sentenceCalls} calls; max |ours − ORT| {sentenceDiff:E2}):");
         md.AppendLine();
         md.AppendLine("| case | ours best ms | ours median ms | ORT best ms | ORT median ms | ratio (best) | ratio (median) |");
@@ -182,24 +183,5 @@ public static class MiniLmBench
             return best;
         }
         return (Best(Gemms), flops, Best(Attentions));
-    }
-
-    /// <summary>Eight different texts, each long enough to fill 128 tokens.</summary>
-    private const string Sentence = "The cat sat on the mat, and then it purred.";
-
-    internal static string[] Texts()
-    {
-        string[] seeds =
-        [
-            "The committee met on Tuesday to discuss the budget, the new library wing and the parking problem downtown.",
-            "Attention mechanisms let a model weigh every input position when it computes each output, at a cost quadratic in length.",
-            "She walked along the river at dawn, counting herons, while the city slowly woke up behind the old stone bridge.",
-            "Quarterly revenue rose 12% to $4.2 billion, driven by cloud services; margins narrowed as hardware costs climbed.",
-            "To bake the bread, mix flour, water, salt and yeast, knead for ten minutes, then let the dough rest overnight.",
-            "The telescope recorded faint signals from a distant galaxy, and astronomers spent months ruling out instrument noise.",
-            "Our team rewrote the parser in a weekend; the tests caught three regressions, two of them in error messages.",
-            "Rain is expected across the north on Friday, with strong winds near the coast and snow on the higher ground.",
-        ];
-        return seeds.Select(s => string.Join(" ", Enumerable.Repeat(s, 8))).ToArray();
     }
 }

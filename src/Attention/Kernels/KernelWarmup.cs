@@ -6,6 +6,10 @@ namespace Attention.Kernels;
 /// the call itself (bench/results/warmup.md); ONNX Runtime pays its equivalent when a session is created. A program
 /// that wants its first request as fast as its hundredth calls <see cref="Run"/> (or <see cref="RunInBackground"/>)
 /// at start-up: it runs every kernel once on tiny inputs, so the same methods are compiled, on the paths this CPU takes.
+/// The other way is to compile ahead of time: the library is Native AOT compatible, and an app published with
+/// <c>PublishAot</c> and <c>IlcInstructionSet</c> set to <c>native</c> (or <c>x86-64-v4</c>) compiles nothing at run time
+/// (the native-aot rows of bench/results/warmup.md). Without IlcInstructionSet, Native AOT targets the x86-64 baseline
+/// and the kernels lose their 256- and 512-bit paths. ReadyToRun does not help: it skips AggressiveOptimization methods.
 /// </summary>
 public static class KernelWarmup
 {

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using Attention.Autograd;
 using Attention.Nn;
 using Attention.Onnx;
@@ -297,8 +298,8 @@ public static class OnnxExport
             g.AddMetadata("eos_id", Vocabulary.Eos.ToString(CultureInfo.InvariantCulture));
             g.AddMetadata("unk_id", Vocabulary.Unk.ToString(CultureInfo.InvariantCulture));
             g.AddMetadata("max_length", _c.MaxLength.ToString(CultureInfo.InvariantCulture));
-            if (_source is not null) g.AddMetadata("source_vocabulary", JsonSerializer.Serialize(_source.Symbols));
-            if (_target is not null) g.AddMetadata("target_vocabulary", JsonSerializer.Serialize(_target.Symbols));
+            if (_source is not null) g.AddMetadata("source_vocabulary", JsonSerializer.Serialize(_source.Symbols, VocabularyJson.Default.IReadOnlyListString));
+            if (_target is not null) g.AddMetadata("target_vocabulary", JsonSerializer.Serialize(_target.Symbols, VocabularyJson.Default.IReadOnlyListString));
         }
 
         private string Param(OnnxGraphBuilder g, Var v) => g.HasValue(_names[v]) ? _names[v] : g.AddInitializer(_names[v], v.Value.AsSpan(), Dims(v.Value));
@@ -491,3 +492,8 @@ public static class OnnxExport
     private static string SwiGlu(OnnxGraphBuilder g, string a, string b) =>
         g.AddNode("Mul", [g.AddNode("Mul", [a, g.AddNode("Sigmoid", [a])]), b]);
 }
+
+/// <summary>The vocabularies in the export's metadata, serialized by generated code (no reflection: the library stays
+/// Native AOT compatible).</summary>
+[JsonSerializable(typeof(IReadOnlyList<string>))]
+internal sealed partial class VocabularyJson : JsonSerializerContext;
