@@ -10,11 +10,12 @@ namespace Attention.Kernels;
 /// shared counter one head after another (its K and V stay in L2), within a head the heaviest causal blocks first. The query block is packed once, transposed and pre-multiplied
 /// by scale·log₂e, into Qᵀ (D × 64), so the 64 rows of a block are exactly four Vector512 lanes wide and every
 /// per-row quantity (max, sum, mask bounds) is a vector. Keys and values are read in place, never packed.
-/// For each tile of 64 keys:
+/// For each tile of 128 keys:
 /// <code>
-///   pass 1: Sᵀ (64 keys × 64 rows) = K_tile · Qᵀ      micro-kernel: 4 keys × 4 row-vectors = 16 accumulators,
-///                                                     per d: 4 loads of Qᵀ, 4 broadcasts of K, 16 FMAs;
-///                                                     it also folds its scores into the tile's column max
+///   pass 1: Sᵀ (128 keys × 64 rows) = K_tile · Qᵀ     micro-kernel: 6 keys × 4 row-vectors = 24 accumulators,
+///                                                     per d: 4 loads of Qᵀ, 6 broadcasts of K, 24 FMAs (4- and
+///                                                     1-key blocks for the rest); it also folds its scores into
+///                                                     the tile's column max
 ///   mask:   only tiles that straddle a row's [lo, hi) edge (causal diagonal, window edges, padding): −∞,
 ///           and the column max is taken again
 ///   pass 2: m' = max(m, column max of Sᵀ); if any lane grew by > 8 (log₂): α = 2^(m−m'), ℓ ← α·ℓ, Oᵀ ← α·Oᵀ
@@ -30,7 +31,7 @@ namespace Attention.Kernels;
 /// and O are transposed in 16×16 register blocks. Tiles left of the first
 /// visible key or right of the last (causal: past the diagonal) are never visited. Any D works: d is the
 /// broadcast side of both micro-kernels, odd D only adds 1-wide tail kernels.
-/// Scratch per worker: Qᵀ, Oᵀ (64·D each) and Sᵀ (64·64) floats; 48 KiB at D = 64. The micro-kernels are the register
+/// Scratch per worker: Qᵀ, Oᵀ (64·D each) and Sᵀ (128·64) floats; 64 KiB at D = 64. The micro-kernels are the register
 /// blocks of <see cref="AttentionTile"/>, which the backward kernel's products use too, and each pass of a tile is a
 /// method both loops below call (the running max and sum of every row live in L1, not in registers, between them).
 ///
@@ -50,6 +51,11 @@ namespace Attention.Kernels;
 /// History: first version 66.6 ms (heads interleaved across items, K/V of 8 heads thrashing L2) → one head at a
 /// time 52.7 ms → fused tile max and a clamp-free exp2 48 ms → lazy rescaling 45.7 ms (causal 26.4 → 24.3 ms).
 /// Key tiles of 32 were slower (67 ms), 128 the same. N=1024 and 2 threads were measured before lazy rescaling.
+/// On the Zen 5 (2026-12-05, quiet, `chrt -f 50`, bench `forward`, the FMA peak measured in each run 287–290 GFLOP/s),
+/// 128-key tiles beat 64: N = 2048 D = 64 84%, 84% of the peak (two runs) → 88%, 86%; D = 128 86% → 90–91%; D = 32 81% →
+/// 80–82%; causal 2–5 points higher. Each micro-kernel call then reduces over 128 keys in pass 4 instead of 64, so its
+/// fixed costs (loading and storing 24 accumulators) weigh half as much; Sᵀ (32 KiB) no longer fits in L1 beside Qᵀ and
+/// Oᵀ, and that costs less. 96 keys gave 87% and 192 84% (D = 64).
 /// On the Zen 5 (2026-12-04, 1 thread, B=1, H=8, CPU time, `chrt -f 50`, load average 8–22 from other jobs, each
 /// build run twice beside the earlier one in two sessions, % of the FMA peak measured in the same process,
 /// 286–289 GFLOP/s; run-to-run spread ±2 points): N=2048 D=64 81.0–82.6% → 81.9–84.2%, D=32 76.0–77.5% →
@@ -65,7 +71,8 @@ internal sealed unsafe class FlashAttentionAvx512 : AttentionJob
 {
     public static bool IsSupported => Avx512F.IsSupported && FastExp.IsSupported;
 
-    private const int BlockRows = 64, TileKeys = 64;
+    private const int BlockRows = 64, TileKeys = 128;
+    private const int SixKeyEnd = TileKeys - 8;   // a fused tile: 20 blocks of six keys, then two of four
     private const float Log2E = 1.44269504088896341f, Ln2 = 0.693147180559945309f;
     private const float LazyRescale = 8;   // log₂ units
     private readonly float* _q, _k, _v, _o, _lse;
@@ -544,7 +551,7 @@ internal sealed unsafe class FlashAttentionAvx512 : AttentionJob
         new Span<float>(ySum, BlockRows).Clear();
         for (int r = 0; r < BlockRows; r += 16) NonInfinite(Vector512.Load(mRow + r)).Store(uRow + r);
         int c = 0;
-        for (; c + 6 <= TileKeys; c += 6) Score6Exp(qt, kTile + c * ks, D, ks, st + c * BlockRows, tileMax, uRow, ySum);
+        for (; c < SixKeyEnd; c += 6) Score6Exp(qt, kTile + c * ks, D, ks, st + c * BlockRows, tileMax, uRow, ySum);
         for (; c < TileKeys; c += 4) Score4Exp(qt, kTile + c * ks, D, ks, st + c * BlockRows, tileMax, uRow, ySum);
         var slack = Vector512.Create(LazyRescale);
         for (int r = 0; r < BlockRows; r += 16)
