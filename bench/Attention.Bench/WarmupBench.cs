@@ -46,7 +46,7 @@ public static class WarmupBench
         new("prewarmed", "the default, and the program calls `KernelWarmup.Run()` before it prepares its inputs (untimed, as ORT's session creation is)",
             [("DOTNET_TieredCompilation", "1"), ("ATTN_BENCH_PREWARM", "1")]),
         new("native-aot", "the same child program published with Native AOT for this CPU (`dotnet publish bench/Attention.FirstCall -c Release -r RID " +
-            "-p:IlcInstructionSet=native`): every method compiled ahead of time, no JIT at run time, no warm-up call. " +
+            "-p:PublishAot=true -p:IlcInstructionSet=native`): every method compiled ahead of time, no JIT at run time, no warm-up call. " +
             "ONNX Runtime's case is not run again: its default row is the comparison", [], Native: true),
     ];
 
@@ -156,7 +156,7 @@ public static class WarmupBench
         string outDir = Path.Combine(RepoRoot(), "bench", "Attention.FirstCall", "bin", "aot-" + rid);
         Console.Error.WriteLine($"warmup: publishing bench/Attention.FirstCall with Native AOT for {rid} (about a minute the first time)…");
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in new[] { "publish", project, "-c", "Release", "-r", rid, "-p:IlcInstructionSet=native", "-o", outDir, "-nologo" })
+        foreach (var a in new[] { "publish", project, "-c", "Release", "-r", rid, "-p:PublishAot=true", "-p:IlcInstructionSet=native", "-o", outDir, "-nologo" })
             psi.ArgumentList.Add(a);
         using var p = Process.Start(psi) ?? throw new InvalidOperationException("could not start dotnet publish");
         var stderrTask = p.StandardError.ReadToEndAsync();
