@@ -15,7 +15,7 @@ namespace Attention.Bench;
 /// call is a real first call: the child prepares its inputs (untimed), then times call 1, calls 2–10 and, after
 /// about 3 s more of calls (tiering promotes hot methods in the background after 30 calls), the median of 15
 /// calls. One thread throughout. Writes bench/results/warmup.md (or --out PATH).
-/// Arguments: [--out PATH] [--cases a,b] [--settings a,b].
+/// Arguments: [--out PATH] [--cases a,b] [--settings a,b] [--repeats N] (processes per case and setting, default 3).
 /// </summary>
 public static class WarmupBench
 {
@@ -54,11 +54,13 @@ public static class WarmupBench
     {
         string? outPath = null;
         string[]? only = null, settingsOnly = null;
+        int repeats = 3;
         for (int i = 0; i < args.Length; i++)
         {
             if (args[i] == "--out" && i + 1 < args.Length) outPath = args[++i];
             else if (args[i] == "--cases" && i + 1 < args.Length) only = args[++i].Split(',');
             else if (args[i] == "--settings" && i + 1 < args.Length) settingsOnly = args[++i].Split(',');
+            else if (args[i] == "--repeats" && i + 1 < args.Length) repeats = Math.Max(1, int.Parse(args[++i], CultureInfo.InvariantCulture));
         }
         outPath ??= Path.Combine(RepoRoot(), "bench", "results", "warmup.md");
         var cases = Cases.Where(c => only is null || only.Contains(c.Name)).ToArray();
@@ -79,14 +81,20 @@ public static class WarmupBench
         var rows = new List<(Case Case, Setting Setting, Timings T)>();
         // ONNX Runtime's child does not change with how our code is compiled: native-aot compares against its default run
         var pairs = cases.SelectMany(c => settings.Where(s => !(s.Native && c.Name == "decode-ort")).Select(s => (c, s))).ToArray();
-        int done = 0, total = pairs.Length;
-        foreach (var (c, s) in pairs)
-        {
-            Console.Error.Write($"\r[{new string('#', 20 * done / total).PadRight(20)}] {done}/{total} {c.Name} / {s.Name}          ");
-            rows.Add((c, s, RunChild(c.Name, s, native)));
-            done++;
-        }
+        // every (case, setting) runs in `repeats` processes, round after round, so that a slow moment of the machine
+        // lands on one process of each and not on all of one; each column is the median over the processes
+        var runs = pairs.Select(_ => new List<Timings>()).ToArray();
+        int done = 0, total = pairs.Length * repeats;
+        for (int round = 0; round < repeats; round++)
+            for (int i = 0; i < pairs.Length; i++)
+            {
+                var (c, s) = pairs[i];
+                Console.Error.Write($"\r[{new string('#', 20 * done / total).PadRight(20)}] {done}/{total} {c.Name} / {s.Name}          ");
+                runs[i].Add(RunChild(c.Name, s, native));
+                done++;
+            }
         Console.Error.WriteLine($"\r[{new string('#', 20)}] {total}/{total}                                   ");
+        for (int i = 0; i < pairs.Length; i++) rows.Add((pairs[i].c, pairs[i].s, Median(runs[i])));
 
         var md = new StringBuilder();
         md.AppendLine("# First-call speed: a fresh process against its own steady state");
@@ -97,10 +105,11 @@ public static class WarmupBench
                       $"load average {loadAtStart} at the start, {LoadAverage()} at the end; " + Scheduling() + ".");
         md.AppendLine();
         foreach (var note in notes) { md.AppendLine(note + "."); md.AppendLine(); }
-        md.AppendLine("Each row is one child process (`bench/Attention.FirstCall`; ONNX Runtime's in `Attention.Bench`): inputs prepared and the harness's own timing code compiled untimed, then the 1st call, the mean of calls 2–10, and the " +
-                      "steady state (median of 15 calls after about 3 s of calls, by which time tiering has promoted the hot methods). " +
-                      "One thread; wall time. The ratios compare calls within one process; the columns of one case compare processes " +
-                      "run one after the other on the same machine.");
+        md.AppendLine(CultureInfo.InvariantCulture, $"Each row is the median of {repeats} child processes, run round after round (each column's median on its own). " +
+                      $"A child (`bench/Attention.FirstCall`; ONNX Runtime's in `Attention.Bench`) prepares its inputs and compiles the harness's own timing code untimed, then times the 1st call, the mean of calls 2–10, and the " +
+                      $"steady state (median of 15 calls after about 3 s of calls, by which time tiering has promoted the hot methods). " +
+                      $"One thread; wall time. The ratios are between those medians; the rows of one case compare processes " +
+                      $"run one after the other on the same machine.");
         md.AppendLine();
         md.AppendLine("Cases:");
         foreach (var c in cases) md.AppendLine(CultureInfo.InvariantCulture, $"- **{c.Name}**: {c.What}");
@@ -138,13 +147,21 @@ public static class WarmupBench
                       "process (the 'of which JIT' column, from `System.Runtime.JitInfo`). Two ways remove it: `KernelWarmup.Run()` at start-up " +
                       "(the prewarmed rows), or compiling ahead of time with Native AOT (the native-aot rows). ReadyToRun is not one: it does not " +
                       "precompile methods marked AggressiveOptimization. Native AOT needs `IlcInstructionSet` (`native`, or `x86-64-v4` for AVX-512 " +
-                      "machines): without it the code targets the x86-64 baseline, where no 256- or 512-bit vector path is taken (measured once: the N = 2048 forward 18× slower). The 1st-call column is a single sample per " +
-                      "process: page faults on first-touched buffers and the scheduler move it by tens of percent from run to run.");
+                      "machines): without it the code targets the x86-64 baseline, where no 256- or 512-bit vector path is taken (measured once: the N = 2048 forward 18× slower). The 1st call is one sample per " +
+                      "process (page faults on first-touched buffers and the scheduler move it by tens of percent), hence the median over processes.");
         md.AppendLine();
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(outPath))!);
         File.WriteAllText(outPath, md.ToString());
         Console.Write(md.ToString());
         Console.WriteLine($"wrote {outPath}");
+    }
+
+    /// <summary>Each column's median over the processes of one (case, setting).</summary>
+    private static Timings Median(List<Timings> t)
+    {
+        static double Mid(IEnumerable<double> xs) { var a = xs.Order().ToArray(); return a.Length % 2 == 1 ? a[a.Length / 2] : (a[a.Length / 2 - 1] + a[a.Length / 2]) / 2; }
+        return new Timings(Mid(t.Select(x => x.First)), Mid(t.Select(x => x.Next)), Mid(t.Select(x => x.Steady)),
+                           Mid(t.Select(x => x.FirstJitMs)), (int)Math.Round(Mid(t.Select(x => (double)x.FirstJitMethods))));
     }
 
     /// <summary>Publishes bench/Attention.FirstCall with Native AOT for this CPU and returns the executable's path, or null
