@@ -26,16 +26,10 @@ public static class BackwardBench
 {
     public static void Run(string[] args)
     {
-        bool full = false;
-        int reps = 3;
-        string? outPath = null;
-        for (int i = 0; i < args.Length; i++)
-        {
-            if (args[i] == "--full") full = true;
-            else if (args[i] == "--reps" && i + 1 < args.Length) reps = int.Parse(args[++i], CultureInfo.InvariantCulture);
-            else if (args[i] == "--out" && i + 1 < args.Length) outPath = args[++i];
-        }
-        outPath ??= Path.Combine(RepoRoot(), "bench", "results", "backward.md");
+        var cli = new BenchArgs("backward", args, ["--reps", "--out"], ["--full"]);
+        bool full = cli.Has("--full");
+        int reps = cli.Int("--reps", 3);
+        string outPath = cli.Text("--out") ?? Path.Combine(RepoRoot(), "bench", "results", "backward.md");
         int[] sizes = full ? [256, 512, 1000, 1024, 2048, 4096, 8192] : [256, 512, 1000, 1024, 2048];
 
         double peak = 0;

@@ -21,14 +21,9 @@ public static class ForwardBench
 {
     public static void Run(string[] args)
     {
-        int reps = 8;
-        string? outPath = null;
-        for (int i = 0; i < args.Length; i++)
-        {
-            if (args[i] == "--reps" && i + 1 < args.Length) reps = int.Parse(args[++i], CultureInfo.InvariantCulture);
-            else if (args[i] == "--out" && i + 1 < args.Length) outPath = args[++i];
-        }
-        outPath ??= Path.Combine(RepoRoot(), "bench", "results", "forward.md");
+        var cli = new BenchArgs("forward", args, ["--reps", "--out"]);
+        int reps = cli.Int("--reps", 8);
+        string outPath = cli.Text("--out") ?? Path.Combine(RepoRoot(), "bench", "results", "forward.md");
         string loadStart = LoadAverage();
         double peak = 0;
         for (int r = 0; r < 4; r++) peak = Math.Max(peak, FmaPeak.MeasureGflops(1));

@@ -22,14 +22,9 @@ public static class GemmBench
 {
     public static void Run(string[] args)
     {
-        int reps = 15;
-        string? outPath = null;
-        for (int i = 0; i < args.Length; i++)
-        {
-            if (args[i] == "--reps" && i + 1 < args.Length) reps = int.Parse(args[++i], CultureInfo.InvariantCulture);
-            else if (args[i] == "--out" && i + 1 < args.Length) outPath = args[++i];
-        }
-        outPath ??= Path.Combine(RepoRoot(), "bench", "results", "gemm.md");
+        var cli = new BenchArgs("gemm", args, ["--reps", "--out"]);
+        int reps = cli.Int("--reps", 15);
+        string outPath = cli.Text("--out") ?? Path.Combine(RepoRoot(), "bench", "results", "gemm.md");
 
         double peak1 = 0, peak2 = 0;
         for (int r = 0; r < 4; r++) { peak1 = Math.Max(peak1, FmaPeak.MeasureGflops(1)); peak2 = Math.Max(peak2, FmaPeak.MeasureGflops(2)); }

@@ -25,19 +25,12 @@ public static class LongContextBench
 {
     public static void Run(string[] args)
     {
-        bool full = false;
-        int rounds = 5;
-        string? outPath = null, lengthsFile = null, only = null;
-        for (int i = 0; i < args.Length; i++)
-        {
-            if (args[i] == "--full") full = true;
-            else if (args[i] == "--out" && i + 1 < args.Length) outPath = args[++i];
-            else if (args[i] == "--lengths" && i + 1 < args.Length) lengthsFile = args[++i];
-            else if (args[i] == "--only" && i + 1 < args.Length) only = args[++i];
-            else if (args[i] == "--rounds" && i + 1 < args.Length) rounds = int.Parse(args[++i], CultureInfo.InvariantCulture);
-        }
+        var cli = new BenchArgs("long", args, ["--out", "--lengths", "--only", "--rounds"], ["--full"]);
+        bool full = cli.Has("--full");
+        int rounds = cli.Int("--rounds", 5);
+        string? lengthsFile = cli.Text("--lengths"), only = cli.Text("--only");
         string root = FindRepoRoot();
-        outPath ??= Path.Combine(root, "bench", "results", "long-context.md");
+        string outPath = cli.Text("--out") ?? Path.Combine(root, "bench", "results", "long-context.md");
         var one = new AttentionOptions { MaxThreads = 1 };
         var md = new StringBuilder();
         string loadBefore = LoadAverage();

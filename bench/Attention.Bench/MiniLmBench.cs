@@ -22,14 +22,9 @@ public static class MiniLmBench
 {
     public static void Run(string[] args)
     {
-        int rounds = 15;
-        string? outPath = null;
-        for (int i = 0; i < args.Length; i++)
-        {
-            if (args[i] == "--rounds" && i + 1 < args.Length) rounds = int.Parse(args[++i], CultureInfo.InvariantCulture);
-            else if (args[i] == "--out" && i + 1 < args.Length) outPath = args[++i];
-        }
-        outPath ??= Path.Combine(RepoRoot(), "bench", "results", "minilm.md");
+        var cli = new BenchArgs("minilm", args, ["--rounds", "--out"]);
+        int rounds = cli.Int("--rounds", 15);
+        string outPath = cli.Text("--out") ?? Path.Combine(RepoRoot(), "bench", "results", "minilm.md");
 
         var model = BertModel.LoadMiniLm();
         var batch = model.Tokenize(FirstCallCases.MiniLmTexts(), maxLength: 128);

@@ -12,6 +12,19 @@ using Attention.Peers;
 
 string verb = args.Length > 0 ? args[0] : "";
 string[] rest = args.Skip(1).ToArray();
+try
+{
+    return Run(verb, rest);
+}
+catch (ArgumentException e)
+{
+    // a mistyped option or value (BenchArgs): one line and exit 2, as the attn CLI does
+    Console.Error.WriteLine(e.Message);
+    return 2;
+}
+
+static int Run(string verb, string[] rest)
+{
 switch (verb)
 {
     case "peers":
@@ -44,4 +57,5 @@ switch (verb)
     default:
         Console.Error.WriteLine($"unknown benchmark '{verb}': expected one of peers, gemm, forward, backward, minilm, warmup, long, bdn");
         return 2;
+}
 }

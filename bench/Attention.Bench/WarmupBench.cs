@@ -52,17 +52,14 @@ public static class WarmupBench
 
     public static void Run(string[] args)
     {
-        string? outPath = null;
-        string[]? only = null, settingsOnly = null;
-        int repeats = 3;
-        for (int i = 0; i < args.Length; i++)
-        {
-            if (args[i] == "--out" && i + 1 < args.Length) outPath = args[++i];
-            else if (args[i] == "--cases" && i + 1 < args.Length) only = args[++i].Split(',');
-            else if (args[i] == "--settings" && i + 1 < args.Length) settingsOnly = args[++i].Split(',');
-            else if (args[i] == "--repeats" && i + 1 < args.Length) repeats = Math.Max(1, int.Parse(args[++i], CultureInfo.InvariantCulture));
-        }
-        outPath ??= Path.Combine(RepoRoot(), "bench", "results", "warmup.md");
+        var cli = new BenchArgs("warmup", args, ["--out", "--cases", "--settings", "--repeats"]);
+        string[]? only = cli.Text("--cases")?.Split(','), settingsOnly = cli.Text("--settings")?.Split(',');
+        int repeats = cli.Int("--repeats", 3);
+        string outPath = cli.Text("--out") ?? Path.Combine(RepoRoot(), "bench", "results", "warmup.md");
+        foreach (var name in only ?? [])
+            if (!Cases.Any(c => c.Name == name)) throw new ArgumentException($"warmup: unknown case '{name}': expected {string.Join(", ", Cases.Select(c => c.Name))}");
+        foreach (var name in settingsOnly ?? [])
+            if (!Settings.Any(x => x.Name == name)) throw new ArgumentException($"warmup: unknown setting '{name}': expected {string.Join(", ", Settings.Select(x => x.Name))}");
         var cases = Cases.Where(c => only is null || only.Contains(c.Name)).ToArray();
         var settings = Settings.Where(s => settingsOnly is null || settingsOnly.Contains(s.Name)).ToArray();
         var notes = new List<string>();
